@@ -1,0 +1,267 @@
+"""The utility U(S): fit a learner on training subset S, score it on the test set.
+
+Everything a method needs from the engine passes through :meth:`Utility.evaluate`: the batch of
+subsets is deduplicated, looked up in the evaluation store, split into the subsets the learner
+can fit and the degenerate ones (scored by the prior-only policy), chunked, run on the executor,
+and every finished chunk is written to the store at once so an interrupted run loses at most the
+chunks in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dataworth.data.task import Task
+from dataworth.engine.executors import make_executor, map_chunks
+from dataworth.engine.game import Evaluation, as_masks
+from dataworth.engine.hashing import subset_keys
+from dataworth.engine.store import EvaluationStore
+from dataworth.errors import DataworthError
+from dataworth.learners import Learner, make_learner
+from dataworth.learners.degenerate import is_degenerate, prior_predictions
+from dataworth.metrics import Metric, get_metric, per_prediction_scores
+
+ProgressCallback = Callable[[int, int], None]
+
+_BATCHED_CHUNK = 256
+
+
+@dataclass(frozen=True)
+class _FitJob:
+    """What a worker needs to score a chunk: small, picklable, free of executors and stores."""
+
+    task: Task
+    learner: Learner
+    metric: Metric
+    per_prediction_kind: str
+
+    def __call__(self, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        proba = self.learner.predict_proba_batch(self.task, masks)
+        return _score(proba, proba.argmax(axis=2), self.task, self.metric, self.per_prediction_kind)
+
+
+def _score(proba, labels, task: Task, metric: Metric, kind: str):
+    scores = np.asarray(metric(proba, labels, task.y_test), dtype=np.float64)
+    return scores, per_prediction_scores(proba, task.y_test, kind)
+
+
+class Utility:
+    """``U(S)``: a task, a learner and a metric, evaluated on batches of subsets.
+
+    Parameters
+    ----------
+    task : Task
+        The training and test rows.
+    learner : str, Learner or scikit-learn classifier, default="logreg"
+        See :func:`dataworth.learners.make_learner`.
+    metric : str or Metric, default="neg_log_loss"
+        A metric where higher is better (see :data:`dataworth.metrics.METRICS`).
+    per_prediction : {"proba", "margin"}, default="proba"
+        The per-test-row score: the probability of the true class, or its margin.
+    backend : {"serial", "processes", "dask"}, default="serial"
+        Where chunks of subsets are fitted.
+    n_jobs : int, optional
+        Workers for the ``processes`` and ``dask`` backends.
+    scheduler : str, optional
+        Address of a running Dask scheduler; by default a local cluster is started.
+    store : str, Path or EvaluationStore, optional
+        The evaluation store (a SQLite file). Values found there are never refitted. By default
+        an in-memory store lives as long as this object.
+    chunk_size : int, optional
+        Subsets per chunk sent to one worker.
+    seed : int, default=0
+        Random state pinned in generic models that use one.
+
+    Examples
+    --------
+    >>> import numpy as np, dataworth as dw
+    >>> task = dw.load_dataset("iris", seed=0)
+    >>> u = dw.Utility(task, learner="logreg", metric="accuracy")
+    >>> float(u.evaluate(np.ones((1, task.n_train), bool)).scores[0]) > 0.8
+    True
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        learner: Any = "logreg",
+        metric: str | Metric = "neg_log_loss",
+        *,
+        per_prediction: str = "proba",
+        backend: str = "serial",
+        n_jobs: int | None = None,
+        scheduler: str | None = None,
+        store: str | Path | EvaluationStore | None = None,
+        chunk_size: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        if per_prediction not in ("proba", "margin"):
+            raise DataworthError(
+                f"Unknown per-prediction score {per_prediction!r}; use 'proba' or 'margin'."
+            )
+        if chunk_size is not None and chunk_size < 1:
+            raise DataworthError("chunk_size must be a positive number of subsets.")
+        self.task = task
+        self.learner = make_learner(learner, seed=seed)
+        self.metric = get_metric(metric)
+        self.per_prediction_kind = per_prediction
+        self.backend = backend
+        self.n_jobs = n_jobs
+        self.scheduler = scheduler
+        self.chunk_size = chunk_size
+        self.store = store if isinstance(store, EvaluationStore) else EvaluationStore(store)
+        self._executor_cm = None
+        self._executor = None
+        self.progress: ProgressCallback | None = None
+
+    # -- identity -------------------------------------------------------------------------
+    @property
+    def n_players(self) -> int:
+        return self.task.n_train
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies everything that determines ``U``: task, learner, metric, score kind."""
+        text = "|".join(
+            (
+                self.task.fingerprint,
+                self.learner.fingerprint(),
+                self.metric.name,
+                self.per_prediction_kind,
+            )
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def describe(self) -> dict:
+        """A JSON-able description for manifests."""
+        return {
+            "task": self.task.name,
+            "task_fingerprint": self.task.fingerprint,
+            "learner": self.learner.fingerprint(),
+            "metric": self.metric.name,
+            "per_prediction": self.per_prediction_kind,
+            "utility_fingerprint": self.fingerprint,
+            "backend": self.backend,
+        }
+
+    # -- executor lifecycle ---------------------------------------------------------------
+    def _get_executor(self):
+        if self._executor is None:
+            self._executor_cm = make_executor(self.backend, self.n_jobs, self.scheduler)
+            self._executor = self._executor_cm.__enter__()
+        return self._executor
+
+    def close(self) -> None:
+        """Shut down worker processes or the Dask cluster started for this utility."""
+        if self._executor_cm is not None:
+            self._executor_cm.__exit__(None, None, None)
+        self._executor_cm = self._executor = None
+
+    def __enter__(self) -> Utility:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __getstate__(self):
+        raise TypeError(
+            "A Utility holds an executor and a store and is not sent to workers; "
+            "workers receive only the task, learner and metric."
+        )
+
+    # -- evaluation -----------------------------------------------------------------------
+    def evaluate(self, masks, per_prediction: bool = False) -> Evaluation:
+        """Scores of a batch of training subsets.
+
+        Parameters
+        ----------
+        masks : array-like of bool, shape (K, n_train)
+            Each row selects a training subset.
+        per_prediction : bool
+            Also return the ``(K, n_test)`` per-prediction scores.
+
+        Returns
+        -------
+        Evaluation
+        """
+        masks = as_masks(masks, self.n_players)
+        keys = subset_keys(masks)
+        # One fit per distinct subset, whatever the batch repeats (prefixes of permutations
+        # share the empty and the full set, for instance).
+        first_of: dict[bytes, int] = {}
+        for k, key in enumerate(keys):
+            first_of.setdefault(key, k)
+        unique_keys = list(first_of)
+        unique_rows = np.fromiter(first_of.values(), dtype=np.int64, count=len(first_of))
+
+        found = self.store.get_many(self.fingerprint, unique_keys)
+        if per_prediction:
+            found = {k: v for k, v in found.items() if v.per_prediction is not None}
+        results: dict[bytes, tuple[float, np.ndarray | None, bool]] = {
+            k: (v.score, v.per_prediction, v.fallback) for k, v in found.items()
+        }
+        todo = [i for i, key in zip(unique_rows, unique_keys, strict=True) if key not in found]
+        todo_rows = np.asarray(todo, dtype=np.int64)
+        if len(todo_rows):
+            self._compute(masks, keys, todo_rows, per_prediction, results)
+
+        scores = np.array([results[k][0] for k in keys], dtype=np.float64)
+        fallback = np.array([results[k][2] for k in keys], dtype=bool)
+        per_pred = np.stack([results[k][1] for k in keys]) if per_prediction else None
+        return Evaluation(scores, per_pred, fallback, n_fitted=len(todo_rows), n_cached=len(found))
+
+    def _compute(self, masks, keys, rows, per_prediction, results) -> None:
+        task = self.task
+        degenerate = is_degenerate(task.y_train, masks[rows], task.n_classes)
+        total, done = len(rows), 0
+
+        def record(batch_rows, scores, per_pred, fallback: bool) -> None:
+            nonlocal done
+            entries = []
+            for j, row in enumerate(batch_rows):
+                pp = per_pred[j] if per_prediction else None
+                results[keys[row]] = (float(scores[j]), pp, fallback)
+                entries.append((keys[row], float(scores[j]), pp, fallback))
+            self.store.put_many(self.fingerprint, entries)
+            done += len(batch_rows)
+            if self.progress is not None:
+                self.progress(done, total)
+
+        prior_rows = rows[degenerate]
+        if len(prior_rows):
+            proba, labels = prior_predictions(
+                task.y_train, masks[prior_rows], task.n_classes, task.n_test
+            )
+            scores, per_pred = _score(proba, labels, task, self.metric, self.per_prediction_kind)
+            record(prior_rows, scores, per_pred, True)
+
+        fit_rows = rows[~degenerate]
+        if not len(fit_rows):
+            return
+        size = self.chunk_size or self._default_chunk(len(fit_rows))
+        chunks = [fit_rows[i : i + size] for i in range(0, len(fit_rows), size)]
+        job = _FitJob(task, self.learner, self.metric, self.per_prediction_kind)
+
+        def on_result(index: int, result) -> None:
+            record(chunks[index], result[0], result[1], False)
+
+        map_chunks(
+            self._get_executor(),
+            job,
+            [masks[c] for c in chunks],
+            on_result=on_result,
+        )
+
+    def _default_chunk(self, n: int) -> int:
+        if getattr(self.learner, "batched", False):
+            return _BATCHED_CHUNK
+        workers = 1 if self.backend == "serial" else (self.n_jobs or 2)
+        # A few chunks per worker balance the load; small chunks let the store keep progress.
+        return max(1, min(32, math.ceil(n / (4 * workers))))

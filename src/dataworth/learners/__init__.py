@@ -1,0 +1,45 @@
+"""Learners: how a classifier is fitted to training subsets (DESIGN section 4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dataworth.learners.base import Learner
+from dataworth.learners.knn import BatchedKNN
+from dataworth.learners.registry import available_models, make_estimator
+from dataworth.learners.sklearn_generic import SklearnLearner
+
+__all__ = [
+    "BatchedKNN",
+    "Learner",
+    "SklearnLearner",
+    "available_models",
+    "make_estimator",
+    "make_learner",
+]
+
+
+def make_learner(learner: Any = "logreg", seed: int = 0) -> Learner:
+    """Resolve a learner specification for the engine.
+
+    Parameters
+    ----------
+    learner : str, Learner or scikit-learn classifier
+        ``"logreg"`` gives the batched exact logistic regression and ``"knn"`` the batched
+        k-nearest neighbours; any other model name, or any scikit-learn classifier, takes the
+        generic clone-fit-predict path. An object that already implements the
+        :class:`Learner` protocol is used as it is.
+    seed : int
+        Random state for generic models that use one.
+    """
+    if isinstance(learner, str):
+        if learner == "logreg":
+            from dataworth.learners.logreg import BatchedLogisticRegression
+
+            return BatchedLogisticRegression()
+        if learner == "knn":
+            return BatchedKNN()
+        return SklearnLearner(make_estimator(learner, seed=seed))
+    if hasattr(learner, "predict_proba_batch") and hasattr(learner, "fingerprint"):
+        return learner
+    return SklearnLearner(make_estimator(learner, seed=seed))

@@ -1,0 +1,70 @@
+"""Named classifiers: the baseline models and the learners the engine fits on subsets."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+
+from sklearn.base import ClassifierMixin, clone
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+
+from dataworth.errors import DataworthError
+
+BASELINE_DESCRIPTIONS: dict[str, str] = {
+    "logreg": "L2-regularised logistic regression (C=1)",
+    "random_forest": "random forest, 200 trees",
+    "knn": "k-nearest neighbours, k=5",
+    "hist_gb": "histogram gradient boosting",
+    "xgboost": "XGBoost gradient-boosted trees (optional dependency)",
+}
+
+
+def _xgboost(seed: int) -> ClassifierMixin:
+    from xgboost import XGBClassifier
+
+    return XGBClassifier(n_estimators=200, random_state=seed, n_jobs=1, verbosity=0)
+
+
+_FACTORIES: dict[str, Callable[[int], ClassifierMixin]] = {
+    "logreg": lambda seed: LogisticRegression(C=1.0, max_iter=1000),
+    "random_forest": lambda seed: RandomForestClassifier(
+        n_estimators=200, random_state=seed, n_jobs=1
+    ),
+    "knn": lambda seed: KNeighborsClassifier(n_neighbors=5),
+    "hist_gb": lambda seed: HistGradientBoostingClassifier(random_state=seed),
+    "xgboost": _xgboost,
+}
+
+
+def available_models() -> list[str]:
+    """Names of the baseline classifiers usable here (XGBoost only when it is installed)."""
+    names = [n for n in _FACTORIES if n != "xgboost"]
+    if importlib.util.find_spec("xgboost") is not None:
+        names.append("xgboost")
+    return names
+
+
+def make_estimator(model: str | ClassifierMixin, seed: int = 0) -> ClassifierMixin:
+    """A fresh scikit-learn classifier from a name, or a clone of the given estimator.
+
+    Parameters
+    ----------
+    model : str or scikit-learn classifier
+        A name from :func:`available_models`, or any classifier with ``predict_proba``.
+    seed : int
+        Random state for the models that use one.
+    """
+    if not isinstance(model, str):
+        if not hasattr(model, "fit") or not hasattr(model, "predict_proba"):
+            raise DataworthError(
+                f"{type(model).__name__} is not a classifier with predict_proba; "
+                "pass a scikit-learn classifier or a model name."
+            )
+        return clone(model)
+    if model not in available_models():
+        hint = " (install it with `pip install xgboost`)" if model == "xgboost" else ""
+        known = ", ".join(available_models())
+        raise DataworthError(f"Unknown model {model!r}{hint}; choose one of: {known}.")
+    return _FACTORIES[model](seed)

@@ -1,0 +1,179 @@
+"""ValuationResult: what every method returns (DESIGN section 1)."""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dataworth.errors import DataworthError
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that can change a result, for the manifest."""
+    versions = {"python": platform.python_version()}
+    for name in ("dataworth", "numpy", "scipy", "scikit-learn", "pandas"):
+        try:
+            versions[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+@dataclass
+class ValuationResult:
+    """Values of players (training points or groups) from one method.
+
+    Attributes
+    ----------
+    method : str
+        Name of the method (``"loo"``, ``"leave_group_out"``, ...).
+    values : ndarray of shape (n_players,)
+        One value per player, in the metric's units; positive means the player helps.
+    player_ids : ndarray
+        For points, their ids in the user's source; for groups, the group names.
+    stderr : ndarray or None
+        Standard error of each value where the method is random.
+    counts : ndarray
+        Number of utility evaluations behind each value.
+    params : dict
+        The method's parameters.
+    seed : int or None
+        The seed that determined every random choice.
+    n_evaluations : int
+        Distinct utility evaluations the method asked for.
+    n_fitted : int
+        Of those, the ones fitted in this call (the rest came from the store).
+    n_fallback : int
+        Evaluations scored by the degenerate-subset policy.
+    timings : dict
+        Seconds spent, by phase.
+    manifest : dict
+        Package versions and fingerprints of the task, learner and utility.
+    extra : dict of str to ndarray
+        Further per-player columns (a group's size, a point's position, ...).
+    """
+
+    method: str
+    values: np.ndarray
+    player_ids: np.ndarray
+    stderr: np.ndarray | None = None
+    counts: np.ndarray | None = None
+    params: dict = field(default_factory=dict)
+    seed: int | None = None
+    n_evaluations: int = 0
+    n_fitted: int = 0
+    n_fallback: int = 0
+    timings: dict = field(default_factory=dict)
+    manifest: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.values = np.asarray(self.values, dtype=np.float64)
+        self.player_ids = np.asarray(self.player_ids)
+        n = len(self.values)
+        if len(self.player_ids) != n:
+            raise ValueError("player_ids and values must have the same length")
+        if self.counts is None:
+            self.counts = np.zeros(n, dtype=np.int64)
+        for name, column in self.extra.items():
+            if len(column) != n:
+                raise ValueError(f"extra column {name!r} has the wrong length")
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per player: id, value, standard error, count and the extra columns."""
+        frame = pd.DataFrame({"player_id": self.player_ids, "value": self.values})
+        frame["stderr"] = np.nan if self.stderr is None else self.stderr
+        frame["count"] = self.counts
+        for name, column in self.extra.items():
+            frame[name] = column
+        return frame
+
+    def metadata(self) -> dict:
+        """Everything but the per-player columns, JSON-able."""
+        return _jsonable(
+            {
+                "method": self.method,
+                "params": self.params,
+                "seed": self.seed,
+                "n_evaluations": self.n_evaluations,
+                "n_fitted": self.n_fitted,
+                "n_fallback": self.n_fallback,
+                "timings": self.timings,
+                "manifest": self.manifest,
+                "has_stderr": self.stderr is not None,
+                "extra_columns": list(self.extra),
+            }
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``PATH.parquet`` (values), ``PATH.csv`` (the same table) and ``PATH.json``.
+
+        Returns the stem path.
+        """
+        stem = Path(path)
+        stem = stem.with_suffix("") if stem.suffix in (".parquet", ".csv", ".json") else stem
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        frame = self.to_frame()
+        frame.assign(player_id=frame["player_id"].astype(str)).to_parquet(
+            stem.with_suffix(".parquet"), index=False
+        )
+        frame.to_csv(stem.with_suffix(".csv"), index=False)
+        meta = self.metadata() | {"player_id_dtype": str(self.player_ids.dtype)}
+        stem.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+        return stem
+
+    @classmethod
+    def load(cls, path: str | Path) -> ValuationResult:
+        """Read a result written by :meth:`save`."""
+        stem = Path(path)
+        stem = stem.with_suffix("") if stem.suffix in (".parquet", ".csv", ".json") else stem
+        meta_path, table_path = stem.with_suffix(".json"), stem.with_suffix(".parquet")
+        if not meta_path.exists() or not table_path.exists():
+            raise DataworthError(
+                f"No saved result at {stem} (expected {meta_path.name} and {table_path.name})."
+            )
+        meta = json.loads(meta_path.read_text())
+        frame = pd.read_parquet(table_path)
+        ids = frame["player_id"].to_numpy()
+        dtype = meta.get("player_id_dtype", "object")
+        if dtype.startswith(("int", "uint")):
+            ids = ids.astype(dtype)
+        return cls(
+            method=meta["method"],
+            values=frame["value"].to_numpy(),
+            player_ids=ids,
+            stderr=frame["stderr"].to_numpy() if meta.get("has_stderr") else None,
+            counts=frame["count"].to_numpy(),
+            params=meta["params"],
+            seed=meta["seed"],
+            n_evaluations=meta["n_evaluations"],
+            n_fitted=meta.get("n_fitted", 0),
+            n_fallback=meta["n_fallback"],
+            timings=meta["timings"],
+            manifest=meta["manifest"],
+            extra={c: frame[c].to_numpy() for c in meta.get("extra_columns", [])},
+        )
