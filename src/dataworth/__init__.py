@@ -1,8 +1,41 @@
-"""dataworth: which training points and groups are responsible for a model's performance."""
+"""dataworth: which training points and groups are responsible for a model's performance.
 
-from dataworth.data.task import Task
+The public API (DESIGN section 7)::
+
+    import dataworth as dw
+    task = dw.load_dataset("breast_cancer", train_size=400, seed=0)
+    u = dw.Utility(task, learner="logreg", metric="neg_log_loss")
+    dw.loo(u, n_random=10, seed=0).to_frame()
+"""
+
+from dataworth.data import Task, list_datasets, load_dataset
+from dataworth.engine.game import Evaluation, Game
+from dataworth.engine.group_game import GroupGame
+from dataworth.engine.store import EvaluationStore
+from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
+from dataworth.methods.diagnostics import point_diagnostics
+from dataworth.methods.groups import build_groups, random_groups
+from dataworth.methods.loo import leave_group_out, loo
+from dataworth.methods.result import ValuationResult
 
 __version__ = "0.1.0"
 
-__all__ = ["DataworthError", "Task", "__version__"]
+__all__ = [
+    "DataworthError",
+    "Evaluation",
+    "EvaluationStore",
+    "Game",
+    "GroupGame",
+    "Task",
+    "Utility",
+    "ValuationResult",
+    "__version__",
+    "build_groups",
+    "leave_group_out",
+    "list_datasets",
+    "load_dataset",
+    "loo",
+    "point_diagnostics",
+    "random_groups",
+]

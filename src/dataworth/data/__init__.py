@@ -1,5 +1,26 @@
 """Data layer: sources, preprocessing, splits and the Task."""
 
+from dataworth.data.describe import DatasetDescription, describe_dataset
+from dataworth.data.load import load_dataset
+from dataworth.data.sources import (
+    DatasetInfo,
+    RawData,
+    get_dataset,
+    list_datasets,
+    make_synthetic,
+    register_dataset,
+)
 from dataworth.data.task import Task
 
-__all__ = ["Task"]
+__all__ = [
+    "DatasetDescription",
+    "DatasetInfo",
+    "RawData",
+    "Task",
+    "describe_dataset",
+    "get_dataset",
+    "list_datasets",
+    "load_dataset",
+    "make_synthetic",
+    "register_dataset",
+]
