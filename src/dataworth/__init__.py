@@ -14,10 +14,12 @@ from dataworth.engine.group_game import GroupGame
 from dataworth.engine.store import EvaluationStore
 from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
+from dataworth.methods.compare import compare_values
 from dataworth.methods.diagnostics import point_diagnostics
 from dataworth.methods.groups import build_groups, random_groups
 from dataworth.methods.loo import leave_group_out, loo
 from dataworth.methods.result import ValuationResult
+from dataworth.methods.shapley import exact_shapley, tmc_shapley
 
 __version__ = "0.1.0"
 
@@ -32,10 +34,13 @@ __all__ = [
     "ValuationResult",
     "__version__",
     "build_groups",
+    "compare_values",
+    "exact_shapley",
     "leave_group_out",
     "list_datasets",
     "load_dataset",
     "loo",
     "point_diagnostics",
     "random_groups",
+    "tmc_shapley",
 ]

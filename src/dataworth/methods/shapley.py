@@ -1,0 +1,335 @@
+"""Shapley values: Truncated Monte Carlo (Ghorbani and Zou, ICML 2019) and exact enumeration.
+
+TMC follows Algorithm 1 of the paper: for each random permutation, walk its prefixes from the
+empty set; once ``|U(D) - v_{j-1}| < tol * |U(D)|`` the remaining prefixes are truncated
+(``v_j = v_{j-1}``, no fit); each player's marginal contribution ``v_j - v_{j-1}`` is averaged
+over permutations. Prefixes are asked of the engine in blocks, many permutations at once: a
+block may reach past the truncation point (those fits are wasted, never used), so the values are
+exactly the paper's and the batching only changes the cost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from math import comb
+
+import numpy as np
+
+from dataworth.engine.group_game import GroupGame
+from dataworth.errors import DataworthError
+from dataworth.methods._common import Timer, manifest, point_ids
+from dataworth.methods.result import ValuationResult
+
+# Prefix blocks start short and double while a permutation is not truncated, so at most about
+# half of the fits of a permutation are wasted, and long untruncated walks still get big batches.
+_FIRST_BLOCK = 16
+_MAX_BLOCK = 512
+_TARGET_BATCH_MASKS = 2048
+# Permutations per batch when stopping by convergence or time, so the rule is checked often.
+_OPEN_ENDED_BATCH = 8
+
+EXACT_MAX_PLAYERS = 20
+
+
+def _permutation(seed: int, index: int, n: int) -> np.ndarray:
+    """Permutation ``index`` of the run: a pure function of the seed and its index."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,))).permutation(n)
+
+
+def _players(utility, groups):
+    if groups is None:
+        return utility, "points"
+    return GroupGame(utility, groups), "groups"
+
+
+def _run_key(game, params: dict) -> str | None:
+    fingerprint = getattr(game, "fingerprint", None)
+    if fingerprint is None:
+        return None
+    text = json.dumps({"fp": fingerprint, **params}, sort_keys=True)
+    return "tmc:" + hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+class _Walk:
+    """One permutation's walk through its prefixes."""
+
+    def __init__(self, order: np.ndarray, empty_value: float) -> None:
+        self.order = order
+        self.j = 0  # prefixes 1..j are decided
+        self.values = [empty_value]  # v_0 .. v_j
+        self.truncated = False
+        self.block = _FIRST_BLOCK
+
+    @property
+    def done(self) -> bool:
+        return self.truncated or self.j == len(self.order)
+
+    def next_masks(self, n: int) -> np.ndarray:
+        """Masks of the next block of prefixes ``j+1 .. j+L``."""
+        length = min(self.block, len(self.order) - self.j)
+        masks = np.zeros((length, n), dtype=bool)
+        masks[:, self.order[: self.j]] = True
+        # Row r adds the players at positions j .. j+r of the permutation.
+        masks[:, self.order[self.j : self.j + length]] = np.tri(length, dtype=bool)
+        self.block = min(2 * self.block, _MAX_BLOCK)
+        return masks
+
+    def consume(self, scores: np.ndarray, full_value: float, tol: float) -> None:
+        for score in scores:
+            if abs(full_value - self.values[-1]) < tol * abs(full_value):
+                self.truncated = True
+                break
+            self.values.append(float(score))
+            self.j += 1
+
+    def marginals(self) -> np.ndarray:
+        """Marginal contribution of each player; zero after the truncation point."""
+        out = np.zeros(len(self.order))
+        out[self.order[: self.j]] = np.diff(self.values)
+        return out
+
+
+def tmc_shapley(
+    utility,
+    *,
+    permutations: int | None = 10,
+    tol: float = 0.01,
+    seed: int = 0,
+    groups=None,
+    convergence: float | None = None,
+    time_budget: float | None = None,
+    max_permutations: int = 100_000,
+    progress=None,
+) -> ValuationResult:
+    """Truncated Monte Carlo Shapley values (Ghorbani and Zou, ICML 2019, Algorithm 1).
+
+    Parameters
+    ----------
+    utility : Utility or Game
+        The game to value.
+    permutations : int or None, default=10
+        A fixed number of permutations (the course setting is exactly 10). ``None`` to stop by
+        ``convergence`` or ``time_budget`` only.
+    tol : float, default=0.01
+        Truncation tolerance: a permutation stops once a prefix is within
+        ``tol * |U(D)|`` of ``U(D)``. ``0`` disables truncation.
+    seed : int, default=0
+        Permutation ``t`` is drawn from ``SeedSequence(seed, spawn_key=(t,))``.
+    groups : dict or list of array-like, optional
+        Value groups of training points instead of points (the group game).
+    convergence : float, optional
+        The paper's rule: stop once the mean relative change of the values over the last 100
+        permutations is below this (the paper uses 0.05).
+    time_budget : float, optional
+        Stop, after the permutations in flight, once this many seconds have passed.
+    max_permutations : int
+        Upper bound when stopping by convergence or time.
+    progress : callable, optional
+        ``progress(done, total)`` as permutations finish (``total`` is ``None`` when open-ended).
+
+    Returns
+    -------
+    ValuationResult
+        Values, standard errors across permutations, and in ``extra`` the number of
+        permutations each player's value averages. ``params["truncated_share"]`` is the share
+        of prefixes not fitted thanks to truncation.
+
+    References
+    ----------
+    Ghorbani, A. and Zou, J. "Data Shapley: Equitable Valuation of Data for Machine Learning",
+    ICML 2019.
+
+    Examples
+    --------
+    >>> import numpy as np, dataworth as dw
+    >>> g = dw.Game(lambda m: m @ np.array([1.0, 2.0, 3.0]), n_players=3)
+    >>> dw.tmc_shapley(g, permutations=5, tol=0).values
+    array([1., 2., 3.])
+    """
+    if permutations is None and convergence is None and time_budget is None:
+        raise DataworthError("Give a number of permutations, a convergence level or a time budget.")
+    if permutations is not None and permutations < 1:
+        raise DataworthError("The number of permutations must be at least 1.")
+    if tol < 0:
+        raise DataworthError("The truncation tolerance must be zero or positive.")
+    game, kind = _players(utility, groups)
+    n = game.n_players
+    limit = permutations if permutations is not None else max_permutations
+    timer = Timer()
+    started = time.perf_counter()
+
+    ends = game.evaluate(np.array([np.zeros(n, bool), np.ones(n, bool)]))
+    empty_value, full_value = (float(v) for v in ends.scores)
+    n_fitted, n_fallback = ends.n_fitted, ends.n_fallback
+    params = {"tol": tol, "seed": seed, "players": kind}
+    run_key = _run_key(game, params)
+    store = getattr(game, "store", None)
+    journal = store.journal_items(run_key) if store is not None and run_key else []
+
+    marginal_sum, marginal_sq, used = np.zeros(n), np.zeros(n), 0
+    history: list[np.ndarray] = []
+    evaluations = 2  # the empty and the full set
+    prefixes_total = prefixes_fitted = 0
+
+    def finish(walk_marginals: np.ndarray, walk: _Walk | None) -> None:
+        nonlocal used, marginal_sum, marginal_sq, prefixes_total, prefixes_fitted
+        marginal_sum += walk_marginals
+        marginal_sq += walk_marginals**2
+        used += 1
+        history.append(marginal_sum / used)
+        if walk is not None:
+            prefixes_total += n
+            prefixes_fitted += walk.j
+
+    with timer.phase("evaluate"):
+        for item in journal[:limit]:  # permutations finished by an earlier, interrupted run
+            finish(np.asarray(item["marginals"], dtype=np.float64), None)
+            prefixes_total += n
+            prefixes_fitted += int(item["fitted"])
+        per_batch = max(1, min(limit - used, _TARGET_BATCH_MASKS // max(1, min(n, _FIRST_BLOCK))))
+        if convergence is not None or time_budget is not None:
+            per_batch = min(per_batch, _OPEN_ENDED_BATCH)  # check the rule often
+        # At least one batch runs whatever the budget, so there is always a result.
+        while used < limit and (
+            used == 0 or not _should_stop(history, convergence, time_budget, started)
+        ):
+            batch = range(used, min(limit, used + per_batch))
+            walks = [_Walk(_permutation(seed, t, n), empty_value) for t in batch]
+            while not all(w.done for w in walks):
+                active = [w for w in walks if not w.done]
+                blocks = [w.next_masks(n) for w in active]
+                ev = game.evaluate(np.concatenate(blocks))
+                n_fitted += ev.n_fitted
+                n_fallback += ev.n_fallback
+                offset = 0
+                for w, block in zip(active, blocks, strict=True):
+                    w.consume(ev.scores[offset : offset + len(block)], full_value, tol)
+                    offset += len(block)
+            for t, w in zip(batch, walks, strict=True):
+                m = w.marginals()
+                finish(m, w)
+                evaluations += w.j
+                if store is not None and run_key:
+                    store.journal_append(run_key, {"t": t, "marginals": m, "fitted": w.j})
+            if progress is not None:
+                progress(used, permutations)
+
+    values = marginal_sum / used
+    stderr = (
+        np.sqrt(np.maximum(marginal_sq / used - values**2, 0.0) * used / (used - 1) / used)
+        if used > 1
+        else np.full(n, np.nan)
+    )
+    ids = game.names if kind == "groups" else point_ids(utility, np.arange(n))
+    extra = {"permutations": np.full(n, used)}
+    if kind == "groups":
+        extra["size"] = game.sizes
+    return ValuationResult(
+        method="tmc_shapley",
+        values=values,
+        player_ids=ids,
+        stderr=stderr,
+        counts=np.full(n, used),
+        params=params
+        | {
+            "permutations": used,
+            "stopping": _stopping_name(permutations, convergence, time_budget),
+            "truncated_share": 1.0 - prefixes_fitted / max(prefixes_total, 1),
+        },
+        seed=seed,
+        n_evaluations=evaluations,
+        n_fitted=n_fitted,
+        n_fallback=n_fallback,
+        timings=timer.seconds,
+        manifest=manifest(game)
+        | {
+            "empty_value": empty_value,
+            "full_value": full_value,
+            "efficiency_gap": full_value - empty_value - float(values.sum()),
+        },
+        extra=extra,
+    )
+
+
+def _stopping_name(permutations, convergence, time_budget) -> str:
+    parts = []
+    if permutations is not None:
+        parts.append(f"{permutations} permutations")
+    if convergence is not None:
+        parts.append(f"mean relative change < {convergence} over 100 permutations")
+    if time_budget is not None:
+        parts.append(f"time budget {time_budget:g} s")
+    return " or ".join(parts)
+
+
+def _should_stop(history, convergence, time_budget, started) -> bool:
+    if time_budget is not None and time.perf_counter() - started >= time_budget:
+        return True
+    if convergence is not None and len(history) > 100:
+        now, before = history[-1], history[-101]
+        nonzero = now != 0
+        if nonzero.any():
+            change = np.abs(now[nonzero] - before[nonzero]) / np.abs(now[nonzero])
+            return bool(change.mean() < convergence)
+    return False
+
+
+def exact_shapley(utility, *, groups=None) -> ValuationResult:
+    """Shapley values by enumerating every subset (small games only, up to 20 players).
+
+    ``phi(i) = sum over S without i of |S|! (n-|S|-1)! / n! * (U(S + i) - U(S))``. All
+    ``2^n`` subsets are evaluated in one batch through the engine.
+
+    Parameters
+    ----------
+    utility : Utility or Game
+        The game to value.
+    groups : dict or list of array-like, optional
+        Value groups of training points instead of points.
+
+    Returns
+    -------
+    ValuationResult
+    """
+    game, kind = _players(utility, groups)
+    n = game.n_players
+    if n > EXACT_MAX_PLAYERS:
+        raise DataworthError(
+            f"Exact Shapley enumerates 2^n subsets; {n} players is too many "
+            f"(at most {EXACT_MAX_PLAYERS}). Use tmc_shapley instead."
+        )
+    timer = Timer()
+    codes = np.arange(2**n, dtype=np.int64)
+    masks = ((codes[:, None] >> np.arange(n)) & 1).astype(bool)
+    with timer.phase("evaluate"):
+        ev = game.evaluate(masks)
+    v = ev.scores
+    sizes = masks.sum(axis=1)
+    weights = np.array([1.0 / (n * comb(n - 1, s)) for s in range(n)])
+    values = np.empty(n)
+    for i in range(n):
+        without = codes[(codes >> i) & 1 == 0]
+        values[i] = np.sum(weights[sizes[without]] * (v[without | (1 << i)] - v[without]))
+    ids = game.names if kind == "groups" else point_ids(utility, np.arange(n))
+    extra = {"size": game.sizes} if kind == "groups" else {}
+    return ValuationResult(
+        method="exact_shapley",
+        values=values,
+        player_ids=ids,
+        counts=np.full(n, 2**n),
+        params={"players": kind},
+        n_evaluations=2**n,
+        n_fitted=ev.n_fitted,
+        n_fallback=ev.n_fallback,
+        timings=timer.seconds,
+        manifest=manifest(game) | {"empty_value": float(v[0]), "full_value": float(v[-1])},
+        extra=extra,
+    )
+
+
+def group_sums(point_values: ValuationResult, groups) -> np.ndarray:
+    """For each group, the sum of its members' point values (overlaps counted in each group)."""
+    members = groups.values() if hasattr(groups, "values") else groups
+    return np.array([point_values.values[np.asarray(m, dtype=np.int64)].sum() for m in members])
