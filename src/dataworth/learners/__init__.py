@@ -6,11 +6,13 @@ from typing import Any
 
 from dataworth.learners.base import Learner
 from dataworth.learners.knn import BatchedKNN
+from dataworth.learners.logreg import BatchedLogisticRegression
 from dataworth.learners.registry import available_models, make_estimator
 from dataworth.learners.sklearn_generic import SklearnLearner
 
 __all__ = [
     "BatchedKNN",
+    "BatchedLogisticRegression",
     "Learner",
     "SklearnLearner",
     "available_models",
@@ -34,8 +36,6 @@ def make_learner(learner: Any = "logreg", seed: int = 0) -> Learner:
     """
     if isinstance(learner, str):
         if learner == "logreg":
-            from dataworth.learners.logreg import BatchedLogisticRegression
-
             return BatchedLogisticRegression()
         if learner == "knn":
             return BatchedKNN()

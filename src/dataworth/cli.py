@@ -1,0 +1,487 @@
+"""The ``dataworth`` command line: a thin layer over :mod:`dataworth.study`.
+
+Commands: ``datasets``, ``baseline``, ``plan`` and ``study``. Bad input anywhere raises
+:class:`~dataworth.errors.DataworthError`; the CLI prints its one-line message after a red
+``error:`` and exits with code 2, never with a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from dataworth.config import StudyConfig
+from dataworth.errors import DataworthError
+
+app = typer.Typer(
+    name="dataworth",
+    help="Which training points and groups are responsible for a classifier's performance.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+# --- options shared by the commands (defined once; None means "not given") --------------------
+
+_DATA = "Data"
+_MODEL = "Model and metric"
+_OUTPUT = "Output"
+
+DatasetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset",
+        help="Built-in dataset (see `dataworth datasets`). [default: breast_cancer]",
+        rich_help_panel=_DATA,
+        show_default=False,
+    ),
+]
+CsvOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--csv",
+        help="A CSV file of your own rows (with --target).",
+        rich_help_panel=_DATA,
+    ),
+]
+ParquetOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--parquet",
+        help="A Parquet file of your own rows (with --target).",
+        rich_help_panel=_DATA,
+    ),
+]
+TargetOpt = Annotated[
+    str | None,
+    typer.Option("--target", help="The label column of --csv/--parquet.", rich_help_panel=_DATA),
+]
+RowsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--rows",
+        help="Use a stratified random sample of N source rows.",
+        rich_help_panel=_DATA,
+    ),
+]
+TrainSizeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--train-size",
+        help="Training rows: a count (400) or a fraction (0.7). [default: 0.7]",
+        rich_help_panel=_DATA,
+        show_default=False,
+    ),
+]
+SplitOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--split",
+        help="random (stratified), time:COLUMN or group:COLUMN. [default: random]",
+        rich_help_panel=_DATA,
+        show_default=False,
+    ),
+]
+FlipOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--flip",
+        help="Share of training labels to flip on purpose (experiments).",
+        rich_help_panel=_DATA,
+    ),
+]
+SeedOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--seed",
+        help="The one seed of every random choice. [default: 0]",
+        rich_help_panel=_DATA,
+        show_default=False,
+    ),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Primary model: reported in detail and refitted by valuation. [default: logreg]",
+        rich_help_panel=_MODEL,
+        show_default=False,
+    ),
+]
+MetricOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--metric",
+        help="Primary metric; by default chosen from the data and justified.",
+        rich_help_panel=_MODEL,
+    ),
+]
+BaselinesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--baselines",
+        help="Comma-separated baseline models [default: all available].",
+        rich_help_panel=_MODEL,
+        show_default=False,
+    ),
+]
+BudgetOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--budget",
+        help="Seconds one valuation method may take, for the plan. [default: 600]",
+        rich_help_panel=_MODEL,
+        show_default=False,
+    ),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        help="Run folder to write [default: runs/<dataset>-<timestamp>].",
+        rich_help_panel=_OUTPUT,
+        show_default=False,
+    ),
+]
+OverwriteOpt = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Replace an existing --out folder instead of refusing.",
+        rich_help_panel=_OUTPUT,
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="A study.toml (e.g. from a run folder); other options given here override it.",
+        rich_help_panel=_OUTPUT,
+    ),
+]
+
+
+def build_config(base: StudyConfig | None = None, **options: Any) -> StudyConfig:
+    """A StudyConfig from command-line options over ``base`` (options left as None keep it).
+
+    Model and metric names are checked here, so a misspelling fails before any data is read.
+    """
+    from dataworth.learners.registry import make_estimator
+    from dataworth.metrics import get_metric
+
+    if options.get("baselines") is not None:
+        options["baselines"] = [m.strip() for m in options["baselines"].split(",") if m.strip()]
+    for key in ("csv", "parquet", "out"):
+        if options.get(key) is not None:
+            options[key] = str(options[key])
+    if options.get("overwrite") is False:
+        options["overwrite"] = None  # a flag left off must not undo `overwrite = true` in a file
+    options["budget_seconds"] = options.pop("budget", None)
+    # `updated` builds a new StudyConfig, so the merged values are validated again.
+    config = (base or StudyConfig()).updated(**options)
+    for name in [config.model, *(config.baselines or [])]:
+        make_estimator(name)  # raises the registry's one-line error for an unknown name
+    if config.metric is not None:
+        get_metric(config.metric)
+    return config
+
+
+def _reports_errors(command: Callable) -> Callable:
+    """Turn a DataworthError into one red line and exit code 2 (no traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except DataworthError as error:
+            print_error(error)
+            raise typer.Exit(code=2) from None
+
+    return wrapper
+
+
+def print_error(error: BaseException) -> None:
+    """One line on stderr: a red ``error:`` and the message (never wrapped, never markup)."""
+    message = " ".join(str(error).split())  # collapse stray newlines: one line, always
+    err_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar on stderr; yields the ``progress(description, done, total)`` callback."""
+    columns = (
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task_id = progress.add_task("starting", total=None)
+
+        def update(description: str, done: int, total: int) -> None:
+            progress.update(task_id, description=description, completed=done, total=total)
+
+        yield update
+
+
+def _run(config: StudyConfig, step_names: tuple[str, ...] | None, write: bool):
+    from dataworth.study import DEFAULT_STEPS, run_study, steps_named
+
+    steps = DEFAULT_STEPS if step_names is None else steps_named(*step_names)
+    with _progress_bar() as progress:
+        return run_study(config, steps=steps, write=write, progress=progress)
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+
+def _frame_table(frame: pd.DataFrame, title: str, digits: int = 4) -> Table:
+    table = Table(title=title, title_justify="left", header_style="bold")
+    frame = frame.reset_index() if frame.index.name is not None else frame
+    for i, column in enumerate(frame.columns):
+        # The first column names the row (a model, a method): left-aligned and never cut;
+        # the others hold numbers, or flags and text short enough to align right too.
+        table.add_column(str(column), justify="left" if i == 0 else "right", no_wrap=i == 0)
+    for row in frame.itertuples(index=False):
+        table.add_row(*[_cell(v, digits) for v in row])
+    return table
+
+
+def _cell(value: Any, digits: int) -> str:
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return "-"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, float | np.floating):
+        return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _show_data(ctx) -> None:
+    data = ctx.results.get("data")
+    if not data:
+        return
+    console.print(
+        f"[bold]Data:[/bold] {data['name']} ({data['n_train']} training rows, "
+        f"{data['n_test']} test rows)"
+    )
+    for line in data["summary"]:
+        console.print(f"  {line}", highlight=False)
+
+
+def _show_baseline(ctx) -> None:
+    result = ctx.results.get("baseline")
+    if result is None:
+        return
+    table = result.metrics.drop(columns=["n_timed", "predict_seconds"], errors="ignore")
+    # Short headers keep all seven columns readable in an 80-column terminal.
+    table = table.rename(
+        columns={
+            "accuracy": "acc.",
+            "balanced_accuracy": "bal. acc.",
+            "roc_auc": "AUROC",
+            "f1": "F1",
+            "neg_log_loss": "-log loss",
+            "neg_brier": "-Brier",
+            "fit_seconds": "fit s",
+        }
+    )
+    table["fit s"] = [f"{s:.2g}" for s in table["fit s"]]
+    console.print(_frame_table(table, "Baseline models on the test set (higher is better)", 3))
+    console.print(
+        _frame_table(
+            result.confusion.rename_axis(index="true \\ predicted"),
+            f"Confusion matrix: {result.primary_model}",
+        )
+    )
+    title = f"Primary metric: {result.metric.name} ({result.metric.chosen_by})"
+    console.print(Panel(result.metric.justification, title=title, title_align="left"))
+
+
+def _show_cost(ctx) -> None:
+    cost, plan = ctx.results.get("cost"), ctx.results.get("plan")
+    if cost is None:
+        return
+    times = cost.fit_times.pivot_table(index="model", columns="rows", values="seconds", sort=False)
+    times.columns = [f"{c} rows" for c in times.columns]
+    times.index.name = "model"
+    console.print(_frame_table(times, "Median fit time (seconds)"))
+    for note in cost.notes:
+        console.print(f"  note: {note}", highlight=False)
+    if cost.utility is not None:
+        u = cost.utility
+        console.print(
+            f"  engine: {u['subsets']} subsets of {u['rows']} rows in "
+            f"{u['seconds_total']:.3f} s ({u['seconds_per_subset']:.4f} s per subset, "
+            f"learner {u['learner']}, metric {u['metric']})",
+            highlight=False,
+        )
+    elif cost.utility_note:
+        console.print(f"  engine: {cost.utility_note}", highlight=False)
+    if plan is not None:
+        # Long notes would squeeze the table in an 80-column terminal: show them as footnotes.
+        shown = pd.DataFrame(
+            {
+                "method": [f"{m} [{i + 1}]" for i, m in enumerate(plan["method"])],
+                "fits": plan["fits"],
+                "est. seconds": [f"{x:.3g}" for x in plan["estimated_seconds"]],
+                "feasible": plan["feasible"],
+                "suggested rows": plan["suggested_rows"],
+            }
+        )
+        title = f"Valuation plan (budget {ctx.config.budget_seconds:g} s per method)"
+        console.print(_frame_table(shown, title, digits=1))
+        for i, note in enumerate(plan["note"]):
+            console.print(f"  [{i + 1}] {note}", highlight=False, markup=False)
+
+
+def _show_written(outcome) -> None:
+    if outcome.path is not None:
+        console.print(f"[bold green]Wrote[/bold green] {outcome.path}", highlight=False)
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+@app.command()
+@_reports_errors
+def datasets() -> None:
+    """List the built-in datasets."""
+    from dataworth.data import list_datasets
+
+    console.print(_frame_table(list_datasets().set_index("name"), "Built-in datasets"))
+
+
+@app.command()
+@_reports_errors
+def baseline(
+    dataset: DatasetOpt = None,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    target: TargetOpt = None,
+    rows: RowsOpt = None,
+    train_size: TrainSizeOpt = None,
+    split: SplitOpt = None,
+    flip: FlipOpt = None,
+    seed: SeedOpt = None,
+    model: ModelOpt = None,
+    metric: MetricOpt = None,
+    baselines: BaselinesOpt = None,
+    out: OutOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Fit the baseline models; show metrics, the confusion matrix and the primary metric.
+
+    Writes a run folder only when --out is given.
+    """
+    config = build_config(**_options(locals()))
+    outcome = _run(config, ("data", "baseline", "summary"), write=out is not None)
+    _show_data(outcome.context)
+    _show_baseline(outcome.context)
+    _show_written(outcome)
+
+
+@app.command()
+@_reports_errors
+def plan(
+    dataset: DatasetOpt = None,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    target: TargetOpt = None,
+    rows: RowsOpt = None,
+    train_size: TrainSizeOpt = None,
+    split: SplitOpt = None,
+    flip: FlipOpt = None,
+    seed: SeedOpt = None,
+    model: ModelOpt = None,
+    metric: MetricOpt = None,
+    baselines: BaselinesOpt = None,
+    budget: BudgetOpt = None,
+    out: OutOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Time the models and estimate what each valuation method would cost.
+
+    Writes a run folder only when --out is given.
+    """
+    config = build_config(**_options(locals()))
+    outcome = _run(config, ("data", "cost", "summary"), write=out is not None)
+    _show_data(outcome.context)
+    _show_cost(outcome.context)
+    _show_written(outcome)
+
+
+@app.command()
+@_reports_errors
+def study(
+    config_path: ConfigOpt = None,
+    dataset: DatasetOpt = None,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    target: TargetOpt = None,
+    rows: RowsOpt = None,
+    train_size: TrainSizeOpt = None,
+    split: SplitOpt = None,
+    flip: FlipOpt = None,
+    seed: SeedOpt = None,
+    model: ModelOpt = None,
+    metric: MetricOpt = None,
+    baselines: BaselinesOpt = None,
+    budget: BudgetOpt = None,
+    out: OutOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Run the whole study (data, baseline, cost) and write a run folder.
+
+    The folder holds JSON and CSV results, figures, a summary and the study.toml that repeats
+    the run with `dataworth study --config FOLDER/study.toml`.
+    """
+    options = _options(locals())
+    base = StudyConfig.from_toml(config_path) if config_path is not None else None
+    config = build_config(base, **options)
+    outcome = _run(config, None, write=True)
+    _show_data(outcome.context)
+    _show_baseline(outcome.context)
+    _show_cost(outcome.context)
+    _show_written(outcome)
+
+
+def _options(values: dict[str, Any]) -> dict[str, Any]:
+    """The command's option values, without the ones that are not StudyConfig options."""
+    return {k: v for k, v in values.items() if k != "config_path"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app; bad input exits 2 with one line, no traceback."""
+    try:
+        app(args=argv, prog_name="dataworth")
+    except DataworthError as error:  # raised outside a command body, e.g. while parsing options
+        print_error(error)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

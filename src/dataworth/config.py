@@ -1,0 +1,347 @@
+"""The configuration of a study: every option in one dataclass, saved as ``study.toml``.
+
+A run folder holds the exact configuration it was made with, so ``dataworth study --config
+runs/<name>/study.toml`` repeats the run. TOML is read with the standard library's ``tomllib``;
+the standard library has no writer, so :func:`dumps_toml` writes the small subset we need
+(scalars, lists of scalars and one level of tables).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from dataworth.errors import DataworthError
+
+# Which TOML table each option lives in. The dataclass stays flat (the CLI maps options to fields
+# one to one); the tables only make study.toml easier to read.
+_SECTIONS: dict[str, tuple[str, ...]] = {
+    "data": ("dataset", "csv", "parquet", "target", "rows", "train_size", "split", "flip"),
+    "model": ("model", "metric", "baselines"),
+    "study": ("seed", "budget_seconds"),
+    "valuation": ("loo_points", "group_by", "group_fractions", "permutations", "tmc_tol"),
+    "engine": ("backend", "n_jobs", "scheduler"),
+    "output": ("out", "overwrite"),
+}
+_PATH_FIELDS = ("csv", "parquet", "out")
+
+
+@dataclass
+class StudyConfig:
+    """Every option of a study: the data, the models, the metric, the seed and the output.
+
+    Parameters
+    ----------
+    dataset : str
+        Name of a built-in dataset (used when neither ``csv`` nor ``parquet`` is given).
+    csv, parquet : str, optional
+        A file with the user's own data; ``target`` names its label column.
+    target : str, optional
+        The label column of a CSV/Parquet file.
+    rows : int, optional
+        Use a random sample of this many rows of the source (before splitting).
+    train_size : int or float
+        Training rows as a count (``>= 1``) or a fraction of the rows (``< 1``).
+    split : str
+        ``random`` (stratified), ``time:COLUMN`` or ``group:COLUMN``.
+    flip : float
+        Share of training labels flipped on purpose (for experiments with known bad points).
+    model : str
+        The primary model: the one valued, whose confusion matrix and curves are reported.
+    metric : str, optional
+        The primary metric; ``None`` lets the baseline study choose and justify one.
+    baselines : list of str, optional
+        Baseline models to compare; ``None`` means every available model.
+    seed : int
+        The one seed every random choice derives from.
+    budget_seconds : float
+        Compute budget the cost study plans against.
+    loo_points : int or "all"
+        Training points whose exact LOO influence is computed (random, drawn with ``seed``).
+    group_by : str
+        How groups are built: ``random`` (of ``group_fractions``), ``label``,
+        ``feature:NAME``, ``cluster:K`` or ``column:NAME``.
+    group_fractions : list of float
+        Sizes of the random groups, as shares of the training set.
+    permutations : int
+        TMC-Shapley permutations (the course setting is 10).
+    tmc_tol : float
+        TMC truncation tolerance.
+    backend : str
+        ``serial``, ``processes`` or ``dask``.
+    n_jobs : int, optional
+        Workers of the ``processes`` and ``dask`` backends.
+    scheduler : str, optional
+        Address of a running Dask scheduler.
+    out : str, optional
+        The run folder; ``None`` makes ``runs/<dataset>-<timestamp>``.
+    overwrite : bool
+        Replace an existing ``out`` folder instead of refusing.
+    """
+
+    dataset: str = "breast_cancer"
+    csv: str | None = None
+    parquet: str | None = None
+    target: str | None = None
+    rows: int | None = None
+    train_size: float | int = 0.7
+    split: str = "random"
+    flip: float = 0.0
+    model: str = "logreg"
+    metric: str | None = None
+    baselines: list[str] | None = None
+    seed: int = 0
+    budget_seconds: float = 600.0
+    loo_points: int | str = 10
+    group_by: str = "random"
+    group_fractions: list[float] = field(
+        default_factory=lambda: [round(0.1 * k, 1) for k in range(1, 11)]
+    )
+    permutations: int = 10
+    tmc_tol: float = 0.01
+    backend: str = "serial"
+    n_jobs: int | None = None
+    scheduler: str | None = None
+    out: str | None = None
+    overwrite: bool = False
+    # Free-form extra tables later study steps may add; kept through a save/load roundtrip.
+    extra: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.train_size = parse_train_size(self.train_size)
+        if self.rows is not None and (isinstance(self.rows, bool) or int(self.rows) < 1):
+            raise DataworthError(
+                f"rows must be a positive count, got {self.rows!r}; pass --rows N with N >= 1."
+            )
+        if not 0.0 <= float(self.flip) < 1.0:
+            raise DataworthError(
+                f"flip must be a share in [0, 1), got {self.flip!r}; e.g. --flip 0.1 flips 10%."
+            )
+        if float(self.budget_seconds) <= 0:
+            raise DataworthError(
+                f"budget_seconds must be positive, got {self.budget_seconds!r}; e.g. --budget 600."
+            )
+        if self.csv is not None and self.parquet is not None:
+            raise DataworthError("Give either --csv or --parquet, not both.")
+        self.loo_points = parse_points(self.loo_points)
+        if isinstance(self.group_fractions, str):
+            self.group_fractions = parse_fractions(self.group_fractions)
+        bad = [f for f in self.group_fractions if not 0.0 < float(f) <= 1.0]
+        if bad or not self.group_fractions:
+            raise DataworthError(
+                f"Group fractions must lie in (0, 1], e.g. --fractions 0.1,0.5,1; got {bad}."
+            )
+        if int(self.permutations) < 1:
+            raise DataworthError("permutations must be at least 1; e.g. --permutations 10.")
+        if float(self.tmc_tol) < 0:
+            raise DataworthError("The truncation tolerance must be >= 0; e.g. --tol 0.01.")
+        if self.backend not in ("serial", "processes", "dask"):
+            raise DataworthError(
+                f"Unknown backend {self.backend!r}; use serial, processes or dask."
+            )
+
+    @property
+    def source_label(self) -> str:
+        """A short name of the data source, used in default run-folder names."""
+        path = self.csv or self.parquet
+        return Path(path).stem if path else self.dataset
+
+    def updated(self, **changes: Any) -> StudyConfig:
+        """A copy with the given options changed; ``None`` values are ignored (not given)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Nested ``{table: {option: value}}``; options that are ``None`` are left out."""
+        out: dict[str, dict[str, Any]] = {}
+        for section, names in _SECTIONS.items():
+            table = {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+            out[section] = table
+        for section, table in self.extra.items():
+            out.setdefault(section, {}).update(table)
+        return out
+
+    def to_toml(self, path: str | Path | None = None) -> str:
+        """The configuration as TOML text; written to ``path`` when given.
+
+        Paths to data files are made absolute so the file works from any directory.
+        """
+        data = self.to_dict()
+        for name in ("csv", "parquet"):
+            if name in data["data"]:
+                data["data"][name] = str(Path(data["data"][name]).expanduser().resolve())
+        text = "# dataworth study configuration; rerun with: dataworth study --config <this file>\n"
+        text += dumps_toml(data)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], base_dir: Path | None = None) -> StudyConfig:
+        """Build from the nested tables of :meth:`to_dict` (unknown options are an error)."""
+        known = {f.name for f in fields(cls)} - {"extra"}
+        kwargs: dict[str, Any] = {}
+        extra: dict[str, dict[str, Any]] = {}
+        for section, table in data.items():
+            if not isinstance(table, dict):
+                raise DataworthError(
+                    f"study.toml: {section!r} must be a table such as [data]; "
+                    "put options under [data], [model], [study] or [output]."
+                )
+            if section not in _SECTIONS:
+                extra[section] = dict(table)
+                continue
+            for key, value in table.items():
+                if key not in known or key not in _SECTIONS[section]:
+                    raise DataworthError(
+                        f"study.toml: unknown option {key!r} in [{section}]; "
+                        f"known there: {', '.join(_SECTIONS[section])}."
+                    )
+                kwargs[key] = value
+        # Relative paths in a hand-written study.toml mean "next to this file", like pyproject.
+        if base_dir is not None:
+            for name in _PATH_FIELDS:
+                if kwargs.get(name) is not None and not Path(kwargs[name]).is_absolute():
+                    kwargs[name] = str(base_dir / kwargs[name])
+        try:
+            return cls(**kwargs, extra=extra)
+        except TypeError as error:  # a wrong value type that the dataclass cannot take
+            raise DataworthError(f"study.toml: {error}; check the option's type.") from None
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> StudyConfig:
+        """Read a ``study.toml`` written by :meth:`to_toml` or by hand."""
+        path = Path(path)
+        if not path.is_file():
+            raise DataworthError(f"Config file {str(path)!r} does not exist; check the path.")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise DataworthError(f"{path} is not valid TOML ({error}); fix the file.") from None
+        return cls.from_dict(data, base_dir=path.resolve().parent)
+
+
+def parse_points(value: str | int) -> int | str:
+    """A number of random points (``10``) or ``"all"``."""
+    if isinstance(value, str) and value.strip().lower() == "all":
+        return "all"
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise DataworthError(f"--points {value!r} must be a count such as 10, or all.") from None
+    if number < 1:
+        raise DataworthError(f"--points must be at least 1, got {number}.")
+    return number
+
+
+def parse_fractions(text: str) -> list[float]:
+    """Comma-separated shares such as ``0.1,0.5,1``."""
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise DataworthError(
+            f"--fractions {text!r} must be numbers separated by commas, e.g. 0.1,0.5,1."
+        ) from None
+
+
+def parse_train_size(value: str | float | int) -> float | int:
+    """A training size given as a count (``400``) or a fraction (``0.7``).
+
+    Text such as ``"400"`` or ``"0.7"`` (from the command line) is accepted; a whole number of
+    at least 1 is a count, a number strictly between 0 and 1 a fraction.
+    """
+    if isinstance(value, bool):
+        raise DataworthError(f"train_size must be a count or a fraction, got {value!r}.")
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise DataworthError(
+                f"--train-size {value!r} is not a number; give a count (400) or a fraction (0.7)."
+            ) from None
+    else:
+        number = float(value)
+    if 0.0 < number < 1.0:
+        return number
+    if number >= 1.0 and number.is_integer():
+        return int(number)
+    raise DataworthError(
+        f"train_size {value!r} must be a fraction in (0, 1) or a whole count of rows >= 1."
+    )
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else _toml_string(key)
+
+
+def _toml_string(text: str) -> str:
+    escaped = []
+    for ch in text:
+        if ch == "\\":
+            escaped.append("\\\\")
+        elif ch == '"':
+            escaped.append('\\"')
+        elif ch == "\n":
+            escaped.append("\\n")
+        elif ch == "\t":
+            escaped.append("\\t")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            escaped.append(f"\\u{ord(ch):04x}")
+        else:
+            escaped.append(ch)
+    return '"' + "".join(escaped) + '"'
+
+
+def _toml_value(value: Any) -> str:
+    # bool before int: bool is a subclass of int in Python.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)  # repr round-trips exactly and always has a '.' or an exponent
+    if isinstance(value, str | Path):
+        return _toml_string(str(value))
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise DataworthError(f"Cannot write a {type(value).__name__} to TOML; use text or numbers.")
+
+
+def dumps_toml(data: dict[str, Any]) -> str:
+    """TOML text for a dict of scalars, lists of scalars, and dicts of those (one table level).
+
+    Parameters
+    ----------
+    data : dict
+        Top-level scalars first, then one ``[table]`` per nested dict. ``None`` values are
+        skipped, since TOML has no null.
+
+    Returns
+    -------
+    str
+    """
+    lines: list[str] = []
+    tables = {k: v for k, v in data.items() if isinstance(v, dict)}
+    for key, value in data.items():
+        if value is not None and not isinstance(value, dict):
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    for name, table in tables.items():
+        if lines:
+            lines.append("")
+        lines.append(f"[{_toml_key(name)}]")
+        for key, value in table.items():
+            if isinstance(value, dict):
+                raise DataworthError("Only one level of TOML tables is supported.")
+            if value is not None:
+                lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,959 @@
+"""Logistic regression fitted exactly on many training subsets at once (DESIGN section 4).
+
+The objective is scikit-learn's ``LogisticRegression(C=C)`` (L2 penalty, intercept fitted and not
+penalised)::
+
+    C * sum_{i in S} loss_i + 0.5 * ||W||^2
+
+* **Two task classes**: one weight vector and intercept, ``P(class 1) = sigmoid(w.x + b)``.
+* **Three or more task classes**: multinomial softmax with one coefficient row and intercept per
+  class (scikit-learn's symmetric parametrisation). The intercepts are only defined up to a common
+  constant; like scikit-learn (whose solver never leaves the subspace it starts in) we return the
+  solution whose intercepts sum to zero.
+* A multiclass subset that lacks some classes is fitted as scikit-learn fits it: over the classes it
+  contains only (the absent ones get probability exactly 0). With exactly two classes present
+  scikit-learn fits a *binary* model; that is the softmax model with the first present class's
+  parameters frozen at 0, which is how it is represented here.
+
+Parameters are stored per subset as one flat vector of length ``R * (d + 1)``: ``R`` rows (``R = 1``
+for a binary task, ``R = n_classes`` otherwise), each row ``[w_1 .. w_d, b]``. Rows of absent or
+frozen classes are zero.
+
+The solver is Newton's method vectorised over subsets (a subset is a 0/1 weight per row):
+
+* every subset starts from a warm start, by default the full-data solution, which is computed once
+  per task and cached on the instance;
+* the Hessian at the reference point is obtained for a subset close to the full set by subtracting
+  the excluded rows' curvature from the full-data Hessian (``O(|excluded| d^2)`` instead of
+  ``O(n d^2)``), and otherwise from the included rows;
+* a Hessian is reused across steps (a chord iteration, each step costing only ``O(n d)``) while it
+  makes the gradient contract fast, and recomputed at the current point otherwise;
+* each step is safeguarded by a per-subset backtracking line search (Armijo on the objective);
+* a subset stops as soon as the max-abs gradient of the mean-scaled objective
+  ``sum loss / |S| + ||W||^2 / (2 C |S|)`` is at most ``tol``; it is then frozen.
+
+**Bitwise determinism.** A subset's result never depends on the other subsets in its batch or on the
+batch size: every per-subset quantity is computed by stacked operations that treat each subset's
+matrices on their own with a fixed shape (``np.matmul`` on 3-D stacks, stacked ``np.linalg.inv``,
+row-wise reductions), never by a 2-D matrix product whose rows mix subsets (BLAS may block those
+differently with the batch size). Every decision (which Hessian, step length, when to stop) is taken
+per subset from that subset's numbers alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit
+
+from dataworth.data.task import Task
+from dataworth.errors import DataworthError
+
+__all__ = ["BatchedLogisticRegression", "LogisticConvergenceWarning"]
+
+# Bump when the solver's arithmetic changes, so cached utilities computed by an older solver are
+# not mixed with new ones (part of the fingerprint).
+_SOLVER_VERSION = "newton-chord-1"
+
+# Armijo sufficient-decrease constant and the smallest step before a subset is declared stalled.
+_ARMIJO = 1e-4
+_MIN_STEP = 2.0**-40
+# A reused (chord) Hessian is kept while each step shrinks the max-abs gradient by at least this
+# factor and, at that rate, tol is reached within _CHORD_STEPS more steps.
+_CHORD_CONTRACTION = 0.3
+_CHORD_STEPS = 3
+# Relative size of rounding noise in a summed objective: changes smaller than this are not
+# evidence of an increase.
+_OBJECTIVE_NOISE = 1e-12
+# Working-set budget for one internal chunk of subsets (bytes).
+_CHUNK_BYTES = 16 * 2**20
+# Keep the reference solutions of this many (task, parameters) pairs.
+_CACHE_SIZE = 4
+
+
+class LogisticConvergenceWarning(RuntimeWarning):
+    """Some subsets did not reach the gradient tolerance; see the ``converged`` flags."""
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """One training set prepared for the solver (shared by all subsets)."""
+
+    Xa: np.ndarray  # (n, d + 1): features with a trailing column of ones
+    y: np.ndarray  # (n,) int64 labels
+    n_classes: int
+    targets: np.ndarray  # (n, R) float: 1 where row i's label is parametrised row r's class
+
+    @property
+    def n_rows(self) -> int:
+        """R: 1 for a binary task (class 1 against class 0), else one row per class."""
+        return 1 if self.n_classes == 2 else self.n_classes
+
+    @property
+    def width(self) -> int:
+        return self.Xa.shape[1]
+
+    @property
+    def n_params(self) -> int:
+        return self.n_rows * self.width
+
+    @property
+    def n(self) -> int:
+        return self.Xa.shape[0]
+
+
+@dataclass(frozen=True)
+class _Structure:
+    """Which parameter rows each subset optimises, and which classes its model knows."""
+
+    present: np.ndarray  # (k, n_classes) bool: class occurs in the subset
+    free: np.ndarray  # (k, R) bool: parameter row is optimised
+    # (k, P) float 1/0: coefficient entries of free rows (the penalised, free coordinates)
+    penalised: np.ndarray
+    # (k, P) float 1/0: all entries of free rows
+    free_params: np.ndarray
+    # (k, n_classes) 0 or -inf added to the logits: absent classes get probability 0
+    logit_offset: np.ndarray
+    size: np.ndarray  # (k,) float |S|
+
+    def take(self, idx: np.ndarray) -> _Structure:
+        return _Structure(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """The full-data solution and what subsets near the full set reuse from it."""
+
+    theta: np.ndarray  # (P,)
+    present: np.ndarray  # (n_classes,) classes in the full training set
+    loss_sum: float  # sum of all rows' losses at theta (no penalty)
+    grad_sum: np.ndarray  # (P,) data part of the gradient at theta (no penalty)
+    hess_sum: np.ndarray  # (P, P) data part of the Hessian at theta (no penalty)
+    proba: np.ndarray  # (n, R or n_classes) row probabilities at theta
+    loss: np.ndarray  # (n,) per-row losses at theta
+    resid: np.ndarray  # (n, R) per-row gradient weights (p - y) at theta
+    converged: bool
+
+
+class BatchedLogisticRegression:
+    """L2-regularised logistic regression fitted exactly on many subsets in one call.
+
+    Parameters
+    ----------
+    C : float, default 1.0
+        Inverse regularisation strength, as in scikit-learn's ``LogisticRegression``.
+    tol : float, default 1e-8
+        A subset is converged when the max-abs gradient of its mean-scaled objective
+        ``sum_{i in S} loss_i / |S| + ||W||^2 / (2 C |S|)`` is at most ``tol``.
+    max_iter : int, default 100
+        Most Newton (or chord) steps per subset.
+
+    Notes
+    -----
+    The full-data solution of each task is computed once and cached on the instance (it is the
+    default warm start). The cache is dropped when the object is pickled, so the learner stays
+    small when it is sent to worker processes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
+    >>> masks = ~np.eye(5, len(X), dtype=bool)  # leave out each of the first 5 rows
+    >>> model = BatchedLogisticRegression(C=1.0)
+    >>> params, n_iter, converged = model.fit_batch(X, y, 2, masks)
+    >>> params.shape, bool(converged.all())
+    ((5, 31), True)
+    """
+
+    name = "logreg"
+    batched = True
+
+    def __init__(self, C: float = 1.0, tol: float = 1e-8, max_iter: int = 100) -> None:
+        if not (np.isfinite(C) and C > 0):
+            raise DataworthError(f"C must be a positive number, got {C!r}.")
+        if not (np.isfinite(tol) and tol > 0):
+            raise DataworthError(f"tol must be a positive number, got {tol!r}.")
+        if int(max_iter) != max_iter or max_iter < 1:
+            raise DataworthError(f"max_iter must be a positive integer, got {max_iter!r}.")
+        self.C = float(C)
+        self.tol = float(tol)
+        self.max_iter = int(max_iter)
+        self._references: dict[tuple, _Reference] = {}
+        self._blas_controller = None
+
+    # ------------------------------------------------------------------ protocol and plumbing
+
+    def __repr__(self) -> str:
+        return (
+            f"BatchedLogisticRegression(C={self.C!r}, tol={self.tol!r}, max_iter={self.max_iter})"
+        )
+
+    def fingerprint(self) -> str:
+        """A stable text naming the learner, its parameters and the solver version."""
+        return (
+            f"logreg(C={self.C!r},tol={self.tol!r},max_iter={self.max_iter},"
+            f"solver={_SOLVER_VERSION})"
+        )
+
+    def __getstate__(self) -> dict:
+        # The cached reference solutions hold O(n) arrays and an O(d^2) Hessian per task; workers
+        # recompute the one they need (deterministically) instead of receiving them.
+        state = self.__dict__.copy()
+        state["_references"] = {}
+        state["_blas_controller"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def predict_proba_batch(self, task: Task, masks: np.ndarray) -> np.ndarray:
+        """Fit one model per row of ``masks`` and return the test rows' class probabilities.
+
+        Parameters
+        ----------
+        task : Task
+        masks : ndarray of bool, shape (K, n_train)
+            Each row selects a training subset with at least two classes.
+
+        Returns
+        -------
+        ndarray of shape (K, n_test, n_classes)
+            Probabilities over all of the task's classes (exactly zero for a class the subset
+            lacks).
+        """
+        masks = self._check_masks(masks, task.n_train)
+        params, _, _ = self._fit(
+            task.X_train, task.y_train, task.n_classes, masks, None, key=task.fingerprint
+        )
+        present = _class_presence(task.y_train, masks, task.n_classes)
+        return self.predict_proba(params, task.X_test, present, n_classes=task.n_classes)
+
+    # ------------------------------------------------------------------ public lower level
+
+    @staticmethod
+    def n_params(n_features: int, n_classes: int) -> int:
+        """Length of one subset's parameter vector: ``R * (n_features + 1)``."""
+        return (1 if n_classes == 2 else n_classes) * (n_features + 1)
+
+    @staticmethod
+    def unpack(
+        params: np.ndarray, n_features: int, n_classes: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Split parameter vectors into coefficients and intercepts.
+
+        Parameters
+        ----------
+        params : ndarray of shape (K, P)
+        n_features, n_classes : int
+
+        Returns
+        -------
+        coef : ndarray of shape (K, R, n_features)
+        intercept : ndarray of shape (K, R)
+            ``R = 1`` for a binary task (scikit-learn's ``coef_``/``intercept_``), else one row per
+            class (zero rows for classes absent from the subset; for a subset with exactly two
+            classes, the first one's row is zero and the second's is scikit-learn's binary model).
+        """
+        rows = 1 if n_classes == 2 else n_classes
+        theta = np.asarray(params, dtype=np.float64).reshape(len(params), rows, n_features + 1)
+        return theta[:, :, :-1], theta[:, :, -1]
+
+    def reference(self, X: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
+        """The full-data solution (the default warm start), computed once and cached.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, d)
+        y : ndarray of shape (n,)
+            Labels in ``0..n_classes-1``.
+        n_classes : int
+
+        Returns
+        -------
+        ndarray of shape (P,)
+        """
+        problem = _make_problem(X, y, n_classes)
+        with self._single_threaded_blas():
+            return self._reference(problem, None).theta.copy()
+
+    def fit_batch(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        n_classes: int,
+        masks: np.ndarray,
+        init: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Fit one model per subset.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, d)
+            Training features.
+        y : ndarray of shape (n,)
+            Labels in ``0..n_classes-1``.
+        n_classes : int
+            Number of classes of the task (2 gives the binary model).
+        masks : ndarray of bool, shape (K, n)
+            Each row selects a subset with at least two classes.
+        init : ndarray of shape (P,) or (K, P), optional
+            Warm starts (for example the previous prefix's solution). They are first projected
+            onto each subset's parametrisation (absent classes dropped, intercepts centred).
+            Default: the full-data solution.
+
+        Returns
+        -------
+        params : ndarray of shape (K, P)
+            Solutions, laid out as described in :meth:`unpack`.
+        n_iter : ndarray of int, shape (K,)
+            Newton or chord steps taken per subset.
+        converged : ndarray of bool, shape (K,)
+            Whether the subset's gradient reached ``tol``. A
+            :class:`LogisticConvergenceWarning` is issued when any did not.
+        """
+        X = np.asarray(X, dtype=np.float64)
+        masks = self._check_masks(masks, X.shape[0])
+        return self._fit(X, y, n_classes, masks, init, key=None)
+
+    def _single_threaded_blas(self):
+        """A context in which BLAS/LAPACK use one thread.
+
+        The solver makes many small, independent BLAS calls; BLAS threading only adds
+        synchronisation to them (a 260 x 260 inverse ran 10x slower with two threads than with
+        one), and parallelism comes from the executor's worker processes instead.
+        """
+        if self._blas_controller is None:
+            from threadpoolctl import ThreadpoolController
+
+            self._blas_controller = ThreadpoolController()
+        return self._blas_controller.limit(limits=1, user_api="blas")
+
+    def predict_proba(
+        self,
+        params: np.ndarray,
+        X: np.ndarray,
+        present: np.ndarray | None = None,
+        *,
+        n_classes: int | None = None,
+    ) -> np.ndarray:
+        """Class probabilities of fitted models.
+
+        Parameters
+        ----------
+        params : ndarray of shape (K, P)
+            As returned by :meth:`fit_batch`.
+        X : ndarray of shape (m, d)
+        present : ndarray of bool, shape (K, n_classes), optional
+            Classes each model knows (those of its training subset); the others get probability
+            exactly 0. Default: all classes.
+        n_classes : int, optional
+            Inferred from ``P`` and ``d`` when omitted.
+
+        Returns
+        -------
+        ndarray of shape (K, m, n_classes)
+        """
+        X = np.asarray(X, dtype=np.float64)
+        params = np.atleast_2d(np.asarray(params, dtype=np.float64))
+        width = X.shape[1] + 1
+        rows, rest = divmod(params.shape[1], width)
+        if rest or rows < 1:
+            raise DataworthError(
+                f"params have {params.shape[1]} columns, which does not fit {X.shape[1]} features."
+            )
+        if n_classes is None:
+            n_classes = 2 if rows == 1 else rows
+        if rows != (1 if n_classes == 2 else n_classes):
+            raise DataworthError(f"params do not describe a {n_classes}-class model.")
+        K, m = len(params), len(X)
+        if present is None:
+            present = np.ones((K, n_classes), dtype=bool)
+        present = np.asarray(present, dtype=bool).reshape(K, n_classes)
+        Xa = _augment(X)
+        out = np.empty((K, m, n_classes))
+        step = max(1, _CHUNK_BYTES // (8 * max(m, 1) * (2 * n_classes + 2)))
+        for start in range(0, K, step):
+            sl = slice(start, start + step)
+            z = _logits(Xa, params[sl], rows)
+            if rows == 1:
+                p1 = expit(z[..., 0])
+                out[sl, :, 1] = p1
+                out[sl, :, 0] = 1.0 - p1
+            else:
+                offset = np.where(present[sl], 0.0, -np.inf)
+                out[sl] = _softmax(z + offset[:, None, :])[0]
+        return out
+
+    def mean_gradient(
+        self, params: np.ndarray, X: np.ndarray, y: np.ndarray, n_classes: int, masks: np.ndarray
+    ) -> np.ndarray:
+        """Gradient of each subset's mean-scaled objective at ``params`` (the convergence test).
+
+        Coordinates that the subset's parametrisation fixes (absent classes, the frozen first
+        class of a two-class subset) are reported as 0.
+
+        Returns
+        -------
+        ndarray of shape (K, P)
+        """
+        problem = _make_problem(X, y, n_classes)
+        masks = self._check_masks(masks, problem.n)
+        params = np.asarray(params, dtype=np.float64).reshape(len(masks), problem.n_params)
+        out = np.empty_like(params)
+        step = _chunk_size(problem)
+        for start in range(0, len(masks), step):
+            sl = slice(start, start + step)
+            struct = _structure(problem, masks[sl])
+            mask_f = masks[sl].astype(np.float64)
+            _, grad, _ = self._evaluate(problem, params[sl], mask_f, masks[sl], struct)
+            out[sl] = grad / struct.size[:, None]
+        return out
+
+    # ------------------------------------------------------------------ solver
+
+    @staticmethod
+    def _check_masks(masks: np.ndarray, n: int) -> np.ndarray:
+        masks = np.asarray(masks)
+        if masks.ndim == 1:
+            masks = masks[None, :]
+        if masks.ndim != 2 or masks.shape[1] != n:
+            raise DataworthError(f"masks must have shape (K, {n}); got {masks.shape}.")
+        if masks.dtype != bool:
+            if not np.isin(masks, (0, 1)).all():
+                raise DataworthError("masks must be boolean (or 0/1).")
+            masks = masks.astype(bool)
+        return masks
+
+    def _fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        n_classes: int,
+        masks: np.ndarray,
+        init: np.ndarray | None,
+        key: str | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        with self._single_threaded_blas():
+            return self._fit_single_threaded(X, y, n_classes, masks, init, key)
+
+    def _fit_single_threaded(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        n_classes: int,
+        masks: np.ndarray,
+        init: np.ndarray | None,
+        key: str | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        problem = _make_problem(X, y, n_classes)
+        K, P = len(masks), problem.n_params
+        present = _class_presence(problem.y, masks, n_classes)
+        too_few = present.sum(axis=1) < 2
+        if too_few.any():
+            first = int(np.flatnonzero(too_few)[0])
+            raise DataworthError(
+                f"Subset {first} has fewer than two classes; logistic regression cannot be "
+                "fitted on it (the engine scores such subsets with the prior-only policy)."
+            )
+        ref = self._reference(problem, key)
+        if init is None:
+            theta0 = np.broadcast_to(ref.theta, (K, P))
+            at_ref = np.ones(K, dtype=bool)
+        else:
+            theta0 = np.asarray(init, dtype=np.float64)
+            if theta0.ndim == 1:
+                theta0 = theta0[None, :]
+            if theta0.shape[1] != P or theta0.shape[0] not in (1, K):
+                raise DataworthError(f"init must have shape ({P},) or ({K}, {P}).")
+            theta0 = np.broadcast_to(theta0, (K, P))
+            at_ref = (theta0 == ref.theta).all(axis=1)
+
+        params = np.empty((K, P))
+        n_iter = np.zeros(K, dtype=np.int64)
+        converged = np.zeros(K, dtype=bool)
+        worst = np.zeros(K)
+        # Internal chunking bounds memory only; each subset's arithmetic does not depend on it.
+        step = _chunk_size(problem)
+        for start in range(0, K, step):
+            sl = slice(start, start + step)
+            out = self._solve_chunk(problem, ref, masks[sl], theta0[sl], at_ref[sl])
+            params[sl], n_iter[sl], converged[sl], worst[sl] = out
+        if not converged.all():
+            bad = ~converged
+            warnings.warn(
+                f"{int(bad.sum())} of {K} logistic regression fits did not reach the gradient "
+                f"tolerance {self.tol:g} within {self.max_iter} steps (largest remaining "
+                f"mean-scaled gradient {worst[bad].max():.2e}); their `converged` flag is False. "
+                "Raise max_iter or loosen tol.",
+                LogisticConvergenceWarning,
+                stacklevel=4,
+            )
+        return params, n_iter, converged
+
+    def _reference(self, problem: _Problem, key: str | None) -> _Reference:
+        if key is None:
+            h = hashlib.sha256()
+            for a in (problem.Xa, problem.y):
+                h.update(str(a.shape).encode())
+                h.update(np.ascontiguousarray(a).tobytes())
+            key = h.hexdigest()
+        cache_key = (key, problem.n_classes, self.C, self.tol, self.max_iter)
+        ref = self._references.get(cache_key)
+        if ref is not None:
+            return ref
+        full = np.ones((1, problem.n), dtype=bool)
+        struct = _structure(problem, full)
+        theta, _, conv, _ = self._solve_chunk(
+            problem, None, full, np.zeros((1, problem.n_params)), np.zeros(1, dtype=bool)
+        )
+        theta = theta[0]
+        mask_f = full.astype(np.float64)
+        parts = self._evaluate(problem, theta[None], mask_f, full, struct, per_row=True)
+        loss_sum, grad_sum, proba, loss, resid = parts
+        grad_sum = grad_sum[0] - _penalty_grad(theta[None], struct, self.C)[0]
+        hess_sum = _data_hessian(problem, proba[0], np.arange(problem.n), struct.free[0])
+        ref = _Reference(
+            theta=theta,
+            present=struct.present[0],
+            loss_sum=float(loss_sum[0] - _penalty(theta[None], struct, self.C)[0]),
+            grad_sum=grad_sum,
+            hess_sum=hess_sum,
+            proba=proba[0],
+            loss=loss[0],
+            resid=resid[0],
+            converged=bool(conv[0]),
+        )
+        while len(self._references) >= _CACHE_SIZE:
+            self._references.pop(next(iter(self._references)))
+        self._references[cache_key] = ref
+        return ref
+
+    def _evaluate(
+        self,
+        problem: _Problem,
+        theta: np.ndarray,
+        mask_f: np.ndarray,
+        mask_b: np.ndarray,
+        struct: _Structure,
+        per_row: bool = False,
+    ):
+        """Objective (sum form), its gradient, and the row probabilities, for each subset.
+
+        Returns ``(F, G, proba)`` with shapes ``(k,)``, ``(k, P)``, ``(k, n, R or n_classes)``,
+        plus the per-row losses and gradient weights when ``per_row``.
+        """
+        k, rows = len(theta), problem.n_rows
+        z = _logits(problem.Xa, theta, rows)  # (k, n, R)
+        if rows == 1:
+            proba, softplus = _sigmoid_softplus(z)
+            loss = softplus[..., 0] - problem.targets[:, 0] * z[..., 0]
+            resid = proba - problem.targets
+        else:
+            proba, lse = _softmax(z + struct.logit_offset[:, None, :])
+            picked = np.take_along_axis(z, problem.y[None, :, None], axis=2)[..., 0]
+            # Rows outside the subset may carry a class it lacks; their loss is meaningless.
+            loss = np.where(mask_b, lse - picked, 0.0)
+            resid = proba - problem.targets
+        resid_m = resid * mask_f[:, :, None]
+        F = np.where(mask_b, loss, 0.0).sum(axis=1) + _penalty(theta, struct, self.C)
+        # X^T r per subset: one (d+1, n) x (n, R) product per stacked matrix.
+        G = np.matmul(problem.Xa.T, resid_m).transpose(0, 2, 1).reshape(k, -1)
+        G = (G + _penalty_grad(theta, struct, self.C)) * struct.free_params
+        if per_row:
+            return F, G, proba, loss, resid
+        return F, G, proba
+
+    def _solve_chunk(
+        self,
+        problem: _Problem,
+        ref: _Reference | None,
+        masks: np.ndarray,
+        theta0: np.ndarray,
+        at_ref: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Newton/chord iterations for one chunk of subsets; every step is per subset."""
+        k, P = len(masks), problem.n_params
+        struct = _structure(problem, masks)
+        mask_f = masks.astype(np.float64)
+
+        # Subsets that start exactly at the reference with its class structure reuse its
+        # objective, gradient and Hessian, corrected by the rows they exclude, when those are
+        # fewer than the rows they include.
+        reuse = np.zeros(k, dtype=bool)
+        if ref is not None:
+            same_classes = (struct.present == ref.present).all(axis=1)
+            excluded = problem.n - masks.sum(axis=1)
+            reuse = at_ref & same_classes & (excluded <= masks.sum(axis=1))
+        theta = _project(problem, np.array(theta0, dtype=np.float64), struct)
+        if ref is not None:
+            theta[reuse] = ref.theta
+
+        F = np.empty(k)
+        G = np.empty((k, P))
+        proba = np.empty((k, problem.n, _proba_width(problem)))
+        hinv = np.empty((k, P, P))
+        have_h = np.zeros(k, dtype=bool)
+        fresh = np.zeros(k, dtype=bool)  # Hessian evaluated at the current iterate
+
+        if reuse.any():
+            idx = np.flatnonzero(reuse)
+            Fr, Gr, Hr = self._downdated_start(problem, ref, masks[idx], struct.take(idx))
+            F[idx], G[idx] = Fr, Gr
+            proba[idx] = ref.proba
+            hinv[idx] = np.linalg.inv(Hr)
+            have_h[idx] = True
+            fresh[idx] = True
+        if (~reuse).any():
+            idx = np.flatnonzero(~reuse)
+            F[idx], G[idx], proba[idx] = self._evaluate(
+                problem, theta[idx], mask_f[idx], masks[idx], struct.take(idx)
+            )
+            # A warm start worse than the all-zero model (whose objective is |S| log(#classes)
+            # in closed form) is discarded: far from the optimum the loss saturates, Newton's
+            # curvature vanishes and progress would be slow.
+            zero_f = struct.size * np.log(struct.present.sum(axis=1))
+            worse = idx[F[idx] > zero_f[idx]]
+            if worse.size:
+                theta[worse] = 0.0
+                F[worse], G[worse], proba[worse] = self._evaluate(
+                    problem, theta[worse], mask_f[worse], masks[worse], struct.take(worse)
+                )
+
+        n_iter = np.zeros(k, dtype=np.int64)
+        stalled = np.zeros(k, dtype=bool)
+        while True:
+            gmax = np.abs(G).max(axis=1) / struct.size
+            converged = gmax <= self.tol
+            # Every subset takes at least one Newton step: a warm start from a neighbouring
+            # solution (the full data, for LOO) can already meet the tolerance, and stopping
+            # there would report an influence of exactly zero instead of its true, tiny value.
+            first = (n_iter == 0) & (gmax > 0)
+            active = (~converged | first) & ~stalled & (n_iter < self.max_iter)
+            if not active.any():
+                break
+            # Recompute the Hessian at the current point where there is none or the reused one
+            # stopped contracting.
+            need = np.flatnonzero(active & ~have_h)
+            if need.size:
+                hinv[need] = np.linalg.inv(
+                    self._hessians(problem, proba[need], masks[need], struct.take(need))
+                )
+                have_h[need] = True
+                fresh[need] = True
+            act = np.flatnonzero(active)
+            direction = -np.matmul(hinv[act], G[act][:, :, None])[:, :, 0]
+            slope = np.matmul(G[act][:, None, :], direction[:, :, None])[:, 0, 0]
+            bad = ~(slope < 0)
+            if bad.any():
+                # Not a descent direction: a stale Hessian is recomputed at the next pass; a
+                # fresh one (numerically indefinite) falls back to steepest descent.
+                stale = act[bad & ~fresh[act]]
+                have_h[stale] = False
+                keep = ~(bad & ~fresh[act])
+                act, direction, slope = act[keep], direction[keep], slope[keep]
+                steepest = ~(slope < 0)
+                direction[steepest] = -G[act[steepest]]
+                slope[steepest] = -np.einsum("ij,ij->i", G[act[steepest]], G[act[steepest]])
+            self._line_search(
+                problem,
+                struct,
+                masks,
+                mask_f,
+                act,
+                direction,
+                slope,
+                theta,
+                F,
+                G,
+                proba,
+                have_h,
+                fresh,
+                n_iter,
+                stalled,
+            )
+        gmax = np.abs(G).max(axis=1) / struct.size
+        return theta, n_iter, gmax <= self.tol, gmax
+
+    def _line_search(
+        self,
+        problem: _Problem,
+        struct: _Structure,
+        masks: np.ndarray,
+        mask_f: np.ndarray,
+        act: np.ndarray,
+        direction: np.ndarray,
+        slope: np.ndarray,
+        theta: np.ndarray,
+        F: np.ndarray,
+        G: np.ndarray,
+        proba: np.ndarray,
+        have_h: np.ndarray,
+        fresh: np.ndarray,
+        n_iter: np.ndarray,
+        stalled: np.ndarray,
+    ) -> None:
+        """Backtracking (Armijo) from the unit step, per subset; updates the state in place."""
+        step = np.ones(len(act))
+        pending = np.arange(len(act))
+        while pending.size:
+            idx = act[pending]
+            t = step[pending]
+            trial = theta[idx] + t[:, None] * direction[pending]
+            Ft, Gt, Pt = self._evaluate(problem, trial, mask_f[idx], masks[idx], struct.take(idx))
+            F0 = F[idx]
+            armijo = Ft <= F0 + _ARMIJO * t * slope[pending]
+            # Close to the optimum the decrease is below the rounding noise of the summed
+            # objective; there a step is accepted when it does not visibly increase the
+            # objective and it shrinks the gradient.
+            g_old = np.abs(G[idx]).max(axis=1)
+            g_new = np.abs(Gt).max(axis=1)
+            noise = _OBJECTIVE_NOISE * (np.abs(F0) + 1.0)
+            quiet = (Ft - F0 <= noise) & (g_new < g_old)
+            ok = (armijo | quiet) & np.isfinite(Ft)
+            acc = idx[ok]
+            if acc.size:
+                theta[acc] = trial[ok]
+                F[acc], G[acc], proba[acc] = Ft[ok], Gt[ok], Pt[ok]
+                n_iter[acc] += 1
+                # Keep the Hessian (chord steps, linear convergence at rate rho) only while a full
+                # step contracts the gradient fast enough to reach tol within a few more steps;
+                # otherwise recompute it at the new point (Newton) before the next step.
+                rho = g_new[ok] / g_old[ok]
+                within = g_new[ok] * rho**_CHORD_STEPS <= self.tol * struct.size[acc]
+                have_h[acc] = (t[ok] == 1.0) & (rho <= _CHORD_CONTRACTION) & within
+                fresh[acc] = False
+            failed = pending[~ok]
+            if failed.size:
+                # A failed step with a reused Hessian: recompute it rather than backtrack.
+                stale = ~fresh[act[failed]]
+                have_h[act[failed[stale]]] = False
+                failed = failed[~stale]
+                step[failed] *= 0.5
+                tiny = step[failed] < _MIN_STEP
+                stalled[act[failed[tiny]]] = True
+                failed = failed[~tiny]
+            pending = failed
+
+    def _downdated_start(
+        self, problem: _Problem, ref: _Reference, masks: np.ndarray, struct: _Structure
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Objective, gradient and Hessian at the reference point, from the excluded rows."""
+        k, P = len(masks), problem.n_params
+        F = np.empty(k)
+        G = np.empty((k, P))
+        H = np.empty((k, P, P))
+        theta = np.broadcast_to(ref.theta, (k, P))
+        for j in range(k):
+            out = np.flatnonzero(~masks[j])
+            Xe = problem.Xa[out]
+            F[j] = ref.loss_sum - ref.loss[out].sum()
+            # Excluded rows' gradient part: (d+1, e) x (e, R) for this subset alone.
+            ge = (Xe.T @ ref.resid[out]).T.reshape(-1)
+            G[j] = ref.grad_sum - ge
+            H[j] = ref.hess_sum - _data_hessian(problem, ref.proba[out], out, struct.free[j])
+        F += _penalty(theta, struct, self.C)
+        G = (G + _penalty_grad(theta, struct, self.C)) * struct.free_params
+        return F, G, _finish_hessian(problem, H, struct, self.C)
+
+    def _hessians(
+        self, problem: _Problem, proba: np.ndarray, masks: np.ndarray, struct: _Structure
+    ) -> np.ndarray:
+        """Hessians (sum form, penalty included) at the current points, from included rows."""
+        k, P = len(masks), problem.n_params
+        H = np.empty((k, P, P))
+        for j in range(k):
+            rows = np.flatnonzero(masks[j])
+            H[j] = _data_hessian(problem, proba[j, rows], rows, struct.free[j])
+        return _finish_hessian(problem, H, struct, self.C)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _augment(X: np.ndarray) -> np.ndarray:
+    Xa = np.empty((X.shape[0], X.shape[1] + 1))
+    Xa[:, :-1] = X
+    Xa[:, -1] = 1.0
+    return Xa
+
+
+def _make_problem(X: np.ndarray, y: np.ndarray, n_classes: int) -> _Problem:
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y)
+    if X.ndim != 2 or y.shape != (X.shape[0],):
+        raise DataworthError("X must be (n, d) and y must hold one label per row of X.")
+    if n_classes < 2:
+        raise DataworthError("Logistic regression needs at least two classes.")
+    if len(y) and (y.min() < 0 or y.max() >= n_classes):
+        raise DataworthError("Labels must be encoded as 0..n_classes-1.")
+    y = y.astype(np.int64)
+    if n_classes == 2:
+        targets = (y == 1).astype(np.float64)[:, None]
+    else:
+        targets = np.zeros((len(y), n_classes))
+        targets[np.arange(len(y)), y] = 1.0
+    return _Problem(Xa=_augment(X), y=y, n_classes=int(n_classes), targets=targets)
+
+
+def _class_presence(y: np.ndarray, masks: np.ndarray, n_classes: int) -> np.ndarray:
+    present = np.zeros((len(masks), n_classes), dtype=bool)
+    block = max(1, 2**22 // max(masks.shape[1], 1))  # bounded temporaries for large K x n
+    for start in range(0, len(masks), block):
+        rows = masks[start : start + block]
+        for c in range(n_classes):
+            present[start : start + block, c] = (rows & (y == c)[None, :]).any(axis=1)
+    return present
+
+
+def _chunk_size(problem: _Problem) -> int:
+    """Subsets per internal chunk: about 8 arrays of shape (n, n_classes + 1) each."""
+    per_subset = 8 * problem.n * 8 * (problem.n_classes + 1)
+    return max(1, _CHUNK_BYTES // per_subset)
+
+
+def _proba_width(problem: _Problem) -> int:
+    return 1 if problem.n_rows == 1 else problem.n_classes
+
+
+def _structure(problem: _Problem, masks: np.ndarray) -> _Structure:
+    k, C, rows, width = len(masks), problem.n_classes, problem.n_rows, problem.width
+    present = _class_presence(problem.y, masks, C)
+    if rows == 1:
+        free = np.ones((k, 1), dtype=bool)
+    else:
+        free = present.copy()
+        # With exactly two classes scikit-learn fits a binary model: the first present class's
+        # parameters stay at zero and the second's are the binary model's.
+        two = present.sum(axis=1) == 2
+        first = present.argmax(axis=1)
+        free[np.flatnonzero(two), first[two]] = False
+    free_params = np.repeat(free, width, axis=1).astype(np.float64)
+    coef_entry = np.ones(width)
+    coef_entry[-1] = 0.0
+    penalised = free_params * np.tile(coef_entry, rows)[None, :]
+    logit_offset = np.where(present, 0.0, -np.inf)
+    size = masks.sum(axis=1).astype(np.float64)
+    return _Structure(present, free, penalised, free_params, logit_offset, size)
+
+
+def _project(problem: _Problem, theta: np.ndarray, struct: _Structure) -> np.ndarray:
+    """Map warm starts onto each subset's parametrisation, keeping the predicted probabilities.
+
+    Absent classes' rows become zero; with two classes the second's row becomes its difference
+    from the first's (the binary model with the same log-odds) and the first's becomes zero; with
+    three or more the intercepts are centred (the solution returned has intercepts summing to 0).
+    """
+    rows, width = problem.n_rows, problem.width
+    if rows == 1:
+        return theta
+    k = len(theta)
+    W = theta.reshape(k, rows, width)
+    present = struct.present
+    n_present = present.sum(axis=1)
+    two = np.flatnonzero(n_present == 2)
+    if two.size:
+        first = present[two].argmax(axis=1)
+        second = rows - 1 - present[two][:, ::-1].argmax(axis=1)
+        W[two, second] -= W[two, first]
+        W[two, first] = 0.0
+    W[~present] = 0.0
+    many = np.flatnonzero(n_present >= 3)
+    if many.size:
+        b = W[many, :, -1]
+        mean = b.sum(axis=1, where=present[many]) / n_present[many]
+        W[many, :, -1] = np.where(present[many], b - mean[:, None], 0.0)
+    return W.reshape(k, -1)
+
+
+def _logits(Xa: np.ndarray, theta: np.ndarray, rows: int) -> np.ndarray:
+    """(k, n, R) logits: one (n, d+1) x (d+1, R) product per subset, never mixing subsets."""
+    k = len(theta)
+    return np.matmul(Xa, theta.reshape(k, rows, Xa.shape[1]).transpose(0, 2, 1))
+
+
+def _sigmoid_softplus(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``sigmoid(z)`` and ``log(1 + exp(z))`` from one exponential, stable for any ``z``.
+
+    (Cheaper than ``expit`` plus ``np.logaddexp``, which dominate the cost of an evaluation.)
+    """
+    e = np.exp(-np.abs(z))
+    inv = 1.0 / (1.0 + e)
+    proba = np.where(z >= 0.0, inv, e * inv)
+    softplus = np.maximum(z, 0.0) + np.log1p(e)
+    return proba, softplus
+
+
+def _softmax(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax over the last axis and the log-sum-exp, with -inf logits giving exactly 0."""
+    top = z.max(axis=-1, keepdims=True)
+    e = np.exp(z - top)
+    total = e.sum(axis=-1, keepdims=True)
+    return e / total, (np.log(total) + top)[..., 0]
+
+
+def _penalty(theta: np.ndarray, struct: _Structure, C: float) -> np.ndarray:
+    w = theta * struct.penalised
+    return 0.5 / C * np.matmul(w[:, None, :], w[:, :, None])[:, 0, 0]
+
+
+def _penalty_grad(theta: np.ndarray, struct: _Structure, C: float) -> np.ndarray:
+    return theta * struct.penalised / C
+
+
+def _data_hessian(
+    problem: _Problem, proba: np.ndarray, rows: np.ndarray, free: np.ndarray
+) -> np.ndarray:
+    """Sum over ``rows`` of each row's curvature (no penalty), blocks of free classes only.
+
+    ``proba`` holds those rows' probabilities: shape (len(rows), 1) for a binary task (of
+    class 1), (len(rows), n_classes) otherwise.
+    """
+    Xr = problem.Xa[rows]
+    width, R = problem.width, problem.n_rows
+    if R == 1:
+        p = proba[:, 0]
+        return Xr.T @ (Xr * (p * (1.0 - p))[:, None])
+    H = np.zeros((R * width, R * width))
+    cls = np.flatnonzero(free)
+    for a, c in enumerate(cls):
+        pc = proba[:, c]
+        for c2 in cls[a:]:
+            weight = pc * ((c == c2) - proba[:, c2])
+            block = Xr.T @ (Xr * weight[:, None])
+            H[c * width : (c + 1) * width, c2 * width : (c2 + 1) * width] = block
+            if c2 != c:
+                H[c2 * width : (c2 + 1) * width, c * width : (c + 1) * width] = block.T
+    return H
+
+
+def _finish_hessian(problem: _Problem, H: np.ndarray, struct: _Structure, C: float) -> np.ndarray:
+    """Add the penalty, pin frozen coordinates, and lift the intercepts' flat direction.
+
+    Frozen coordinates get an identity row (their gradient is zero, so they never move). With
+    three or more classes the objective is flat along "all present intercepts + t"; adding
+    ``a u u^T`` (u the normalised all-ones vector on those intercepts) makes the Hessian
+    invertible without changing steps: the gradient is orthogonal to ``u``, hence so is the step.
+    """
+    P = H.shape[1]
+    width, rows = problem.width, problem.n_rows
+    diag = np.arange(P)
+    H[:, diag, diag] += struct.penalised / C
+    keep = struct.free_params
+    if (keep == 0.0).any():
+        H *= keep[:, :, None] * keep[:, None, :]
+        fj, fi = np.nonzero(keep == 0.0)
+        H[fj, fi, fi] = 1.0
+    if rows > 1:
+        icpt = np.arange(rows) * width + width - 1
+        n_present = struct.present.sum(axis=1)
+        for j in np.flatnonzero(n_present >= 3):
+            idx = icpt[struct.present[j]]
+            scale = H[j].diagonal()[struct.free_params[j] > 0].mean() / len(idx)
+            H[j, idx[:, None], idx[None, :]] += scale
+    return H

@@ -1,0 +1,425 @@
+"""A study: a sequence of steps that share one context and write one run folder.
+
+The CLI commands are thin layers over :func:`run_study`: ``baseline`` runs the data and baseline
+steps, ``plan`` the data and cost steps, ``study`` all of them. Later parts (LOO, groups, Shapley,
+AME) extend a study by appending :class:`Step` objects to :data:`DEFAULT_STEPS` (or passing their
+own list): a step reads what earlier steps left in ``context.results`` and writes its files with
+``context.write_*``, which do nothing when the study writes no folder.
+
+Every step writes into the run folder's temporary twin, so an error in any step leaves no run
+folder behind (see :mod:`dataworth.runfolder`).
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+import pandas as pd
+
+from dataworth.baseline import DEFAULT_METRIC, BaselineResult, run_baseline
+from dataworth.config import StudyConfig
+from dataworth.cost import CostResult, plan_table, run_cost_study
+from dataworth.data.task import Task
+from dataworth.errors import DataworthError
+from dataworth.runfolder import DEFAULT_ROOT, RunFolder, default_run_path
+from dataworth.valuation_steps import groups_step, loo_step, tmc_step, valuation_markdown
+
+ProgressFn = Callable[[str, int, int], None]
+LogFn = Callable[[str], None]
+
+
+@dataclass
+class StudyContext:
+    """What the steps of one study share.
+
+    Attributes
+    ----------
+    config : StudyConfig
+    run : RunFolder or None
+        The folder being written, or ``None`` when results are only shown.
+    task : Task or None
+        Set by the data step.
+    results : dict
+        Each step's result under its name (``"baseline"``, ``"cost"``, ``"plan"``...).
+    figures : dict
+        Figure name -> saved files (final paths).
+    timings : dict
+        Seconds per step.
+    progress : callable or None
+        ``progress(description, done, total)`` for long steps.
+    log : callable
+        One-line messages for the user.
+    closers : list of callable
+        Called when the study ends (shut down workers, close the evaluation store).
+    root : Path
+        Parent of default-named run folders; the evaluation cache lives there too.
+    """
+
+    config: StudyConfig
+    run: RunFolder | None = None
+    task: Task | None = None
+    results: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, list[Path]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    progress: ProgressFn | None = None
+    log: LogFn = lambda message: None
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    root: Path = DEFAULT_ROOT
+
+    @property
+    def writes(self) -> bool:
+        return self.run is not None
+
+    def write_json(self, name: str, obj: Any) -> None:
+        if self.run is not None:
+            self.run.write_json(name, obj)
+
+    def write_csv(self, name: str, frame: pd.DataFrame, index: bool = True) -> None:
+        if self.run is not None:
+            self.run.write_csv(name, frame, index=index)
+
+    def write_text(self, name: str, text: str) -> None:
+        if self.run is not None:
+            self.run.write_text(name, text)
+
+    def save_figures(self, make: Callable[[Path], dict[str, list[Path]]]) -> None:
+        """Call ``make(folder)`` with the figures folder, and record the final paths."""
+        if self.run is None:
+            return
+        saved = make(self.run.folder("figures"))
+        for name, paths in saved.items():
+            self.figures[name] = [self.run.final_path(p) for p in paths]
+
+    def require_task(self) -> Task:
+        if self.task is None:
+            raise DataworthError("This study step needs the data step first; add it to the steps.")
+        return self.task
+
+    @property
+    def primary_metric(self) -> str:
+        """The metric the baseline chose (or the user forced), else the default."""
+        baseline = self.results.get("baseline")
+        if baseline is not None:
+            return baseline.metric.name
+        return self.config.metric or DEFAULT_METRIC
+
+
+@dataclass(frozen=True)
+class Step:
+    """One named stage of a study: ``run(context)`` does the work and writes its files."""
+
+    name: str
+    run: Callable[[StudyContext], None]
+    description: str = ""
+
+
+def load_task(config: StudyConfig) -> Task:
+    """The task the configuration describes (built-in dataset, CSV or Parquet)."""
+    from dataworth.data import load_dataset
+
+    return load_dataset(
+        config.dataset,
+        csv=config.csv,
+        parquet=config.parquet,
+        target=config.target,
+        rows=config.rows,
+        train_size=config.train_size,
+        split=config.split,
+        seed=config.seed,
+        flip=config.flip,
+    )
+
+
+def data_step(ctx: StudyContext) -> None:
+    """Load and split the data; write its description and the ids of the train/test rows."""
+    task = load_task(ctx.config)
+    ctx.task = task
+    description = task.metadata.get("description")
+    info = {
+        "name": task.name,
+        "fingerprint": task.fingerprint,
+        "n_train": task.n_train,
+        "n_test": task.n_test,
+        "n_features": task.n_features,
+        "feature_names": list(task.feature_names),
+        "class_names": list(task.class_names),
+        "source": task.metadata.get("source"),
+        "description": description.to_dict() if description is not None else None,
+        "summary": description.summary_lines() if description is not None else [],
+    }
+    ctx.results["data"] = info
+    ctx.write_json("data.json", info)
+    # Row ids let every later value be traced back to the user's source rows.
+    ctx.write_csv(
+        "train_ids.csv",
+        pd.DataFrame({"id": task.train_ids, "label": [task.class_names[c] for c in task.y_train]}),
+        index=False,
+    )
+    ctx.write_csv(
+        "test_ids.csv",
+        pd.DataFrame({"id": task.test_ids, "label": [task.class_names[c] for c in task.y_test]}),
+        index=False,
+    )
+
+
+def baseline_step(ctx: StudyContext) -> None:
+    """Fit the baseline models; write the metrics, confusion matrix, curves and figures."""
+    from dataworth.report.figures import baseline_figures
+
+    config = ctx.config
+    result = run_baseline(
+        ctx.require_task(),
+        models=config.baselines,
+        primary_model=config.model,
+        seed=config.seed,
+        metric=config.metric,
+        progress=ctx.progress,
+    )
+    ctx.results["baseline"] = result
+    ctx.write_json("baseline.json", result.to_dict())
+    ctx.write_csv("baseline_metrics.csv", result.metrics)
+    ctx.write_csv("confusion_matrix.csv", result.confusion)
+    ctx.write_csv("curves.csv", result.curves_frame(), index=False)
+    ctx.save_figures(lambda folder: baseline_figures(result, folder))
+
+
+def cost_step(ctx: StudyContext) -> None:
+    """Time the models and the engine; write the fit times, the plan and the cost figure."""
+    from dataworth.report.figures import cost_figures
+
+    config = ctx.config
+    cost = run_cost_study(
+        ctx.require_task(),
+        models=config.baselines,
+        valuation_model=config.model,
+        metric=ctx.primary_metric,
+        seed=config.seed,
+        progress=ctx.progress,
+    )
+    plan = plan_table(cost, budget_seconds=config.budget_seconds)
+    ctx.results["cost"] = cost
+    ctx.results["plan"] = plan
+    ctx.write_json(
+        "cost.json",
+        {
+            **cost.to_dict(),
+            "budget_seconds": config.budget_seconds,
+            "plan": plan.to_dict(orient="records"),
+        },
+    )
+    ctx.write_csv("fit_times.csv", cost.fit_times, index=False)
+    ctx.write_csv("plan.csv", plan, index=False)
+    ctx.save_figures(lambda folder: cost_figures(cost, folder))
+
+
+def summary_step(ctx: StudyContext) -> None:
+    """Write ``summary.md``: the facts a report needs, in sentences and tables."""
+    ctx.write_text("summary.md", summary_markdown(ctx))
+
+
+DEFAULT_STEPS: list[Step] = [
+    Step("data", data_step, "load and split the data"),
+    Step("baseline", baseline_step, "fit the baseline models"),
+    Step("cost", cost_step, "time fits and plan the valuation"),
+    Step("loo", loo_step, "exact leave-one-out influence"),
+    Step("groups", groups_step, "exact leave-group-out influence"),
+    Step("tmc", tmc_step, "TMC-Shapley values of points and groups"),
+    Step("summary", summary_step, "write the summary"),
+]
+
+
+def steps_named(*names: str) -> list[Step]:
+    """The default steps with these names, in study order."""
+    unknown = set(names) - {s.name for s in DEFAULT_STEPS}
+    if unknown:
+        raise DataworthError(f"Unknown study step(s) {sorted(unknown)}.")
+    return [s for s in DEFAULT_STEPS if s.name in names]
+
+
+def summary_markdown(ctx: StudyContext) -> str:
+    """A Markdown summary of whatever the steps produced."""
+    lines = [f"# dataworth study: {ctx.config.source_label}", ""]
+    data = ctx.results.get("data")
+    if data:
+        lines += ["## Data", ""] + [f"- {s}" for s in data["summary"]] + [""]
+    baseline: BaselineResult | None = ctx.results.get("baseline")
+    if baseline is not None:
+        lines += ["## Baseline models", "", _markdown_table(baseline.metrics.round(4)), ""]
+        lines += [
+            f"Confusion matrix of `{baseline.primary_model}` (rows: true, columns: predicted):",
+            "",
+            _markdown_table(baseline.confusion),
+            "",
+        ]
+        lines += [
+            "## Primary metric",
+            "",
+            baseline.metric.justification,
+            "",
+        ]
+    cost: CostResult | None = ctx.results.get("cost")
+    plan: pd.DataFrame | None = ctx.results.get("plan")
+    if cost is not None and plan is not None:
+        lines += ["## Cost", "", _markdown_table(cost.fit_times.drop(columns="note")), ""]
+        lines += [f"- {n}" for n in cost.notes]
+        if cost.utility is not None:
+            lines.append(
+                f"- The engine evaluated {cost.utility['subsets']} random 90% subsets in "
+                f"{cost.utility['seconds_total']:.3f} s "
+                f"({cost.utility['seconds_per_subset']:.4f} s per subset)."
+            )
+        elif cost.utility_note:
+            lines.append(f"- {cost.utility_note}")
+        lines += [
+            "",
+            f"Plan against a budget of {ctx.config.budget_seconds:g} s per method:",
+            "",
+            _markdown_table(plan.set_index("method")),
+            "",
+        ]
+    lines += valuation_markdown(ctx, _markdown_table)
+    if ctx.figures:
+        lines += ["## Figures", ""]
+        lines += [
+            f"- `{name}`: " + ", ".join(f"`{p.name}`" for p in paths)
+            for name, paths in ctx.figures.items()
+        ]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    if frame.index.name is not None:  # a meaningful index (model, method) becomes a column
+        frame = frame.reset_index()
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    body = [
+        "| " + " | ".join(_markdown_cell(v) for v in row) + " |"
+        for row in frame.itertuples(index=False)
+    ]
+    return "\n".join([header, rule, *body])
+
+
+def _markdown_cell(value: Any) -> str:
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"  # timings carry noise beyond four significant digits
+    return str(value)
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for package in ("dataworth", "numpy", "scipy", "scikit-learn", "pandas", "matplotlib"):
+        try:
+            out[package] = importlib_metadata.version(package)
+        except importlib_metadata.PackageNotFoundError:
+            out[package] = "not installed"
+    return out
+
+
+@dataclass
+class StudyOutcome:
+    """What :func:`run_study` returns: the context (all results) and the run folder, if any."""
+
+    context: StudyContext
+    path: Path | None
+
+
+def run_study(
+    config: StudyConfig,
+    *,
+    steps: Sequence[Step] | None = None,
+    write: bool = True,
+    root: str | Path = DEFAULT_ROOT,
+    progress: ProgressFn | None = None,
+    log: LogFn | None = None,
+    on_step: Callable[[Step], None] | None = None,
+) -> StudyOutcome:
+    """Run the steps of a study and (by default) write its run folder, all or nothing.
+
+    Parameters
+    ----------
+    config : StudyConfig
+    steps : sequence of Step, optional
+        Default :data:`DEFAULT_STEPS`.
+    write : bool, default=True
+        Write a run folder (``config.out`` or ``root/<source>-<timestamp>``).
+    root : str or Path, default="runs"
+        Parent of default-named run folders.
+    progress : callable, optional
+        ``progress(description, done, total)`` for long steps.
+    log : callable, optional
+        Receives one-line messages.
+    on_step : callable, optional
+        Called with each step before it runs.
+
+    Returns
+    -------
+    StudyOutcome
+    """
+    steps = list(DEFAULT_STEPS if steps is None else steps)
+    run = None
+    if write:
+        target = Path(config.out) if config.out else default_run_path(config.source_label, root)
+        run = RunFolder(target, overwrite=config.overwrite)
+    ctx = StudyContext(
+        config=config, run=run, progress=progress, log=log or (lambda m: None), root=Path(root)
+    )
+    started = datetime.now().astimezone()
+    try:
+        for step in steps:
+            if on_step is not None:
+                on_step(step)
+            start = perf_counter()
+            step.run(ctx)
+            ctx.timings[step.name] = perf_counter() - start
+        if run is not None:
+            config.to_toml(run.file("study.toml"))
+            run.write_json("manifest.json", _manifest(ctx, steps, started))
+            path = run.commit()
+        else:
+            path = None
+    except BaseException:
+        # Any failure (including Ctrl-C) removes the partial folder: no half-written runs.
+        if run is not None:
+            run.discard()
+        raise
+    finally:
+        for close in reversed(ctx.closers):
+            close()
+    return StudyOutcome(context=ctx, path=path)
+
+
+def _manifest(ctx: StudyContext, steps: Sequence[Step], started: datetime) -> dict[str, Any]:
+    task = ctx.task
+    baseline = ctx.results.get("baseline")
+    return {
+        "created": started.isoformat(timespec="seconds"),
+        "finished": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "command": sys.argv,
+        "versions": _versions(),
+        "platform": platform.platform(),
+        "steps": [s.name for s in steps],
+        "step_seconds": ctx.timings,
+        "task_fingerprint": task.fingerprint if task is not None else None,
+        "primary_model": ctx.config.model,
+        "primary_metric": ctx.primary_metric,
+        "metric_chosen_by": baseline.metric.chosen_by if baseline is not None else None,
+        "config": ctx.config.to_dict(),
+        # Everything in the folder at this point, plus the manifest itself.
+        "files": sorted(
+            [str(p.relative_to(ctx.run.path)) for p in ctx.run.path.rglob("*") if p.is_file()]
+            + ["manifest.json"]
+        )
+        if ctx.run is not None
+        else [],
+    }

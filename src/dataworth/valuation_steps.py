@@ -1,0 +1,256 @@
+"""The valuation steps of a study: exact LOO, leave-group-out and TMC-Shapley.
+
+Each step reads the task and the primary metric that earlier steps left in the context, asks one
+shared :class:`~dataworth.Utility` for its values, and writes tables, values and figures. The
+utility's evaluation store lives beside the run folders (``<root>/.cache/evaluations.sqlite``),
+not inside the new run folder: an interrupted study leaves no half-written folder, yet its
+finished fits and permutations are kept and a rerun resumes without refitting them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from dataworth.engine.utility import Utility
+from dataworth.methods.compare import compare_values
+from dataworth.methods.diagnostics import point_diagnostics, summarize_unusual
+from dataworth.methods.groups import build_groups
+from dataworth.methods.loo import leave_group_out, loo
+from dataworth.methods.result import ValuationResult
+from dataworth.methods.shapley import group_sums, tmc_shapley
+
+if TYPE_CHECKING:
+    from dataworth.study import StudyContext
+
+CACHE_NAME = Path(".cache") / "evaluations.sqlite"
+# Shapley is compared with LOO of every point when that costs at most this many fits.
+_FULL_LOO_LIMIT = 5000
+
+
+def cache_path(ctx: StudyContext) -> Path:
+    """Where the study's evaluation store lives: beside the run folders."""
+    root = Path(ctx.config.out).expanduser().resolve().parent if ctx.config.out else ctx.root
+    path = Path(root) / CACHE_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def study_utility(ctx: StudyContext) -> Utility:
+    """The one utility every valuation step of a study shares (created on first use)."""
+    utility = ctx.results.get("utility")
+    if utility is None:
+        config = ctx.config
+        utility = Utility(
+            ctx.require_task(),
+            learner=config.model,
+            metric=ctx.primary_metric,
+            backend=config.backend,
+            n_jobs=config.n_jobs,
+            scheduler=config.scheduler,
+            store=cache_path(ctx),
+            seed=config.seed,
+        )
+        ctx.results["utility"] = utility
+        ctx.closers.append(utility.close)
+        ctx.closers.append(utility.store.close)
+    return utility
+
+
+def _progress(ctx: StudyContext, label: str):
+    if ctx.progress is None:
+        return None
+    return lambda done, total: ctx.progress(label, done, total or done)
+
+
+def _save(ctx: StudyContext, result: ValuationResult, stem: str) -> None:
+    if ctx.run is not None:
+        result.save(ctx.run.file(stem))
+
+
+def loo_step(ctx: StudyContext) -> None:
+    """Exact LOO of the chosen points, with the diagnostics of whether they are unusual."""
+    from dataworth.report.figures import save_figure
+    from dataworth.report.valuation_figures import loo_figure
+
+    u = study_utility(ctx)
+    points = ctx.config.loo_points
+    result = loo(
+        u,
+        n_random=None if points == "all" else min(int(points), u.n_players),
+        seed=ctx.config.seed,
+        progress=_progress(ctx, "leave-one-out"),
+    )
+    diagnostics = point_diagnostics(u, result.extra["position"])
+    table = (
+        result.to_frame()
+        .drop(columns=["stderr", "count"])
+        .merge(diagnostics.drop(columns=["position"]), on="player_id")
+    )
+    ctx.results["loo"] = result
+    ctx.results["loo_table"] = table
+    ctx.results["loo_summary"] = summarize_unusual(result.values, diagnostics)
+    _save(ctx, result, "loo")
+    ctx.write_csv("loo_table.csv", table, index=False)
+    ctx.save_figures(
+        lambda folder: {"loo": save_figure(loo_figure(result, diagnostics), folder, "loo")}
+    )
+
+
+def groups_step(ctx: StudyContext) -> None:
+    """Exact leave-group-out influence of the configured groups, and its size plot."""
+    from dataworth.report.figures import save_figure
+    from dataworth.report.valuation_figures import group_size_figure
+
+    u = study_utility(ctx)
+    config = ctx.config
+    groups = build_groups(
+        ctx.require_task(), config.group_by, fractions=config.group_fractions, seed=config.seed
+    )
+    result = leave_group_out(u, groups, progress=_progress(ctx, "leave-group-out"))
+    ctx.results["groups"] = groups
+    ctx.results["lgo"] = result
+    _save(ctx, result, "groups")
+    ctx.write_csv("groups_table.csv", result.to_frame().drop(columns=["stderr"]), index=False)
+    ctx.save_figures(
+        lambda folder: {"group_size": save_figure(group_size_figure(result), folder, "group_size")}
+    )
+
+
+def tmc_step(ctx: StudyContext) -> None:
+    """TMC-Shapley of every point and every group, and its comparison with LOO."""
+    from dataworth.report.figures import save_figure
+    from dataworth.report.valuation_figures import (
+        group_shapley_figure,
+        shapley_distribution_figure,
+        shapley_errorbar_figure,
+        shapley_vs_loo_figure,
+    )
+
+    u = study_utility(ctx)
+    config = ctx.config
+    options = {"permutations": config.permutations, "tol": config.tmc_tol, "seed": config.seed}
+    points = tmc_shapley(u, **options, progress=_progress(ctx, "TMC-Shapley, points"))
+    ctx.results["tmc"] = points
+    _save(ctx, points, "shapley_points")
+    figures = {"shapley_distribution": shapley_distribution_figure(points)}
+
+    groups = ctx.results.get("groups")
+    if groups is not None:
+        by_group = tmc_shapley(u, **options, groups=groups, progress=_progress(ctx, "TMC, groups"))
+        by_group.extra["sum_of_point_values"] = group_sums(points, groups)
+        ctx.results["tmc_groups"] = by_group
+        _save(ctx, by_group, "shapley_groups")
+        figures["shapley_groups"] = group_shapley_figure(
+            by_group, by_group.extra["sum_of_point_values"]
+        )
+
+    loo_points: ValuationResult | None = ctx.results.get("loo")
+    if loo_points is not None:
+        figures["shapley_loo_points"] = shapley_errorbar_figure(points, loo_points.player_ids)
+    reference = loo_points
+    if u.n_players + 1 <= _FULL_LOO_LIMIT:
+        reference = loo(u, progress=_progress(ctx, "LOO of all points"))
+        ctx.results["loo_all"] = reference
+        _save(ctx, reference, "loo_all")
+    if reference is not None:
+        comparison = compare_values(points, reference)
+        comparison["loo_points"] = "all" if reference is not loo_points else len(reference)
+        ctx.results["shapley_vs_loo"] = comparison
+        ctx.write_json("shapley_vs_loo.json", comparison)
+        table = ctx.results.get("loo_table")
+        flagged = table.loc[table["flags"] != "", "player_id"] if table is not None else []
+        figures["shapley_vs_loo"] = shapley_vs_loo_figure(points, reference, flagged)
+    ctx.save_figures(
+        lambda folder: {name: save_figure(fig, folder, name) for name, fig in figures.items()}
+    )
+
+
+def valuation_markdown(ctx: StudyContext, table_fn) -> list[str]:
+    """Markdown lines for the valuation results present in the context."""
+    lines: list[str] = []
+    result: ValuationResult | None = ctx.results.get("loo")
+    if result is not None:
+        table = ctx.results["loo_table"]
+        shown = table[
+            [
+                "player_id",
+                "label",
+                "value",
+                "neighbour_agreement",
+                "own_label_proba",
+                "outlier_rank",
+                "flags",
+            ]
+        ]
+        lines += [
+            "## Leave-one-out influence",
+            "",
+            f"Exact LOO of {len(result)} training points on `{result.manifest['metric']}` "
+            f"(U(D) = {result.manifest['full_score']:.4g}; {result.n_fitted} fits, "
+            f"{result.n_fallback} fallbacks).",
+            "",
+            table_fn(shown),
+            "",
+            *[f"- {s}" for s in ctx.results["loo_summary"]],
+            "",
+        ]
+    lgo: ValuationResult | None = ctx.results.get("lgo")
+    if lgo is not None:
+        lines += [
+            "## Leave-group-out influence",
+            "",
+            table_fn(lgo.to_frame()[["player_id", "size", "fraction", "value"]]),
+            "",
+        ]
+    tmc: ValuationResult | None = ctx.results.get("tmc")
+    if tmc is not None:
+        full, empty = tmc.manifest["full_value"], tmc.manifest["empty_value"]
+        lines += [
+            "## TMC-Shapley values",
+            "",
+            f"{tmc.params['permutations']} permutations, truncation tolerance "
+            f"{tmc.params['tol']}, seed {tmc.seed}: {tmc.n_evaluations} prefix evaluations used "
+            f"({tmc.params['truncated_share']:.0%} of prefixes truncated), {tmc.n_fitted} fits.",
+            f"Sum of the values {tmc.values.sum():.4g}; U(D) - U(empty) = {full - empty:.4g}.",
+            "",
+            table_fn(
+                pd.DataFrame(
+                    {
+                        "statistic": ["min", "median", "max", "share > 0"],
+                        "value": [
+                            tmc.values.min(),
+                            np.median(tmc.values),
+                            tmc.values.max(),
+                            float(np.mean(tmc.values > 0)),
+                        ],
+                    }
+                )
+            ),
+            "",
+        ]
+        groups: ValuationResult | None = ctx.results.get("tmc_groups")
+        if groups is not None:
+            lines += [
+                "Group Shapley values (players are the groups):",
+                "",
+                table_fn(
+                    groups.to_frame()[
+                        ["player_id", "size", "value", "stderr", "sum_of_point_values"]
+                    ]
+                ),
+                "",
+            ]
+        comparison = ctx.results.get("shapley_vs_loo")
+        if comparison is not None:
+            lines += [
+                f"Shapley against LOO ({comparison['n_common']} points): Spearman "
+                f"{comparison['spearman']:.3f}, Kendall {comparison['kendall']:.3f}, overlap "
+                f"of the top {comparison['k']} {comparison['top_overlap']:.0%}, of the bottom "
+                f"{comparison['k']} {comparison['bottom_overlap']:.0%}.",
+                "",
+            ]
+    return lines

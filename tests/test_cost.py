@@ -1,0 +1,124 @@
+"""Cost study: positive times, sensible refit counts, plans that respect the budget."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from dataworth import DataworthError, Task
+from dataworth.cost import (
+    MIN_ROWS_PER_CLASS,
+    default_ame_subsets,
+    plan_table,
+    run_cost_study,
+    stratified_subsample,
+    time_fit,
+)
+from dataworth.report.figures import cost_figures
+from dataworth.runfolder import to_jsonable
+
+
+@pytest.fixture(scope="module")
+def task() -> Task:
+    X, y = load_breast_cancer(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, train_size=0.7, stratify=y, random_state=0
+    )
+    scaler = StandardScaler().fit(X_train)
+    return Task.from_arrays(scaler.transform(X_train), y_train, scaler.transform(X_test), y_test)
+
+
+@pytest.fixture(scope="module")
+def cost(task):
+    # The engine is timed in its own test; these use scikit-learn fit times only.
+    return run_cost_study(task, models=["logreg", "knn"], repeats=2, utility_subsets=0, seed=0)
+
+
+def test_fit_times_are_positive_and_small_sizes_are_skipped_with_a_reason(task, cost):
+    times = cost.fit_times
+    assert set(times["model"]) == {"logreg", "knn"}
+    full = times[times["fraction"] == 1.0]
+    assert (full["rows"] == task.n_train).all()
+    assert (full["seconds"] > 0).all()
+    tenth = times[times["fraction"] == 0.1]
+    assert (tenth["seconds"] > 0).all()
+    assert (abs(tenth["rows"] - round(0.1 * task.n_train)) <= 2).all()
+    # 1% of 398 rows is 4 rows: fewer than 3 per class for two classes.
+    one = times[times["fraction"] == 0.01]
+    assert one["seconds"].isna().all()
+    assert all("skipped" in note for note in one["note"])
+    assert any("1%" in note for note in cost.notes)
+
+
+def test_engine_time_per_subset_is_measured(task):
+    cost = run_cost_study(task, models=["logreg"], fractions=(1.0,), repeats=1, utility_subsets=5)
+    assert cost.utility is not None, cost.utility_note
+    assert cost.utility["seconds_per_subset"] > 0
+    assert cost.utility["subsets"] == 5
+    assert cost.utility["rows"] == round(0.9 * task.n_train)
+    # Plans then use the engine's time per subset, which is what valuation methods pay.
+    assert cost.seconds_per_fit() == pytest.approx(cost.utility["seconds_per_subset"])
+
+
+def test_plan_counts_refits(task, cost):
+    n = task.n_train
+    assert cost.utility is None and "skipped" in cost.utility_note
+    plan = plan_table(cost, budget_seconds=1e9).set_index("method")
+    assert plan.loc["LOO (10 points)", "fits"] == 11
+    assert plan.loc["LOO (all points)", "fits"] == n + 1
+    assert plan.loc["leave-group-out (10 groups)", "fits"] == 11
+    assert plan.loc["TMC-Shapley (10 perms)", "fits"] == 10 * n + 1
+    ame = plan.index[plan.index.str.startswith("AME")][0]
+    assert plan.loc[ame, "fits"] == default_ame_subsets(n)
+    assert (plan["estimated_seconds"] > 0).all()
+    np.testing.assert_allclose(
+        plan["estimated_seconds"], plan["fits"] * plan["seconds_per_fit"], rtol=1e-12
+    )
+    assert plan["feasible"].all() and plan["suggested_rows"].isna().all()
+    assert "upper bound" in plan.loc["TMC-Shapley (10 perms)", "note"]
+
+
+def test_plan_suggests_fewer_rows_when_over_budget(task, cost):
+    per_fit = cost.seconds_per_fit()
+    # A budget for about 50 full-size fits: LOO of 10 points fits, LOO of all points does not.
+    plan = plan_table(cost, budget_seconds=50 * per_fit).set_index("method")
+    assert plan.loc["LOO (10 points)", "feasible"]
+    assert not plan.loc["LOO (all points)", "feasible"]
+    suggested = plan.loc["LOO (all points)", "suggested_rows"]
+    assert suggested is not None and 0 < suggested < task.n_train
+    fits_at_suggested = suggested + 1
+    assert fits_at_suggested * cost.seconds_per_fit(suggested) <= 50 * per_fit
+
+
+def test_stratified_subsample_keeps_every_class():
+    y = np.array([0] * 95 + [1] * 5)
+    rng = np.random.default_rng(0)
+    picks = stratified_subsample(y, 10, rng)
+    assert len(np.unique(picks)) == len(picks)
+    assert (y[picks] == 1).sum() >= MIN_ROWS_PER_CLASS
+    assert (y[picks] == 0).sum() >= 7
+
+
+def test_time_fit_returns_a_fitted_model(task):
+    fitted, seconds, n_timed = time_fit(
+        LogisticRegression(max_iter=1000), task.X_train, task.y_train, repeats=3
+    )
+    assert hasattr(fitted, "coef_") and seconds > 0 and 1 <= n_timed <= 3
+
+
+def test_unknown_metric_fails_before_timing(task):
+    with pytest.raises(DataworthError, match="Unknown metric"):
+        run_cost_study(task, models=["logreg"], metric="logloss")
+
+
+def test_cost_result_is_json_able_and_plotted(cost, tmp_path):
+    json.dumps(to_jsonable(cost.to_dict()))
+    saved = cost_figures(cost, tmp_path)
+    assert [p.suffix for p in saved["fit_time"]] == [".png", ".svg"]
+    assert all(p.stat().st_size > 1000 for p in saved["fit_time"])
