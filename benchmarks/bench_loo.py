@@ -32,11 +32,11 @@ from dataworth.engine.utility import Utility
 from dataworth.methods.loo import loo
 
 
-def _sklearn_loo(task, tol: float) -> tuple[np.ndarray, float]:
+def _sklearn_loo(task, tol: float, solver: str = "lbfgs") -> tuple[np.ndarray, float]:
     start = time.perf_counter()
 
     def score(mask):
-        model = LogisticRegression(C=1.0, tol=tol, max_iter=100_000)
+        model = LogisticRegression(C=1.0, tol=tol, max_iter=100_000, solver=solver)
         model.fit(task.X_train[mask], task.y_train[mask])
         return -log_loss(task.y_test, model.predict_proba(task.X_test), labels=[0, 1])
 
@@ -55,16 +55,25 @@ def part_breast_cancer() -> None:
     start = time.perf_counter()
     ours = loo(Utility(task, learner="logreg", metric="neg_log_loss")).values
     t_ours = time.perf_counter() - start
-    ref, t_tight = _sklearn_loo(task, tol=1e-10)
+    # The reference whose values ours must equal: scikit-learn's Newton solver, tightly
+    # converged. lbfgs stops near a gradient of 1e-8 whatever tol says, so it is shown for
+    # context only (its values differ from the optimum by about 1e-7).
+    ref, t_tight = _sklearn_loo(task, tol=1e-12, solver="newton-cholesky")
+    lbfgs, t_lbfgs = _sklearn_loo(task, tol=1e-10)
     _, t_default = _sklearn_loo(task, tol=1e-4)
+    rows = [
+        ("dataworth batched Newton", t_ours, ""),
+        ("sklearn newton-cholesky, tol=1e-12", t_tight, "the reference"),
+        ("sklearn lbfgs, tol=1e-10", t_lbfgs, ""),
+        ("sklearn lbfgs, default tol=1e-4", t_default, "not converged: values differ"),
+    ]
     print("1. Breast cancer, 400 training rows, LOO of all 400 points, neg_log_loss")
-    print(f"   dataworth batched Newton       {t_ours:8.3f} s")
-    print(f"   sklearn refit, tol=1e-10       {t_tight:8.3f} s   ratio {t_tight / t_ours:7.1f}x")
-    print(
-        f"   sklearn refit, default tol     {t_default:8.3f} s   ratio {t_default / t_ours:7.1f}x"
-    )
-    print(f"   max |ours - tight reference|   {np.abs(ours - ref).max():.2e}")
-    print(f"   max |LOO value|                {np.abs(ref).max():.2e}   (target ratio >= 50x)")
+    for name, seconds, note in rows:
+        print(f"   {name:36s} {seconds:8.3f} s   ratio {seconds / t_ours:7.1f}x   {note}")
+    print(f"   max |ours - reference|               {np.abs(ours - ref).max():.2e}")
+    print(f"   max |lbfgs 1e-10 - reference|        {np.abs(lbfgs - ref).max():.2e}")
+    print(f"   max |LOO value|                      {np.abs(ref).max():.2e}")
+    print("   (target: ratio against the reference >= 50x, values equal to solver tolerance)")
 
 
 def _large_child(n: int) -> None:

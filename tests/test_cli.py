@@ -43,7 +43,9 @@ def test_datasets_lists_the_builtin_datasets():
     assert "breast_cancer" in result.output
 
 
-@pytest.mark.parametrize("command", ["datasets", "baseline", "plan", "study"])
+@pytest.mark.parametrize(
+    "command", ["datasets", "baseline", "plan", "study", "loo", "groups", "tmc"]
+)
 def test_every_command_has_help(command):
     result = _invoke(command, "--help")
     assert result.exit_code == 0

@@ -173,6 +173,98 @@ OverwriteOpt = Annotated[
         rich_help_panel=_OUTPUT,
     ),
 ]
+_VALUATION = "Valuation"
+_ENGINE = "Engine"
+
+PointsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--points",
+        help="How many random training points to value (drawn with --seed), or all. [default: 10]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
+IdsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ids",
+        help="Comma-separated ids of training rows to value instead of random points.",
+        rich_help_panel=_VALUATION,
+    ),
+]
+FractionsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--fractions",
+        help="Sizes of random groups as shares of the training set. [default: 0.1,0.2,...,1.0]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
+ByOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--by",
+        help="Groups: random (of --fractions), label, feature:NAME, cluster:K or column:NAME. "
+        "[default: random]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
+PermutationsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--permutations",
+        help="TMC-Shapley permutations. [default: 10]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
+TolOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--tol",
+        help="TMC truncation tolerance, relative to |U(D)|. [default: 0.01]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
+PlayersOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--players",
+        help="Who gets Shapley values: points, groups or both. [default: both]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        help="Where fits run: serial, processes or dask. [default: serial]",
+        rich_help_panel=_ENGINE,
+        show_default=False,
+    ),
+]
+NJobsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--n-jobs",
+        help="Workers for processes or dask. [default: all cores]",
+        rich_help_panel=_ENGINE,
+        show_default=False,
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        help="Address of a running Dask scheduler (tcp://HOST:PORT).",
+        rich_help_panel=_ENGINE,
+    ),
+]
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
@@ -199,6 +291,19 @@ def build_config(base: StudyConfig | None = None, **options: Any) -> StudyConfig
     if options.get("overwrite") is False:
         options["overwrite"] = None  # a flag left off must not undo `overwrite = true` in a file
     options["budget_seconds"] = options.pop("budget", None)
+    # Command-line names of the valuation options -> StudyConfig fields.
+    for flag, name in (
+        ("points", "loo_points"),
+        ("ids", "loo_ids"),
+        ("fractions", "group_fractions"),
+        ("by", "group_by"),
+        ("tol", "tmc_tol"),
+        ("players", "tmc_players"),
+    ):
+        if flag in options:
+            options[name] = options.pop(flag)
+    if options.get("scheduler") is not None and options.get("backend") is None:
+        options["backend"] = "dask"  # a scheduler address only makes sense with Dask
     # `updated` builds a new StudyConfig, so the merged values are validated again.
     config = (base or StudyConfig()).updated(**options)
     for name in [config.model, *(config.baselines or [])]:
@@ -358,6 +463,85 @@ def _show_cost(ctx) -> None:
             console.print(f"  [{i + 1}] {note}", highlight=False, markup=False)
 
 
+def _show_loo(ctx) -> None:
+    table = ctx.results.get("loo_table")
+    if table is None:
+        return
+    result = ctx.results["loo"]
+    shown = table[
+        [
+            "player_id",
+            "label",
+            "value",
+            "neighbour_agreement",
+            "own_label_proba",
+            "outlier_rank",
+            "flags",
+        ]
+    ].rename(
+        columns={
+            "player_id": "id",
+            "value": "LOO",
+            "neighbour_agreement": "nbr agree",
+            "own_label_proba": "p(own)",
+            "outlier_rank": "outlier rank",
+        }
+    )
+    title = (
+        f"Exact LOO influence on {result.manifest['metric']} "
+        f"(U(D) = {result.manifest['full_score']:.4g}; {result.n_fitted} fits)"
+    )
+    console.print(_frame_table(shown.sort_values("LOO", ascending=False), title))
+    for line in ctx.results["loo_summary"]:
+        console.print(f"  {line}", highlight=False, markup=False)
+
+
+def _show_groups(ctx) -> None:
+    result = ctx.results.get("lgo")
+    if result is None:
+        return
+    frame = result.to_frame()[["player_id", "size", "fraction", "value"]]
+    title = f"Leave-group-out influence on {result.manifest['metric']}"
+    console.print(_frame_table(frame.rename(columns={"player_id": "group"}), title))
+
+
+def _show_tmc(ctx) -> None:
+    from dataworth.valuation_steps import comparison_sentence
+
+    points = ctx.results.get("tmc")
+    if points is not None:
+        frame = points.to_frame()[["player_id", "value", "stderr"]]
+        frame = frame.sort_values("value", ascending=False)
+        shown = pd.concat([frame.head(5), frame.tail(5)]) if len(frame) > 10 else frame
+        full, empty = points.manifest["full_value"], points.manifest["empty_value"]
+        title = f"TMC-Shapley, {points.params['permutations']} permutations"
+        console.print(_frame_table(shown.rename(columns={"player_id": "id"}), title))
+        console.print(
+            f"  sum of the values {points.values.sum():.4g}; U(D) - U(empty) = {full - empty:.4g}",
+            highlight=False,
+        )
+        console.print(
+            f"  {points.n_evaluations} prefixes used, {points.params['truncated_share']:.0%} "
+            f"truncated, {points.n_fitted} fits in {points.timings.get('evaluate', 0):.2f} s",
+            highlight=False,
+        )
+    groups = ctx.results.get("tmc_groups")
+    if groups is not None:
+        frame = groups.to_frame()
+        columns = [
+            c for c in ("player_id", "size", "value", "stderr", "sum_of_point_values") if c in frame
+        ]
+        console.print(
+            _frame_table(
+                frame[columns].rename(columns={"player_id": "group"}),
+                "TMC-Shapley values of the groups",
+            )
+        )
+    comparison = ctx.results.get("shapley_vs_loo")
+    if comparison is not None:
+        console.print(f"  {comparison_sentence(comparison)}", highlight=False)
+
+
 def _show_written(outcome) -> None:
     if outcome.path is not None:
         console.print(f"[bold green]Wrote[/bold green] {outcome.path}", highlight=False)
@@ -451,10 +635,18 @@ def study(
     metric: MetricOpt = None,
     baselines: BaselinesOpt = None,
     budget: BudgetOpt = None,
+    points: PointsOpt = None,
+    fractions: FractionsOpt = None,
+    by: ByOpt = None,
+    permutations: PermutationsOpt = None,
+    tol: TolOpt = None,
+    backend: BackendOpt = None,
+    n_jobs: NJobsOpt = None,
+    scheduler: SchedulerOpt = None,
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Run the whole study (data, baseline, cost) and write a run folder.
+    """Run the whole study (data, baseline, cost, LOO, groups, TMC-Shapley); write a run folder.
 
     The folder holds JSON and CSV results, figures, a summary and the study.toml that repeats
     the run with `dataworth study --config FOLDER/study.toml`.
@@ -463,9 +655,107 @@ def study(
     base = StudyConfig.from_toml(config_path) if config_path is not None else None
     config = build_config(base, **options)
     outcome = _run(config, None, write=True)
-    _show_data(outcome.context)
-    _show_baseline(outcome.context)
-    _show_cost(outcome.context)
+    for show in (_show_data, _show_baseline, _show_cost, _show_loo, _show_groups, _show_tmc):
+        show(outcome.context)
+    _show_written(outcome)
+
+
+@app.command()
+@_reports_errors
+def loo(
+    dataset: DatasetOpt = None,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    target: TargetOpt = None,
+    rows: RowsOpt = None,
+    train_size: TrainSizeOpt = None,
+    split: SplitOpt = None,
+    flip: FlipOpt = None,
+    seed: SeedOpt = None,
+    model: ModelOpt = None,
+    metric: MetricOpt = None,
+    points: PointsOpt = None,
+    ids: IdsOpt = None,
+    backend: BackendOpt = None,
+    n_jobs: NJobsOpt = None,
+    scheduler: SchedulerOpt = None,
+    out: OutOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Exact leave-one-out influence of chosen or random points, with diagnostics.
+
+    Writes a run folder only when --out is given.
+    """
+    config = build_config(**_options(locals()))
+    outcome = _run(config, ("data", "loo", "summary"), write=out is not None)
+    _show_loo(outcome.context)
+    _show_written(outcome)
+
+
+@app.command()
+@_reports_errors
+def groups(
+    dataset: DatasetOpt = None,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    target: TargetOpt = None,
+    rows: RowsOpt = None,
+    train_size: TrainSizeOpt = None,
+    split: SplitOpt = None,
+    flip: FlipOpt = None,
+    seed: SeedOpt = None,
+    model: ModelOpt = None,
+    metric: MetricOpt = None,
+    fractions: FractionsOpt = None,
+    by: ByOpt = None,
+    backend: BackendOpt = None,
+    n_jobs: NJobsOpt = None,
+    scheduler: SchedulerOpt = None,
+    out: OutOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Exact leave-group-out influence of groups of different sizes.
+
+    Writes a run folder (with the group-size plot) only when --out is given.
+    """
+    config = build_config(**_options(locals()))
+    outcome = _run(config, ("data", "groups", "summary"), write=out is not None)
+    _show_groups(outcome.context)
+    _show_written(outcome)
+
+
+@app.command()
+@_reports_errors
+def tmc(
+    dataset: DatasetOpt = None,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    target: TargetOpt = None,
+    rows: RowsOpt = None,
+    train_size: TrainSizeOpt = None,
+    split: SplitOpt = None,
+    flip: FlipOpt = None,
+    seed: SeedOpt = None,
+    model: ModelOpt = None,
+    metric: MetricOpt = None,
+    permutations: PermutationsOpt = None,
+    tol: TolOpt = None,
+    players: PlayersOpt = None,
+    fractions: FractionsOpt = None,
+    by: ByOpt = None,
+    backend: BackendOpt = None,
+    n_jobs: NJobsOpt = None,
+    scheduler: SchedulerOpt = None,
+    out: OutOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Truncated Monte Carlo Shapley values (Ghorbani and Zou, 2019) of points and/or groups.
+
+    Writes a run folder (values, figures) only when --out is given.
+    """
+    config = build_config(**_options(locals()))
+    outcome = _run(config, ("data", "tmc", "summary"), write=out is not None)
+    _show_tmc(outcome.context)
     _show_written(outcome)
 
 

@@ -23,7 +23,15 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "data": ("dataset", "csv", "parquet", "target", "rows", "train_size", "split", "flip"),
     "model": ("model", "metric", "baselines"),
     "study": ("seed", "budget_seconds"),
-    "valuation": ("loo_points", "group_by", "group_fractions", "permutations", "tmc_tol"),
+    "valuation": (
+        "loo_points",
+        "loo_ids",
+        "group_by",
+        "group_fractions",
+        "permutations",
+        "tmc_tol",
+        "tmc_players",
+    ),
     "engine": ("backend", "n_jobs", "scheduler"),
     "output": ("out", "overwrite"),
 }
@@ -62,6 +70,8 @@ class StudyConfig:
         Compute budget the cost study plans against.
     loo_points : int or "all"
         Training points whose exact LOO influence is computed (random, drawn with ``seed``).
+    loo_ids : list of str, optional
+        Explicit ids of training rows to value instead of random points.
     group_by : str
         How groups are built: ``random`` (of ``group_fractions``), ``label``,
         ``feature:NAME``, ``cluster:K`` or ``column:NAME``.
@@ -71,6 +81,8 @@ class StudyConfig:
         TMC-Shapley permutations (the course setting is 10).
     tmc_tol : float
         TMC truncation tolerance.
+    tmc_players : str
+        ``points``, ``groups`` or ``both``: who receives TMC-Shapley values.
     backend : str
         ``serial``, ``processes`` or ``dask``.
     n_jobs : int, optional
@@ -97,12 +109,14 @@ class StudyConfig:
     seed: int = 0
     budget_seconds: float = 600.0
     loo_points: int | str = 10
+    loo_ids: list[str] | None = None
     group_by: str = "random"
     group_fractions: list[float] = field(
         default_factory=lambda: [round(0.1 * k, 1) for k in range(1, 11)]
     )
     permutations: int = 10
     tmc_tol: float = 0.01
+    tmc_players: str = "both"
     backend: str = "serial"
     n_jobs: int | None = None
     scheduler: str | None = None
@@ -139,6 +153,12 @@ class StudyConfig:
             raise DataworthError("permutations must be at least 1; e.g. --permutations 10.")
         if float(self.tmc_tol) < 0:
             raise DataworthError("The truncation tolerance must be >= 0; e.g. --tol 0.01.")
+        if isinstance(self.loo_ids, str):
+            self.loo_ids = [x.strip() for x in self.loo_ids.split(",") if x.strip()]
+        if self.tmc_players not in ("points", "groups", "both"):
+            raise DataworthError(
+                f"Unknown players {self.tmc_players!r}; use points, groups or both."
+            )
         if self.backend not in ("serial", "processes", "dask"):
             raise DataworthError(
                 f"Unknown backend {self.backend!r}; use serial, processes or dask."

@@ -77,10 +77,11 @@ def loo_step(ctx: StudyContext) -> None:
     from dataworth.report.valuation_figures import loo_figure
 
     u = study_utility(ctx)
-    points = ctx.config.loo_points
+    points, ids = ctx.config.loo_points, ctx.config.loo_ids
     result = loo(
         u,
-        n_random=None if points == "all" else min(int(points), u.n_players),
+        points=ids,
+        n_random=None if ids or points == "all" else min(int(points), u.n_players),
         seed=ctx.config.seed,
         progress=_progress(ctx, "leave-one-out"),
     )
@@ -133,26 +134,40 @@ def tmc_step(ctx: StudyContext) -> None:
     u = study_utility(ctx)
     config = ctx.config
     options = {"permutations": config.permutations, "tol": config.tmc_tol, "seed": config.seed}
-    points = tmc_shapley(u, **options, progress=_progress(ctx, "TMC-Shapley, points"))
-    ctx.results["tmc"] = points
-    _save(ctx, points, "shapley_points")
-    figures = {"shapley_distribution": shapley_distribution_figure(points)}
-
+    figures = {}
     groups = ctx.results.get("groups")
-    if groups is not None:
+    if config.tmc_players in ("groups", "both") and groups is None:
+        groups = build_groups(
+            ctx.require_task(), config.group_by, fractions=config.group_fractions, seed=config.seed
+        )
+        ctx.results["groups"] = groups
+    points = None
+    if config.tmc_players in ("points", "both"):
+        points = tmc_shapley(u, **options, progress=_progress(ctx, "TMC-Shapley, points"))
+        ctx.results["tmc"] = points
+        _save(ctx, points, "shapley_points")
+        figures["shapley_distribution"] = shapley_distribution_figure(points)
+    if config.tmc_players in ("groups", "both"):
         by_group = tmc_shapley(u, **options, groups=groups, progress=_progress(ctx, "TMC, groups"))
-        by_group.extra["sum_of_point_values"] = group_sums(points, groups)
+        if points is not None:
+            by_group.extra["sum_of_point_values"] = group_sums(points, groups)
         ctx.results["tmc_groups"] = by_group
         _save(ctx, by_group, "shapley_groups")
         figures["shapley_groups"] = group_shapley_figure(
-            by_group, by_group.extra["sum_of_point_values"]
+            by_group, by_group.extra.get("sum_of_point_values")
         )
+    if points is None:
+        ctx.save_figures(
+            lambda folder: {name: save_figure(fig, folder, name) for name, fig in figures.items()}
+        )
+        return
 
     loo_points: ValuationResult | None = ctx.results.get("loo")
     if loo_points is not None:
         figures["shapley_loo_points"] = shapley_errorbar_figure(points, loo_points.player_ids)
     reference = loo_points
-    if u.n_players + 1 <= _FULL_LOO_LIMIT:
+    # LOO of every point is n + 1 fits: cheap for the batched learners, not for generic ones.
+    if getattr(u.learner, "batched", False) and u.n_players + 1 <= _FULL_LOO_LIMIT:
         reference = loo(u, progress=_progress(ctx, "LOO of all points"))
         ctx.results["loo_all"] = reference
         _save(ctx, reference, "loo_all")
@@ -217,40 +232,41 @@ def valuation_markdown(ctx: StudyContext, table_fn) -> list[str]:
             f"({tmc.params['truncated_share']:.0%} of prefixes truncated), {tmc.n_fitted} fits.",
             f"Sum of the values {tmc.values.sum():.4g}; U(D) - U(empty) = {full - empty:.4g}.",
             "",
-            table_fn(
-                pd.DataFrame(
-                    {
-                        "statistic": ["min", "median", "max", "share > 0"],
-                        "value": [
-                            tmc.values.min(),
-                            np.median(tmc.values),
-                            tmc.values.max(),
-                            float(np.mean(tmc.values > 0)),
-                        ],
-                    }
-                )
-            ),
+            table_fn(distribution_table(tmc)),
             "",
         ]
-        groups: ValuationResult | None = ctx.results.get("tmc_groups")
-        if groups is not None:
-            lines += [
-                "Group Shapley values (players are the groups):",
-                "",
-                table_fn(
-                    groups.to_frame()[
-                        ["player_id", "size", "value", "stderr", "sum_of_point_values"]
-                    ]
-                ),
-                "",
-            ]
-        comparison = ctx.results.get("shapley_vs_loo")
-        if comparison is not None:
-            lines += [
-                f"Shapley against LOO ({comparison['n_common']} points): Spearman "
-                f"{comparison['spearman']:.3f}, Kendall {comparison['kendall']:.3f}, overlap "
-                f"of the top {comparison['k']} {comparison['top_overlap']:.0%}, of the bottom "
-                f"{comparison['k']} {comparison['bottom_overlap']:.0%}.",
-                "",
-            ]
+    groups: ValuationResult | None = ctx.results.get("tmc_groups")
+    if groups is not None:
+        frame = groups.to_frame()
+        columns = ("player_id", "size", "value", "stderr", "sum_of_point_values")
+        lines += [
+            "Group Shapley values (players are the groups):",
+            "",
+            table_fn(frame[[c for c in columns if c in frame]]),
+            "",
+        ]
+    comparison = ctx.results.get("shapley_vs_loo")
+    if comparison is not None:
+        lines += [comparison_sentence(comparison), ""]
     return lines
+
+
+def distribution_table(result: ValuationResult) -> pd.DataFrame:
+    """Summary statistics of a set of values."""
+    v = result.values
+    return pd.DataFrame(
+        {
+            "statistic": ["min", "median", "max", "share > 0"],
+            "value": [v.min(), np.median(v), v.max(), float(np.mean(v > 0))],
+        }
+    )
+
+
+def comparison_sentence(comparison: dict) -> str:
+    """One sentence with the rank agreement of Shapley and LOO."""
+    return (
+        f"Shapley against LOO ({comparison['n_common']} points): Spearman "
+        f"{comparison['spearman']:.3f}, Kendall {comparison['kendall']:.3f}, overlap "
+        f"of the top {comparison['k']} {comparison['top_overlap']:.0%}, of the bottom "
+        f"{comparison['k']} {comparison['bottom_overlap']:.0%}."
+    )

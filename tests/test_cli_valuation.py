@@ -1,0 +1,94 @@
+"""The valuation commands: loo, groups and tmc, their tables, files and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from dataworth.cli import app
+from dataworth.methods.result import ValuationResult
+
+runner = CliRunner()
+SMALL = ["--rows", "150", "--train-size", "100"]
+
+
+def _invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def _one_line_error(result, fragment: str) -> None:
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+
+def test_loo_command_values_random_points_and_writes_them(tmp_path):
+    result = _invoke("loo", *SMALL, "--points", "4", "--out", "run")
+    assert result.exit_code == 0, result.output
+    assert "Exact LOO influence on neg_log_loss" in result.output
+    table = pd.read_csv(tmp_path / "run" / "loo_table.csv")
+    assert len(table) == 4
+    assert {"value", "neighbour_agreement", "own_label_proba", "outlier_rank"} <= set(table)
+    saved = ValuationResult.load(tmp_path / "run" / "loo")
+    np.testing.assert_allclose(saved.values, table["value"])
+    assert (tmp_path / "run" / "figures" / "loo.png").exists()
+
+
+def test_loo_command_by_ids(tmp_path):
+    ids = pd.read_csv(_train_ids(tmp_path))["id"].head(2).astype(str).tolist()
+    result = _invoke("loo", *SMALL, "--ids", ",".join(ids))
+    assert result.exit_code == 0, result.output
+    for i in ids:
+        assert f" {i} " in result.output
+
+
+def _train_ids(tmp_path):
+    assert _invoke("loo", *SMALL, "--points", "1", "--out", "ids").exit_code == 0
+    return tmp_path / "ids" / "train_ids.csv"
+
+
+def test_groups_command_by_label_and_fractions():
+    result = _invoke("groups", *SMALL, "--by", "label")
+    assert result.exit_code == 0, result.output
+    assert "label=benign" in result.output and "label=malignant" in result.output
+    result = _invoke("groups", *SMALL, "--fractions", "0.5,1")
+    assert result.exit_code == 0, result.output
+    assert "random_50%" in result.output and "random_100%" in result.output
+
+
+def test_tmc_command_points_and_groups(tmp_path):
+    result = _invoke("tmc", *SMALL, "--permutations", "2", "--by", "label", "--out", "t")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # rich wraps titles to the table's width
+    assert "TMC-Shapley, 2 permutations" in text
+    assert "TMC-Shapley values of the groups" in text
+    points = ValuationResult.load(tmp_path / "t" / "shapley_points")
+    full, empty = points.manifest["full_value"], points.manifest["empty_value"]
+    assert points.params["permutations"] == 2 and len(points) == 100
+    assert abs(points.values.sum() - (full - empty)) < 0.05  # truncation keeps it within tol
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["loo", "--ids", "no-such-row"], "not training rows"),
+        (["loo", "--points", "zero"], "--points"),
+        (["groups", "--fractions", "0,1.5"], "(0, 1]"),
+        (["groups", "--by", "colour"], "Unknown grouping"),
+        (["groups", "--by", "feature:nope"], "Unknown feature"),
+        (["tmc", "--players", "people"], "Unknown players"),
+        (["tmc", "--permutations", "0"], "permutations"),
+        (["loo", "--backend", "gpu"], "Unknown backend"),
+        (["loo", "--scheduler", "tcp://127.0.0.1:1"], "Cannot reach the Dask scheduler"),
+    ],
+)
+def test_bad_valuation_input_exits_2_with_one_line(args, fragment):
+    _one_line_error(_invoke(*args, *SMALL), fragment)
