@@ -34,7 +34,7 @@ def _sklearn_score(task, mask, metric) -> float:
     if is_degenerate(task.y_train, mask[None], task.n_classes)[0]:
         proba, labels = prior_predictions(task.y_train, mask[None], task.n_classes, task.n_test)
         return float(metric(proba, labels, task.y_test)[0])
-    model = LogisticRegression(C=1.0, tol=1e-10, max_iter=100_000)
+    model = LogisticRegression(C=1.0, tol=1e-12, max_iter=1000, solver="newton-cholesky")
     model.fit(task.X_train[mask], task.y_train[mask])
     proba = np.zeros((task.n_test, task.n_classes))
     proba[:, model.classes_] = model.predict_proba(task.X_test)

@@ -259,7 +259,7 @@ def test_fingerprint_tracks_parameters():
     fingerprints = {
         BatchedLogisticRegression().fingerprint(),
         BatchedLogisticRegression(C=2.0).fingerprint(),
-        BatchedLogisticRegression(tol=1e-10).fingerprint(),
+        BatchedLogisticRegression(tol=1e-8).fingerprint(),
         BatchedLogisticRegression(max_iter=50).fingerprint(),
     }
     assert len(fingerprints) == 4

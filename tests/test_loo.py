@@ -116,3 +116,25 @@ def test_result_roundtrip(cancer_small, tmp_path):
     assert (tmp_path / "loo.csv").exists()
     frame = back.to_frame()
     assert list(frame.columns[:4]) == ["player_id", "value", "stderr", "count"]
+
+
+def test_batched_logreg_loo_equals_tightly_converged_sklearn(cancer_small):
+    """Exact means exact: LOO from the batched solver is the difference of two optimal fits."""
+
+    def score(mask):
+        model = LogisticRegression(solver="newton-cholesky", tol=1e-14, max_iter=1000)
+        model.fit(cancer_small.X_train[mask], cancer_small.y_train[mask])
+        return -log_loss(cancer_small.y_test, model.predict_proba(cancer_small.X_test))
+
+    result = loo(Utility(cancer_small, learner="logreg"))
+    full = np.ones(cancer_small.n_train, bool)
+    reference = []
+    for position in result.extra["position"]:
+        without = full.copy()
+        without[position] = False
+        reference.append(score(full) - score(without))
+    reference = np.array(reference)
+    # Influences here are 1e-6 to 1e-2; solver differences must be orders of magnitude smaller
+    # (the default tolerance 1e-10 gives about 1.5e-10 here).
+    np.testing.assert_allclose(result.values, reference, rtol=0, atol=1e-9)
+    assert np.abs(reference).max() > 1e-4
