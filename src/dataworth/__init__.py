@@ -15,8 +15,11 @@ from dataworth.engine.store import EvaluationStore
 from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
 from dataworth.methods.compare import compare_values
+from dataworth.methods.data_oob import data_oob
 from dataworth.methods.diagnostics import point_diagnostics
 from dataworth.methods.groups import build_groups, random_groups
+from dataworth.methods.influence import influence
+from dataworth.methods.knn_shapley import knn_shapley
 from dataworth.methods.loo import leave_group_out, loo
 from dataworth.methods.result import ValuationResult
 from dataworth.methods.shapley import exact_shapley, tmc_shapley
@@ -35,7 +38,10 @@ __all__ = [
     "__version__",
     "build_groups",
     "compare_values",
+    "data_oob",
     "exact_shapley",
+    "influence",
+    "knn_shapley",
     "leave_group_out",
     "list_datasets",
     "load_dataset",
