@@ -111,3 +111,24 @@ def test_killed_run_resumes_without_refitting(tmp_path):
     with long_run.utility(None) as u:
         clean = loo(u)
     np.testing.assert_array_equal(resumed.values, clean.values)
+
+
+def test_processes_backend_works_from_a_script_without_main_guard(tmp_path):
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import numpy as np
+            import dataworth as dw
+            task = dw.load_dataset("iris", train_size=60, seed=0)
+            print("body ran")
+            with dw.Utility(task, learner="knn", backend="processes", n_jobs=2, chunk_size=5) as u:
+                print(dw.loo(u, n_random=8, seed=0).values.round(6).tolist())
+            """
+        )
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.count("body ran") == 1  # workers never re-run the user's script
+    assert out.stdout.strip().splitlines()[-1].startswith("[")

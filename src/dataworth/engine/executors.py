@@ -16,7 +16,6 @@ import concurrent.futures as cf
 import contextlib
 import inspect
 import logging
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -70,17 +69,16 @@ def default_n_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def _process_context() -> multiprocessing.context.BaseContext:
-    # Why not "fork", the Linux default before Python 3.14: by the time the engine starts a pool
-    # the main process may run threads (the rich progress bar, BLAS/OpenMP pools, a Dask client's
-    # event loop). fork() copies their locks in whatever state they are, and a child can deadlock
-    # on one. "forkserver" forks workers from a small server process started clean with
-    # fork+exec, so workers start fast but hold no inherited threads. Where it does not exist
-    # (Windows) "spawn" is the only choice. Both pickle the task function by reference, so it must
-    # be importable (module level), and scripts need the usual `if __name__ == "__main__":` guard;
-    # the same rules then hold on Linux, macOS and Windows.
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+def _process_pool(n_workers: int) -> cf.Executor:
+    # loky's pool, not the standard library's: its workers start with loky's own spawn, so they
+    # hold none of the parent's threads or locks (the rich progress bar, BLAS pools, a Dask
+    # event loop), and unlike "spawn"/"forkserver" they never re-import the user's __main__,
+    # so a script without an `if __name__ == "__main__":` guard works (the standard pool
+    # re-runs such a script in every worker). Functions defined in __main__ travel by value
+    # (cloudpickle). It keeps the concurrent.futures interface.
+    from loky import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=n_workers)
 
 
 def _dask_missing() -> DataworthError:
@@ -149,7 +147,8 @@ def make_executor(
     ----------
     backend : {"serial", "processes", "dask"}, default "serial"
         ``"serial"`` runs everything inline in this process. ``"processes"`` uses a local
-        :class:`~concurrent.futures.ProcessPoolExecutor`. ``"dask"`` uses a Dask
+        :class:`loky.ProcessPoolExecutor` (a ``concurrent.futures`` executor whose workers
+        need no ``__main__`` guard). ``"dask"`` uses a Dask
         ``distributed`` cluster: a new local one, or the scheduler at ``scheduler``.
     n_workers : int, optional
         Worker processes for ``"processes"`` and a local Dask cluster; defaults to the number of
@@ -196,7 +195,7 @@ def make_executor(
         if backend == "serial":
             executor = SerialExecutor()
         elif backend == "processes":
-            executor = cf.ProcessPoolExecutor(max_workers=n_workers, mp_context=_process_context())
+            executor = _process_pool(n_workers)
         else:
             executor = stack.enter_context(_dask_executor(n_workers, scheduler))
         try:
