@@ -14,6 +14,7 @@ from dataworth.engine.group_game import GroupGame
 from dataworth.engine.store import EvaluationStore
 from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
+from dataworth.methods.ame import ame, ame_hierarchical, ame_shapley, banzhaf
 from dataworth.methods.compare import compare_values
 from dataworth.methods.data_oob import data_oob
 from dataworth.methods.diagnostics import point_diagnostics
@@ -36,6 +37,10 @@ __all__ = [
     "Utility",
     "ValuationResult",
     "__version__",
+    "ame",
+    "ame_hierarchical",
+    "ame_shapley",
+    "banzhaf",
     "build_groups",
     "compare_values",
     "data_oob",
