@@ -44,7 +44,7 @@ def test_datasets_lists_the_builtin_datasets():
 
 
 @pytest.mark.parametrize(
-    "command", ["datasets", "baseline", "plan", "study", "loo", "groups", "tmc"]
+    "command", ["datasets", "baseline", "plan", "study", "loo", "groups", "tmc", "ame", "report"]
 )
 def test_every_command_has_help(command):
     result = _invoke(command, "--help")

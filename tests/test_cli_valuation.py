@@ -92,3 +92,29 @@ def test_tmc_command_points_and_groups(tmp_path):
 )
 def test_bad_valuation_input_exits_2_with_one_line(args, fragment):
     _one_line_error(_invoke(*args, *SMALL), fragment)
+
+
+def test_ame_command_explains_a_single_prediction(tmp_path):
+    assert _invoke("loo", *SMALL, "--points", "1", "--out", "ids").exit_code == 0
+    test_id = str(pd.read_csv(tmp_path / "ids" / "test_ids.csv")["id"].iloc[0])
+    result = _invoke(
+        "ame", *SMALL, "--explain", f"test:{test_id}", "--subsets", "600", "--out", "a"
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"AME on the test row {test_id}" in text
+    saved = ValuationResult.load(tmp_path / "a" / f"ame_test_{test_id}")
+    assert saved.params["n_subsets"] == 600 and "selected" in saved.extra
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["ame", "--explain", "test:nope"], "not in the test split"),
+        (["ame", "--explain", "rows"], "Unknown AME target"),
+        (["ame", "--fdr", "2"], "--fdr"),
+        (["ame", "--subsets", "1"], "at least 2 subsets"),
+    ],
+)
+def test_bad_ame_input(args, fragment):
+    _one_line_error(_invoke(*args, *SMALL), fragment)

@@ -239,6 +239,42 @@ PlayersOpt = Annotated[
         show_default=False,
     ),
 ]
+TargetAmeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--explain",
+        help="What AME explains: metric, test:ID[,ID...] (single predictions by test-row id) "
+        "or all-test. [default: metric]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
+SubsetsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--subsets",
+        help="AME: number of random subsets m (one fit each). [default: 4000]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
+KOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--k",
+        help="AME: assumed number of influential points; sets m = 8 k log2(n).",
+        rich_help_panel=_VALUATION,
+    ),
+]
+FdrOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--fdr",
+        help="AME: target false discovery rate of the Knockoff selection. [default: 0.1]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
 BackendOpt = Annotated[
     str | None,
     typer.Option(
@@ -299,6 +335,9 @@ def build_config(base: StudyConfig | None = None, **options: Any) -> StudyConfig
         ("by", "group_by"),
         ("tol", "tmc_tol"),
         ("players", "tmc_players"),
+        ("subsets", "ame_subsets"),
+        ("k", "ame_k"),
+        ("fdr", "ame_fdr"),
     ):
         if flag in options:
             options[name] = options.pop(flag)
@@ -542,6 +581,21 @@ def _show_tmc(ctx) -> None:
         console.print(f"  {comparison_sentence(comparison)}", highlight=False)
 
 
+def _show_ame(ctx) -> None:
+    from dataworth.valuation_steps import ame_table
+
+    for result in ctx.results.get("ame", {}).values():
+        test_id = result.params.get("test_id")
+        what = f"test row {test_id} (label {result.params['test_label']})" if test_id else "metric"
+        selected = result.extra.get("selected")
+        n_selected = int(np.sum(selected)) if selected is not None else 0
+        title = (
+            f"AME on the {what}: {result.params['n_subsets']} subsets, "
+            f"{n_selected} selected at FDR {result.params.get('fdr')}"
+        )
+        console.print(_frame_table(ame_table(result).rename(columns={"player_id": "id"}), title))
+
+
 def _show_written(outcome) -> None:
     if outcome.path is not None:
         console.print(f"[bold green]Wrote[/bold green] {outcome.path}", highlight=False)
@@ -655,7 +709,8 @@ def study(
     base = StudyConfig.from_toml(config_path) if config_path is not None else None
     config = build_config(base, **options)
     outcome = _run(config, None, write=True)
-    for show in (_show_data, _show_baseline, _show_cost, _show_loo, _show_groups, _show_tmc):
+    shows = (_show_data, _show_baseline, _show_cost, _show_loo, _show_groups, _show_tmc, _show_ame)
+    for show in shows:
         show(outcome.context)
     _show_written(outcome)
 
@@ -757,6 +812,67 @@ def tmc(
     outcome = _run(config, ("data", "tmc", "summary"), write=out is not None)
     _show_tmc(outcome.context)
     _show_written(outcome)
+
+
+@app.command()
+@_reports_errors
+def ame(
+    dataset: DatasetOpt = None,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    target: TargetOpt = None,
+    rows: RowsOpt = None,
+    train_size: TrainSizeOpt = None,
+    split: SplitOpt = None,
+    flip: FlipOpt = None,
+    seed: SeedOpt = None,
+    model: ModelOpt = None,
+    metric: MetricOpt = None,
+    explain: TargetAmeOpt = None,
+    subsets: SubsetsOpt = None,
+    k: KOpt = None,
+    fdr: FdrOpt = None,
+    players: PlayersOpt = None,
+    fractions: FractionsOpt = None,
+    by: ByOpt = None,
+    backend: BackendOpt = None,
+    n_jobs: NJobsOpt = None,
+    scheduler: SchedulerOpt = None,
+    out: OutOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """AME (Lin et al., 2022): randomized-subset LASSO values with a Knockoff selection.
+
+    Explains the test metric or single predictions (--explain test:ID). Writes a run folder
+    only when --out is given.
+    """
+    options = _options(locals())
+    options["ame_target"] = options.pop("explain")
+    if options.get("players") is not None:
+        options["ame_players"] = options.pop("players")
+    options["ame_rows"] = 0  # only what --explain names
+    config = build_config(**options)
+    outcome = _run(config, ("data", "ame", "summary"), write=out is not None)
+    _show_ame(outcome.context)
+    _show_written(outcome)
+
+
+@app.command()
+@_reports_errors
+def report(
+    run_folder: Annotated[
+        Path,
+        typer.Argument(help="A run folder written by `dataworth study`.", show_default=False),
+    ],
+) -> None:
+    """Rebuild report.html and report.md of a run folder from its stored results.
+
+    Nothing is refitted: the report reads only the files the study saved.
+    """
+    from dataworth.report.build import build_report
+
+    html, markdown = build_report(run_folder)
+    console.print(f"[bold green]Wrote[/bold green] {html} and {markdown}", highlight=False)
 
 
 def _options(values: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,12 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
         "permutations",
         "tmc_tol",
         "tmc_players",
+        "ame_subsets",
+        "ame_k",
+        "ame_fdr",
+        "ame_target",
+        "ame_rows",
+        "ame_players",
     ),
     "engine": ("backend", "n_jobs", "scheduler"),
     "output": ("out", "overwrite"),
@@ -83,6 +89,21 @@ class StudyConfig:
         TMC truncation tolerance.
     tmc_players : str
         ``points``, ``groups`` or ``both``: who receives TMC-Shapley values.
+    ame_subsets : int, optional
+        AME: the number of random subsets ``m`` (each one fit).
+    ame_k : int, optional
+        AME: instead of ``ame_subsets``, the assumed number of influential points ``k``;
+        then ``m = 8 k log2(n)``.
+    ame_fdr : float
+        AME: the target false discovery rate ``q`` of the Knockoff selection.
+    ame_target : str
+        What the ``ame`` command explains: ``metric``, ``test:ID[,ID...]`` (single
+        predictions, by test-row id) or ``all-test``.
+    ame_rows : int
+        The study also explains this many single predictions: the test rows whose true class
+        the full model finds least likely.
+    ame_players : str
+        ``points`` or ``groups``.
     backend : str
         ``serial``, ``processes`` or ``dask``.
     n_jobs : int, optional
@@ -117,6 +138,12 @@ class StudyConfig:
     permutations: int = 10
     tmc_tol: float = 0.01
     tmc_players: str = "both"
+    ame_subsets: int | None = 4000
+    ame_k: int | None = None
+    ame_fdr: float = 0.1
+    ame_target: str = "metric"
+    ame_rows: int = 3
+    ame_players: str = "points"
     backend: str = "serial"
     n_jobs: int | None = None
     scheduler: str | None = None
@@ -159,6 +186,16 @@ class StudyConfig:
             raise DataworthError(
                 f"Unknown players {self.tmc_players!r}; use points, groups or both."
             )
+        if self.ame_k is not None:
+            self.ame_subsets = None  # sizing by k replaces the fixed number of subsets
+        if self.ame_subsets is not None and int(self.ame_subsets) < 2:
+            raise DataworthError("AME needs at least 2 subsets; e.g. --subsets 2000.")
+        if not 0.0 < float(self.ame_fdr) < 1.0:
+            raise DataworthError(f"--fdr must lie in (0, 1), got {self.ame_fdr}; e.g. --fdr 0.1.")
+        if self.ame_players not in ("points", "groups"):
+            raise DataworthError(f"Unknown AME players {self.ame_players!r}; use points or groups.")
+        if int(self.ame_rows) < 0:
+            raise DataworthError("ame_rows must be zero or a positive number of test rows.")
         if self.backend not in ("serial", "processes", "dask"):
             raise DataworthError(
                 f"Unknown backend {self.backend!r}; use serial, processes or dask."

@@ -30,7 +30,13 @@ from dataworth.cost import CostResult, plan_table, run_cost_study
 from dataworth.data.task import Task
 from dataworth.errors import DataworthError
 from dataworth.runfolder import DEFAULT_ROOT, RunFolder, default_run_path
-from dataworth.valuation_steps import groups_step, loo_step, tmc_step, valuation_markdown
+from dataworth.valuation_steps import (
+    ame_step,
+    groups_step,
+    loo_step,
+    tmc_step,
+    valuation_markdown,
+)
 
 ProgressFn = Callable[[str, int, int], None]
 LogFn = Callable[[str], None]
@@ -225,6 +231,22 @@ def summary_step(ctx: StudyContext) -> None:
     ctx.write_text("summary.md", summary_markdown(ctx))
 
 
+def report_step(ctx: StudyContext) -> None:
+    """Write ``report.html`` and ``report.md`` from the results the earlier steps stored.
+
+    The report reads only the run folder, exactly as ``dataworth report`` does later, so the
+    two give the same report.
+    """
+    if ctx.run is None:
+        return
+    from dataworth.report.build import build_report
+
+    # run_study writes study.toml once every step is done; the report quotes it, so write the
+    # same file now (the final write repeats it unchanged).
+    ctx.config.to_toml(ctx.run.file("study.toml"))
+    build_report(ctx.run.path, path=ctx.run.target)
+
+
 DEFAULT_STEPS: list[Step] = [
     Step("data", data_step, "load and split the data"),
     Step("baseline", baseline_step, "fit the baseline models"),
@@ -232,7 +254,9 @@ DEFAULT_STEPS: list[Step] = [
     Step("loo", loo_step, "exact leave-one-out influence"),
     Step("groups", groups_step, "exact leave-group-out influence"),
     Step("tmc", tmc_step, "TMC-Shapley values of points and groups"),
+    Step("ame", ame_step, "AME with Knockoffs for the metric and single predictions"),
     Step("summary", summary_step, "write the summary"),
+    Step("report", report_step, "write the HTML and Markdown report"),
 ]
 
 

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from dataworth.engine.utility import Utility
+from dataworth.errors import DataworthError
+from dataworth.methods.ame import ame
 from dataworth.methods.compare import compare_values
 from dataworth.methods.diagnostics import point_diagnostics, summarize_unusual
 from dataworth.methods.groups import build_groups
@@ -184,6 +186,101 @@ def tmc_step(ctx: StudyContext) -> None:
     )
 
 
+def parse_target(task, target: str):
+    """``metric``, ``all-test`` or ``test:ID[,ID...]`` as :func:`ame` takes it (test positions)."""
+    if target in ("metric", "all-test"):
+        return target
+    kind, _, ids = target.partition(":")
+    if kind != "test" or not ids:
+        raise DataworthError(
+            f"Unknown AME target {target!r}; use metric, all-test or test:ID[,ID...] "
+            "(ids of test rows, see test_ids.csv)."
+        )
+    lookup = {str(v): i for i, v in enumerate(task.test_ids.tolist())}
+    wanted = [x.strip() for x in ids.split(",") if x.strip()]
+    missing = [x for x in wanted if x not in lookup]
+    if missing:
+        raise DataworthError(
+            f"Test row id(s) {', '.join(missing[:5])} are not in the test split; "
+            "pick ids from test_ids.csv."
+        )
+    return [lookup[x] for x in wanted]
+
+
+def hardest_test_rows(utility: Utility, count: int) -> list[int]:
+    """Test positions whose true class the full-data model finds least likely."""
+    if count == 0:
+        return []
+    full = utility.evaluate(np.ones((1, utility.n_players), bool), per_prediction=True)
+    return [int(i) for i in np.argsort(full.per_prediction[0], kind="stable")[:count]]
+
+
+def ame_step(ctx: StudyContext) -> None:
+    """AME (Lin et al., ICML 2022) with a Knockoff selection: the metric and single predictions.
+
+    The ``ame`` command explains ``config.ame_target``; the study explains the metric and the
+    ``config.ame_rows`` hardest test predictions. One set of subset fits serves them all.
+    """
+    from dataworth.report.figures import save_figure
+    from dataworth.report.valuation_figures import ame_rank_figure
+
+    u = study_utility(ctx)
+    config = ctx.config
+    task = ctx.require_task()
+    target = parse_target(task, config.ame_target)
+    rows: list[int] = list(target) if isinstance(target, list) else []
+    if target == "all-test":
+        rows = list(range(task.n_test))
+    if target == "metric":
+        rows = hardest_test_rows(u, int(config.ame_rows))
+    groups = None
+    if config.ame_players == "groups":
+        groups = ctx.results.get("groups") or build_groups(
+            task, config.group_by, fractions=config.group_fractions, seed=config.seed
+        )
+        ctx.results["groups"] = groups
+    options = {
+        "n_subsets": config.ame_subsets,
+        "k": config.ame_k,
+        "fdr": config.ame_fdr,
+        "seed": config.seed,
+        "groups": groups,
+    }
+    results: dict[str, ValuationResult] = {}
+    # Single predictions first: their fits store the per-prediction scores, which the metric's
+    # run then finds in the store (the other order would fit every subset twice).
+    if rows:
+        per_row = ame(u, target=rows, progress=_progress(ctx, "AME, single predictions"), **options)
+        for row, result in per_row.items():
+            result.params["test_id"] = str(task.test_ids[row])
+            result.params["test_label"] = task.class_names[task.y_test[row]]
+            results[f"ame_test_{task.test_ids[row]}"] = result
+    if target == "metric":
+        results["ame_metric"] = ame(u, progress=_progress(ctx, "AME, metric"), **options)
+    ctx.results["ame"] = results
+    for stem, result in results.items():
+        _save(ctx, result, stem)
+    ctx.save_figures(
+        lambda folder: {
+            stem: save_figure(ame_rank_figure(result, _ame_title(result)), folder, stem)
+            for stem, result in results.items()
+        }
+    )
+
+
+def _ame_title(result: ValuationResult) -> str:
+    test_id = result.params.get("test_id")
+    what = f"the prediction for test row {test_id}" if test_id else "the test metric"
+    return f"AME on {what}"
+
+
+def ame_table(result: ValuationResult, top: int = 10) -> pd.DataFrame:
+    """The most valuable players with their AME, Knockoff statistic and selection."""
+    frame = result.to_frame()
+    columns = [c for c in ("player_id", "value", "w", "selected") if c in frame]
+    return frame[columns].sort_values("value", ascending=False).head(top)
+
+
 def valuation_markdown(ctx: StudyContext, table_fn) -> list[str]:
     """Markdown lines for the valuation results present in the context."""
     lines: list[str] = []
@@ -248,6 +345,20 @@ def valuation_markdown(ctx: StudyContext, table_fn) -> list[str]:
     comparison = ctx.results.get("shapley_vs_loo")
     if comparison is not None:
         lines += [comparison_sentence(comparison), ""]
+    for result in ctx.results.get("ame", {}).values():
+        selected = result.extra.get("selected")
+        n_selected = int(np.sum(selected)) if selected is not None else 0
+        lines += [
+            f"## {_ame_title(result)}",
+            "",
+            f"{result.params['n_subsets']} random subsets (p on {{0.2, 0.4, 0.6, 0.8}}), LASSO "
+            f"with {result.params.get('cv_folds', 'K')}-fold cross-validation, values = c * beta "
+            f"with c = {result.params['scale_c']:.4g}; Knockoff+ at FDR "
+            f"{result.params.get('fdr')} selects {n_selected} players.",
+            "",
+            table_fn(ame_table(result)),
+            "",
+        ]
     return lines
 
 

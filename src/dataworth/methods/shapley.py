@@ -188,6 +188,7 @@ def tmc_shapley(
             finish(np.asarray(item["marginals"], dtype=np.float64), None)
             prefixes_total += n
             prefixes_fitted += int(item["fitted"])
+            evaluations += int(item["fitted"])
         per_batch = max(1, min(limit - used, _TARGET_BATCH_MASKS // max(1, min(n, _FIRST_BLOCK))))
         if convergence is not None or time_budget is not None:
             per_batch = min(per_batch, _OPEN_ENDED_BATCH)  # check the rule often

@@ -156,3 +156,28 @@ def group_shapley_figure(result: ValuationResult, point_sums=None) -> Figure:
     ax.set_title("Group Shapley values against group size")
     ax.legend(fontsize=8)
     return fig
+
+
+def ame_rank_figure(result: ValuationResult, title: str) -> Figure:
+    """AME values against their rank, the Knockoff selection marked."""
+    fig, ax = new_figure()
+    order = np.argsort(-result.values, kind="stable")
+    values = result.values[order]
+    ranks = np.arange(1, len(values) + 1)
+    selected = np.asarray(result.extra.get("selected", np.zeros(len(values), bool)), bool)[order]
+    ax.plot(ranks, values, color=_PLAIN, linewidth=1, label="AME")
+    if selected.any():
+        ax.scatter(
+            ranks[selected],
+            values[selected],
+            color=_FLAGGED,
+            s=14,
+            zorder=3,
+            label=f"selected by Knockoffs ({int(selected.sum())})",
+        )
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("rank")
+    ax.set_ylabel("AME (metric units)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
