@@ -266,7 +266,7 @@ def test_ame_section_says_not_run_without_ame_results(copy_of_run):
 def test_ame_section_reports_the_studys_own_ame_results(run_folder):
     from dataworth.methods.result import ValuationResult
 
-    html, md = _read(run_folder)
+    _html, md = _read(run_folder)
     stored = ValuationResult.load(run_folder / "ame_metric")
     assert "AME was not run in this study" not in md
     assert f"selects {int(stored.extra['selected'].sum())} points" in md
