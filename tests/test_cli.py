@@ -44,7 +44,22 @@ def test_datasets_lists_the_builtin_datasets():
 
 
 @pytest.mark.parametrize(
-    "command", ["datasets", "baseline", "plan", "study", "loo", "groups", "tmc", "ame", "report"]
+    "command",
+    [
+        "datasets",
+        "baseline",
+        "plan",
+        "study",
+        "loo",
+        "groups",
+        "tmc",
+        "ame",
+        "report",
+        "knn-shapley",
+        "beta-shapley",
+        "data-oob",
+        "influence",
+    ],
 )
 def test_every_command_has_help(command):
     result = _invoke(command, "--help")

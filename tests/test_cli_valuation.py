@@ -118,3 +118,25 @@ def test_ame_command_explains_a_single_prediction(tmp_path):
 )
 def test_bad_ame_input(args, fragment):
     _one_line_error(_invoke(*args, *SMALL), fragment)
+
+
+@pytest.mark.parametrize(
+    ("command", "stem", "extra"),
+    [
+        ("knn-shapley", "knn_shapley", ["--neighbours", "5"]),
+        ("data-oob", "data_oob", ["--estimators", "30"]),
+        ("influence", "influence", []),
+        ("beta-shapley", "beta_shapley", ["--subsets", "300"]),
+    ],
+)
+def test_method_commands_write_their_values(tmp_path, command, stem, extra):
+    result = _invoke(command, *SMALL, *extra, "--out", "m")
+    assert result.exit_code == 0, result.output
+    assert f"{stem}: highest and lowest values (100 points)" in " ".join(result.output.split())
+    saved = ValuationResult.load(tmp_path / "m" / stem)
+    assert len(saved) == 100 and np.isfinite(saved.values).all()
+    assert (tmp_path / "m" / "figures" / f"{stem}.png").exists()
+
+
+def test_influence_rejects_accuracy_with_one_line():
+    _one_line_error(_invoke("influence", *SMALL, "--metric", "accuracy"), "--metric neg_log_loss")

@@ -15,6 +15,7 @@ from dataworth.engine.store import EvaluationStore
 from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
 from dataworth.methods.ame import ame, ame_hierarchical, ame_shapley, banzhaf
+from dataworth.methods.beta_shapley import beta_shapley, exact_beta_shapley
 from dataworth.methods.compare import compare_values
 from dataworth.methods.data_oob import data_oob
 from dataworth.methods.diagnostics import point_diagnostics
@@ -41,9 +42,11 @@ __all__ = [
     "ame_hierarchical",
     "ame_shapley",
     "banzhaf",
+    "beta_shapley",
     "build_groups",
     "compare_values",
     "data_oob",
+    "exact_beta_shapley",
     "exact_shapley",
     "influence",
     "knn_shapley",

@@ -275,6 +275,52 @@ FdrOpt = Annotated[
         show_default=False,
     ),
 ]
+NeighboursOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--neighbours",
+        help="KNN-Shapley: k. [default: 10]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
+EstimatorsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--estimators",
+        help="Data-OOB: bootstrap models. [default: 200]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
+AlphaOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--alpha",
+        help="Beta Shapley alpha. [default: 4]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
+BetaOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--beta",
+        help="Beta Shapley beta. [default: 1]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
+InfluenceMethodOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--method",
+        help="first_order (Koh and Liang) or newton (one Newton step per "
+        "point, closer to exact LOO). [default: first_order]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
 BackendOpt = Annotated[
     str | None,
     typer.Option(
@@ -338,6 +384,12 @@ def build_config(base: StudyConfig | None = None, **options: Any) -> StudyConfig
         ("subsets", "ame_subsets"),
         ("k", "ame_k"),
         ("fdr", "ame_fdr"),
+        ("explain", "ame_target"),
+        ("neighbours", "knn_k"),
+        ("estimators", "oob_estimators"),
+        ("alpha", "beta_alpha"),
+        ("beta", "beta_beta"),
+        ("method", "influence_method"),
     ):
         if flag in options:
             options[name] = options.pop(flag)
@@ -596,6 +648,18 @@ def _show_ame(ctx) -> None:
         console.print(_frame_table(ame_table(result).rename(columns={"player_id": "id"}), title))
 
 
+def _show_method(ctx) -> None:
+    for name, result in ctx.results.get("methods", {}).items():
+        frame = result.to_frame()
+        columns = [c for c in ("player_id", "value", "stderr") if frame[c].notna().any()]
+        frame = frame[columns].sort_values("value", ascending=False)
+        shown = pd.concat([frame.head(5), frame.tail(5)]) if len(frame) > 10 else frame
+        title = f"{name}: highest and lowest values ({len(frame)} points)"
+        console.print(_frame_table(shown.rename(columns={"player_id": "id"}), title))
+        seconds = sum(result.timings.values())
+        console.print(f"  {result.n_fitted} fits, {seconds:.2f} s", highlight=False)
+
+
 def _show_written(outcome) -> None:
     if outcome.path is not None:
         console.print(f"[bold green]Wrote[/bold green] {outcome.path}", highlight=False)
@@ -847,7 +911,6 @@ def ame(
     only when --out is given.
     """
     options = _options(locals())
-    options["ame_target"] = options.pop("explain")
     if options.get("players") is not None:
         options["ame_players"] = options.pop("players")
     options["ame_rows"] = 0  # only what --explain names
@@ -855,6 +918,104 @@ def ame(
     outcome = _run(config, ("data", "ame", "summary"), write=out is not None)
     _show_ame(outcome.context)
     _show_written(outcome)
+
+
+def _run_method(options: dict, step: str) -> None:
+    config = build_config(**options)
+    outcome = _run(config, ("data", step, "summary"), write=options.get("out") is not None)
+    _show_method(outcome.context)
+    _show_written(outcome)
+
+
+@app.command("knn-shapley")
+@_reports_errors
+def knn_shapley_command(
+    dataset: DatasetOpt = None,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    target: TargetOpt = None,
+    rows: RowsOpt = None,
+    train_size: TrainSizeOpt = None,
+    split: SplitOpt = None,
+    flip: FlipOpt = None,
+    seed: SeedOpt = None,
+    neighbours: NeighboursOpt = None,
+    explain: TargetAmeOpt = None,
+    out: OutOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Exact KNN-Shapley (Jia et al., 2019) in closed form: no model is fitted."""
+    _run_method(_options(locals()), "knn_shapley")
+
+
+@app.command("beta-shapley")
+@_reports_errors
+def beta_shapley_command(
+    dataset: DatasetOpt = None,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    target: TargetOpt = None,
+    rows: RowsOpt = None,
+    train_size: TrainSizeOpt = None,
+    split: SplitOpt = None,
+    flip: FlipOpt = None,
+    seed: SeedOpt = None,
+    model: ModelOpt = None,
+    metric: MetricOpt = None,
+    alpha: AlphaOpt = None,
+    beta: BetaOpt = None,
+    subsets: SubsetsOpt = None,
+    k: KOpt = None,
+    backend: BackendOpt = None,
+    n_jobs: NJobsOpt = None,
+    scheduler: SchedulerOpt = None,
+    out: OutOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Beta Shapley (Kwon and Zou, 2022) from random subsets (the AME sampler)."""
+    _run_method(_options(locals()), "beta_shapley")
+
+
+@app.command("data-oob")
+@_reports_errors
+def data_oob_command(
+    dataset: DatasetOpt = None,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    target: TargetOpt = None,
+    rows: RowsOpt = None,
+    train_size: TrainSizeOpt = None,
+    split: SplitOpt = None,
+    flip: FlipOpt = None,
+    seed: SeedOpt = None,
+    estimators: EstimatorsOpt = None,
+    out: OutOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Data-OOB (Kwon and Zou, 2023): out-of-bag accuracy of bagged decision trees."""
+    _run_method(_options(locals()), "data_oob")
+
+
+@app.command("influence")
+@_reports_errors
+def influence_command(
+    dataset: DatasetOpt = None,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    target: TargetOpt = None,
+    rows: RowsOpt = None,
+    train_size: TrainSizeOpt = None,
+    split: SplitOpt = None,
+    flip: FlipOpt = None,
+    seed: SeedOpt = None,
+    metric: MetricOpt = None,
+    explain: TargetAmeOpt = None,
+    method: InfluenceMethodOpt = None,
+    out: OutOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Influence functions (Koh and Liang, 2017): LOO estimated from one logistic fit."""
+    _run_method(_options(locals()), "influence")
 
 
 @app.command()

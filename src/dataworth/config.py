@@ -37,6 +37,11 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
         "ame_target",
         "ame_rows",
         "ame_players",
+        "knn_k",
+        "oob_estimators",
+        "beta_alpha",
+        "beta_beta",
+        "influence_method",
     ),
     "engine": ("backend", "n_jobs", "scheduler"),
     "output": ("out", "overwrite"),
@@ -104,6 +109,14 @@ class StudyConfig:
         the full model finds least likely.
     ame_players : str
         ``points`` or ``groups``.
+    knn_k : int
+        KNN-Shapley: the number of neighbours.
+    oob_estimators : int
+        Data-OOB: the number of bootstrap models.
+    beta_alpha, beta_beta : float
+        Beta Shapley's parameters (the paper's default is (4, 1)).
+    influence_method : str
+        ``first_order`` (Koh and Liang's formula) or ``newton`` (one Newton step per point).
     backend : str
         ``serial``, ``processes`` or ``dask``.
     n_jobs : int, optional
@@ -144,6 +157,11 @@ class StudyConfig:
     ame_target: str = "metric"
     ame_rows: int = 3
     ame_players: str = "points"
+    knn_k: int = 10
+    oob_estimators: int = 200
+    beta_alpha: float = 4.0
+    beta_beta: float = 1.0
+    influence_method: str = "first_order"
     backend: str = "serial"
     n_jobs: int | None = None
     scheduler: str | None = None
@@ -196,6 +214,12 @@ class StudyConfig:
             raise DataworthError(f"Unknown AME players {self.ame_players!r}; use points or groups.")
         if int(self.ame_rows) < 0:
             raise DataworthError("ame_rows must be zero or a positive number of test rows.")
+        if int(self.knn_k) < 1 or int(self.oob_estimators) < 1:
+            raise DataworthError("--k and --estimators must be positive counts.")
+        if self.influence_method not in ("first_order", "newton"):
+            raise DataworthError(
+                f"Unknown influence method {self.influence_method!r}; use first_order or newton."
+            )
         if self.backend not in ("serial", "processes", "dask"):
             raise DataworthError(
                 f"Unknown backend {self.backend!r}; use serial, processes or dask."

@@ -32,7 +32,11 @@ from dataworth.errors import DataworthError
 from dataworth.runfolder import DEFAULT_ROOT, RunFolder, default_run_path
 from dataworth.valuation_steps import (
     ame_step,
+    beta_shapley_step,
+    data_oob_step,
     groups_step,
+    influence_step,
+    knn_shapley_step,
     loo_step,
     tmc_step,
     valuation_markdown,
@@ -260,12 +264,28 @@ DEFAULT_STEPS: list[Step] = [
 ]
 
 
+# Methods a command can run on their own; the default study leaves them out to stay within the
+# course's parts and its time budget.
+EXTRA_STEPS: list[Step] = [
+    Step("knn_shapley", knn_shapley_step, "exact KNN-Shapley"),
+    Step("beta_shapley", beta_shapley_step, "Beta Shapley"),
+    Step("data_oob", data_oob_step, "Data-OOB"),
+    Step("influence", influence_step, "influence functions"),
+]
+
+
 def steps_named(*names: str) -> list[Step]:
-    """The default steps with these names, in study order."""
-    unknown = set(names) - {s.name for s in DEFAULT_STEPS}
+    """The steps with these names, in study order (extra methods after the valuation steps)."""
+    closing = ("summary", "report")  # these read what the others produced, so they come last
+    known = [
+        *(s for s in DEFAULT_STEPS if s.name not in closing),
+        *EXTRA_STEPS,
+        *(s for s in DEFAULT_STEPS if s.name in closing),
+    ]
+    unknown = set(names) - {s.name for s in known}
     if unknown:
         raise DataworthError(f"Unknown study step(s) {sorted(unknown)}.")
-    return [s for s in DEFAULT_STEPS if s.name in names]
+    return [s for s in known if s.name in names]
 
 
 def summary_markdown(ctx: StudyContext) -> str:

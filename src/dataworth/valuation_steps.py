@@ -18,9 +18,13 @@ import pandas as pd
 from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
 from dataworth.methods.ame import ame
+from dataworth.methods.beta_shapley import beta_shapley
 from dataworth.methods.compare import compare_values
+from dataworth.methods.data_oob import data_oob
 from dataworth.methods.diagnostics import point_diagnostics, summarize_unusual
 from dataworth.methods.groups import build_groups
+from dataworth.methods.influence import influence
+from dataworth.methods.knn_shapley import knn_shapley
 from dataworth.methods.loo import leave_group_out, loo
 from dataworth.methods.result import ValuationResult
 from dataworth.methods.shapley import group_sums, tmc_shapley
@@ -281,6 +285,80 @@ def ame_table(result: ValuationResult, top: int = 10) -> pd.DataFrame:
     return frame[columns].sort_values("value", ascending=False).head(top)
 
 
+def _one_target(result):
+    """The methods return a dict for several test rows; the steps explain one target."""
+    return next(iter(result.values())) if isinstance(result, dict) else result
+
+
+def _single_row(task, target: str) -> int | None:
+    parsed = parse_target(task, target)
+    if parsed == "metric":
+        return None
+    if parsed == "all-test" or len(parsed) != 1:
+        raise DataworthError("Give one test row here (test:ID); all-test is for AME.")
+    return parsed[0]
+
+
+def _method_step(ctx: StudyContext, name: str, compute) -> None:
+    from dataworth.report.figures import save_figure
+    from dataworth.report.valuation_figures import value_distribution_figure
+
+    result = _one_target(compute())
+    ctx.results.setdefault("methods", {})[name] = result
+    _save(ctx, result, name)
+    ctx.save_figures(
+        lambda folder: {name: save_figure(value_distribution_figure(result), folder, name)}
+    )
+
+
+def knn_shapley_step(ctx: StudyContext) -> None:
+    """Exact KNN-Shapley (Jia et al., VLDB 2019): no model is fitted."""
+    task, config = ctx.require_task(), ctx.config
+    row = _single_row(task, config.ame_target)
+    _method_step(ctx, "knn_shapley", lambda: knn_shapley(task, config.knn_k, test_rows=row))
+
+
+def beta_shapley_step(ctx: StudyContext) -> None:
+    """Beta Shapley (Kwon and Zou, AISTATS 2022) through the AME sampler."""
+    config = ctx.config
+    _method_step(
+        ctx,
+        "beta_shapley",
+        lambda: beta_shapley(
+            study_utility(ctx),
+            config.beta_alpha,
+            config.beta_beta,
+            n_subsets=config.ame_subsets,
+            k=config.ame_k,
+            seed=config.seed,
+            progress=_progress(ctx, "Beta Shapley"),
+        ),
+    )
+
+
+def data_oob_step(ctx: StudyContext) -> None:
+    """Data-OOB (Kwon and Zou, ICML 2023) with bagged decision trees, as in the paper."""
+    config = ctx.config
+    _method_step(
+        ctx,
+        "data_oob",
+        lambda: data_oob(ctx.require_task(), config.oob_estimators, seed=config.seed),
+    )
+
+
+def influence_step(ctx: StudyContext) -> None:
+    """Influence-function estimate of LOO (Koh and Liang, ICML 2017) for logistic regression."""
+    u, config = study_utility(ctx), ctx.config
+    row = _single_row(ctx.require_task(), config.ame_target)
+    _method_step(
+        ctx,
+        "influence",
+        lambda: influence(
+            u, target="metric" if row is None else row, method=config.influence_method
+        ),
+    )
+
+
 def valuation_markdown(ctx: StudyContext, table_fn) -> list[str]:
     """Markdown lines for the valuation results present in the context."""
     lines: list[str] = []
@@ -345,6 +423,15 @@ def valuation_markdown(ctx: StudyContext, table_fn) -> list[str]:
     comparison = ctx.results.get("shapley_vs_loo")
     if comparison is not None:
         lines += [comparison_sentence(comparison), ""]
+    for name, result in ctx.results.get("methods", {}).items():
+        lines += [
+            f"## {name}",
+            "",
+            f"Parameters: {result.params}; {result.n_fitted} fits.",
+            "",
+            table_fn(distribution_table(result)),
+            "",
+        ]
     for result in ctx.results.get("ame", {}).values():
         selected = result.extra.get("selected")
         n_selected = int(np.sum(selected)) if selected is not None else 0

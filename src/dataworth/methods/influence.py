@@ -140,7 +140,8 @@ def _metric_proba_gradient(name: str, proba: np.ndarray, y: np.ndarray) -> np.nd
     raise DataworthError(
         f"Influence functions need a metric that is differentiable in the probabilities "
         f"({', '.join(DIFFERENTIABLE_METRICS)}); {name!r} is not. Use "
-        "Utility(..., metric='neg_log_loss'), or a test row as the target."
+        "--metric neg_log_loss (metric='neg_log_loss' in Python), a test row as the target, or "
+        "method='newton'."
     )
 
 

@@ -294,12 +294,43 @@ def exact_shapley(utility, *, groups=None) -> ValuationResult:
     -------
     ValuationResult
     """
+    return exact_semivalue(utility, shapley_weights, groups=groups, method="exact_shapley")
+
+
+def shapley_weights(n: int) -> np.ndarray:
+    """Weight of one coalition of size ``s`` (``s = 0..n-1``) of the others in the Shapley value."""
+    return np.array([1.0 / (n * comb(n - 1, s)) for s in range(n)])
+
+
+def exact_semivalue(
+    utility, weights, *, groups=None, method: str = "exact_semivalue", params=None
+) -> ValuationResult:
+    """A semivalue by enumeration: ``phi(i) = sum_S w(|S|) (U(S + i) - U(S))``.
+
+    Parameters
+    ----------
+    utility : Utility or Game
+        The game to value (at most 20 players).
+    weights : callable
+        ``weights(n)`` gives the weight of one coalition of each size ``0..n-1`` of the other
+        players (for the Shapley value, :func:`shapley_weights`).
+    groups : dict or list of array-like, optional
+        Value groups of training points instead of points.
+    method : str
+        The name recorded in the result.
+    params : dict, optional
+        Further parameters to record.
+
+    Returns
+    -------
+    ValuationResult
+    """
     game, kind = _players(utility, groups)
     n = game.n_players
     if n > EXACT_MAX_PLAYERS:
         raise DataworthError(
-            f"Exact Shapley enumerates 2^n subsets; {n} players is too many "
-            f"(at most {EXACT_MAX_PLAYERS}). Use tmc_shapley instead."
+            f"Exact enumeration evaluates 2^n subsets; {n} players is too many "
+            f"(at most {EXACT_MAX_PLAYERS}). Use a sampling method instead."
         )
     timer = Timer()
     codes = np.arange(2**n, dtype=np.int64)
@@ -308,19 +339,19 @@ def exact_shapley(utility, *, groups=None) -> ValuationResult:
         ev = game.evaluate(masks)
     v = ev.scores
     sizes = masks.sum(axis=1)
-    weights = np.array([1.0 / (n * comb(n - 1, s)) for s in range(n)])
+    w = np.asarray(weights(n), dtype=np.float64)
     values = np.empty(n)
     for i in range(n):
         without = codes[(codes >> i) & 1 == 0]
-        values[i] = np.sum(weights[sizes[without]] * (v[without | (1 << i)] - v[without]))
+        values[i] = np.sum(w[sizes[without]] * (v[without | (1 << i)] - v[without]))
     ids = game.names if kind == "groups" else point_ids(utility, np.arange(n))
     extra = {"size": game.sizes} if kind == "groups" else {}
     return ValuationResult(
-        method="exact_shapley",
+        method=method,
         values=values,
         player_ids=ids,
         counts=np.full(n, 2**n),
-        params={"players": kind},
+        params={"players": kind} | (params or {}),
         n_evaluations=2**n,
         n_fitted=ev.n_fitted,
         n_fallback=ev.n_fallback,

@@ -181,3 +181,16 @@ def ame_rank_figure(result: ValuationResult, title: str) -> Figure:
     ax.set_title(title)
     ax.legend(fontsize=8)
     return fig
+
+
+def value_distribution_figure(result: ValuationResult) -> Figure:
+    """Histogram with a rug of the values of any method."""
+    fig, ax = new_figure()
+    values = result.values[np.isfinite(result.values)]
+    ax.hist(values, bins=min(40, max(10, len(values) // 10)), color=_PLAIN, alpha=0.85)
+    bottom = ax.get_ylim()[0]
+    ax.plot(values, np.full(len(values), bottom), "|", color="black", markersize=10, alpha=0.5)
+    ax.set_xlabel(f"{result.method} value")
+    ax.set_ylabel("number of points")
+    ax.set_title(f"Distribution of {len(values)} {result.method} values")
+    return fig
