@@ -140,3 +140,8 @@ def test_method_commands_write_their_values(tmp_path, command, stem, extra):
 
 def test_influence_rejects_accuracy_with_one_line():
     _one_line_error(_invoke("influence", *SMALL, "--metric", "accuracy"), "--metric neg_log_loss")
+
+
+def test_study_with_an_impossible_budget_fails_cleanly(tmp_path):
+    _one_line_error(_invoke("study", *SMALL, "--budget", "1ms", "--out", "b"), "raise --budget")
+    assert not (tmp_path / "b").exists()

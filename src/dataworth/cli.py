@@ -148,10 +148,12 @@ BaselinesOpt = Annotated[
     ),
 ]
 BudgetOpt = Annotated[
-    float | None,
+    str | None,
     typer.Option(
         "--budget",
-        help="Seconds one valuation method may take, for the plan. [default: 600]",
+        help="Time one valuation method may take: 600, 90s, 10m or 1h. The study values a "
+        "stratified subsample of the training rows when the plan says the full set would not "
+        "fit. [default: 10m]",
         rich_help_panel=_MODEL,
         show_default=False,
     ),
@@ -776,6 +778,9 @@ def study(
     shows = (_show_data, _show_baseline, _show_cost, _show_loo, _show_groups, _show_tmc, _show_ame)
     for show in shows:
         show(outcome.context)
+    decision = outcome.context.results.get("subsample")
+    if decision and decision["subsampled"]:
+        console.print(f"[bold]Subsample:[/bold] {decision['reason']}", highlight=False)
     _show_written(outcome)
 
 

@@ -180,10 +180,7 @@ class StudyConfig:
             raise DataworthError(
                 f"flip must be a share in [0, 1), got {self.flip!r}; e.g. --flip 0.1 flips 10%."
             )
-        if float(self.budget_seconds) <= 0:
-            raise DataworthError(
-                f"budget_seconds must be positive, got {self.budget_seconds!r}; e.g. --budget 600."
-            )
+        self.budget_seconds = parse_duration(self.budget_seconds)
         if self.csv is not None and self.parquet is not None:
             raise DataworthError("Give either --csv or --parquet, not both.")
         self.loo_points = parse_points(self.loo_points)
@@ -303,6 +300,28 @@ class StudyConfig:
         except tomllib.TOMLDecodeError as error:
             raise DataworthError(f"{path} is not valid TOML ({error}); fix the file.") from None
         return cls.from_dict(data, base_dir=path.resolve().parent)
+
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: str | float | int) -> float:
+    """Seconds from ``600``, ``"90s"``, ``"10m"`` or ``"1h"``."""
+    text = str(value).strip().lower()
+    number, unit = text, "s"
+    for suffix in sorted(_UNITS, key=len, reverse=True):
+        if text.endswith(suffix):
+            number, unit = text[: -len(suffix)], suffix
+            break
+    try:
+        seconds = float(number) * _UNITS[unit]
+    except ValueError:
+        raise DataworthError(
+            f"--budget {value!r} is not a duration; write e.g. 600, 90s, 10m or 1h."
+        ) from None
+    if not seconds > 0:
+        raise DataworthError(f"--budget must be positive, got {value!r}; e.g. --budget 10m.")
+    return seconds
 
 
 def parse_points(value: str | int) -> int | str:

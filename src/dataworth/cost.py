@@ -328,8 +328,15 @@ def default_ame_subsets(n: int, k: int = 10, c: int = 8) -> int:
     return max(2000, math.ceil(c * k * math.log2(max(n, 2))))
 
 
-def _method_fits(n: int, ame_subsets: int) -> list[tuple[str, Callable[[int], int], str]]:
+def _method_fits(
+    n: int, ame_subsets: int, sized_by_rule: bool = True
+) -> list[tuple[str, Callable[[int], int], str]]:
     """(method, fits as a function of the training rows, note) for each planned method."""
+    ame_note = (
+        f"m = max(2000, 8·k·log2 n) with k = 10 points that matter (n = {n})"
+        if sized_by_rule
+        else f"m = {ame_subsets} subsets, as configured"
+    )
     return [
         ("LOO (10 points)", lambda r: 11, "U(D) once, then D without each point"),
         ("LOO (all points)", lambda r: r + 1, "U(D) plus one refit per training point"),
@@ -347,7 +354,7 @@ def _method_fits(n: int, ame_subsets: int) -> list[tuple[str, Callable[[int], in
         (
             f"AME ({ame_subsets} subsets)",
             lambda r: ame_subsets,
-            f"m = max(2000, 8·k·log2 n) with k = 10 points that matter (n = {n})",
+            ame_note,
         ),
     ]
 
@@ -377,7 +384,7 @@ def plan_table(
     m = default_ame_subsets(n) if ame_subsets is None else int(ame_subsets)
     per_fit = cost.seconds_per_fit(n)
     rows_out = []
-    for method, fits_of, note in _method_fits(n, m):
+    for method, fits_of, note in _method_fits(n, m, sized_by_rule=ame_subsets is None):
         fits = fits_of(n)
         estimate = fits * per_fit
         feasible = estimate <= budget_seconds

@@ -214,7 +214,7 @@ def cost_step(ctx: StudyContext) -> None:
         seed=config.seed,
         progress=ctx.progress,
     )
-    plan = plan_table(cost, budget_seconds=config.budget_seconds)
+    plan = plan_table(cost, budget_seconds=config.budget_seconds, ame_subsets=config.ame_subsets)
     ctx.results["cost"] = cost
     ctx.results["plan"] = plan
     ctx.write_json(
@@ -228,6 +228,57 @@ def cost_step(ctx: StudyContext) -> None:
     ctx.write_csv("fit_times.csv", cost.fit_times, index=False)
     ctx.write_csv("plan.csv", plan, index=False)
     ctx.save_figures(lambda folder: cost_figures(cost, folder))
+
+
+# Plan rows of the methods `dataworth study` runs (the plan also lists LOO of all points).
+_STUDY_METHODS = ("LOO (10 points)", "leave-group-out", "TMC-Shapley", "AME")
+
+
+def valuation_size(plan: pd.DataFrame, methods=_STUDY_METHODS) -> int | None:
+    """Training rows the valuation should use: ``None`` for all, else the plan's subsample.
+
+    The largest subsample on which every planned method fits the budget; a DataworthError when
+    even the smallest does not.
+    """
+    rows = plan[plan["method"].str.startswith(methods)]
+    late = rows[~rows["feasible"].astype(bool)]
+    if late.empty:
+        return None
+    if late["suggested_rows"].isna().any():
+        names = ", ".join(late.loc[late["suggested_rows"].isna(), "method"])
+        raise DataworthError(
+            f"{names} would not fit the budget even on a small subsample; raise --budget or "
+            "pick a faster --model."
+        )
+    return int(late["suggested_rows"].min())
+
+
+def subsample_step(ctx: StudyContext) -> None:
+    """Follow the plan: value a stratified subsample when the full set would not fit the budget."""
+    plan = ctx.results.get("plan")
+    if plan is None:
+        return
+    task = ctx.require_task()
+    rows = valuation_size(plan)
+    decision = {
+        "budget_seconds": ctx.config.budget_seconds,
+        "n_train": task.n_train,
+        "valuation_rows": task.n_train if rows is None else rows,
+        "subsampled": rows is not None,
+    }
+    if rows is not None:
+        ctx.task = task.subsample_train(rows, seed=ctx.config.seed)
+        decision["reason"] = (
+            f"The plan estimates that valuing all {task.n_train} training rows would exceed the "
+            f"budget of {ctx.config.budget_seconds:g} s per method, so the valuation uses a "
+            f"stratified random subsample of {rows} training rows (seed {ctx.config.seed})."
+        )
+        ctx.log(decision["reason"])
+        ctx.write_csv(
+            "valuation_train_ids.csv", pd.DataFrame({"id": ctx.task.train_ids}), index=False
+        )
+    ctx.results["subsample"] = decision
+    ctx.write_json("subsample.json", decision)
 
 
 def summary_step(ctx: StudyContext) -> None:
@@ -255,6 +306,7 @@ DEFAULT_STEPS: list[Step] = [
     Step("data", data_step, "load and split the data"),
     Step("baseline", baseline_step, "fit the baseline models"),
     Step("cost", cost_step, "time fits and plan the valuation"),
+    Step("subsample", subsample_step, "subsample the training rows if the budget needs it"),
     Step("loo", loo_step, "exact leave-one-out influence"),
     Step("groups", groups_step, "exact leave-group-out influence"),
     Step("tmc", tmc_step, "TMC-Shapley values of points and groups"),
@@ -329,6 +381,9 @@ def summary_markdown(ctx: StudyContext) -> str:
             _markdown_table(plan.set_index("method")),
             "",
         ]
+    decision = ctx.results.get("subsample")
+    if decision and decision["subsampled"]:
+        lines += ["## Valuation subsample", "", decision["reason"], ""]
     lines += valuation_markdown(ctx, _markdown_table)
     if ctx.figures:
         lines += ["## Figures", ""]

@@ -163,6 +163,41 @@ class Task:
         h.update("\x1f".join(self.class_names).encode())
         return h.hexdigest()[:32]
 
+    def subsample_train(self, n_rows: int, seed: int = 0) -> Task:
+        """A task with a stratified random subsample of ``n_rows`` training rows.
+
+        The test rows are unchanged and every kept row keeps its source id, so values computed
+        on the subsample still trace back to the user's rows.
+        """
+        from sklearn.model_selection import train_test_split
+
+        if not 2 <= n_rows < self.n_train:
+            raise DataworthError(
+                f"A training subsample needs between 2 and {self.n_train - 1} rows; got {n_rows}."
+            )
+        positions = np.arange(self.n_train)
+        kept, _ = train_test_split(
+            positions, train_size=n_rows, stratify=self.y_train, random_state=seed
+        )
+        kept = np.sort(kept)
+        metadata = dict(self.metadata)
+        raw = metadata.get("raw_train")
+        if raw is not None:
+            metadata["raw_train"] = raw.iloc[kept]
+        metadata["subsample_of"] = {"fingerprint": self.fingerprint, "n_train": self.n_train}
+        return Task(
+            X_train=self.X_train[kept],
+            y_train=self.y_train[kept],
+            X_test=self.X_test,
+            y_test=self.y_test,
+            feature_names=self.feature_names,
+            class_names=self.class_names,
+            train_ids=self.train_ids[kept],
+            test_ids=self.test_ids,
+            name=f"{self.name} ({n_rows} of {self.n_train} training rows)",
+            metadata=metadata,
+        )
+
     def positions_of(self, ids) -> np.ndarray:
         """Training positions of the given source ids, with a clear error for unknown ids."""
         lookup = {str(v): i for i, v in enumerate(self.train_ids.tolist())}

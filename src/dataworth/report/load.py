@@ -19,7 +19,7 @@ from dataworth.errors import DataworthError
 from dataworth.methods.result import ValuationResult
 
 # JSON files of a run folder that are not ValuationResult metadata.
-_NOT_RESULTS = {"data", "baseline", "cost", "manifest", "shapley_vs_loo"}
+_NOT_RESULTS = {"data", "baseline", "cost", "manifest", "shapley_vs_loo", "subsample"}
 
 
 @dataclass
@@ -40,6 +40,8 @@ class RunData:
         Every saved result, by file stem (``loo``, ``shapley_points``, ``ame``...).
     comparison : dict or None
         ``shapley_vs_loo.json``.
+    subsample : dict or None
+        ``subsample.json``: whether the valuation used a subsample of the training rows.
     """
 
     folder: Path
@@ -51,6 +53,7 @@ class RunData:
     config_text: str | None = None
     results: dict[str, ValuationResult] = field(default_factory=dict)
     comparison: dict | None = None
+    subsample: dict | None = None
 
     def csv(self, name: str) -> pd.DataFrame | None:
         """A stored CSV table, or None when the study did not write it.
@@ -137,6 +140,7 @@ def load_run(folder: str | Path, *, path: str | Path | None = None) -> RunData:
     run.baseline = _json(folder / "baseline.json")
     run.cost = _json(folder / "cost.json")
     run.comparison = _json(folder / "shapley_vs_loo.json")
+    run.subsample = _json(folder / "subsample.json")
     toml_path = folder / "study.toml"
     if toml_path.exists():
         run.config_text = toml_path.read_text(encoding="utf-8")

@@ -309,6 +309,8 @@ def _cost_blocks(run: RunData) -> list:
             else "these do not fit and need a subsample (see suggested rows): "
             + ", ".join(infeasible)
         )
+        if run.subsample and run.subsample.get("subsampled"):
+            verdict += ". " + run.subsample["reason"].rstrip(".")
         blocks += [
             Paragraph(
                 f"Fits each method needs, and the time they would take, against a budget of "
