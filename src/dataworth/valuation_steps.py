@@ -33,6 +33,16 @@ if TYPE_CHECKING:
     from dataworth.study import StudyContext
 
 CACHE_NAME = Path(".cache") / "evaluations.sqlite"
+# The LOO table's columns people read first: the value and the diagnostics that explain it.
+LOO_SHOWN = (
+    "player_id",
+    "label",
+    "value",
+    "neighbour_agreement",
+    "own_label_proba",
+    "outlier_rank",
+    "flags",
+)
 # Shapley is compared with LOO of every point when that costs at most this many fits.
 _FULL_LOO_LIMIT = 5000
 
@@ -365,17 +375,7 @@ def valuation_markdown(ctx: StudyContext, table_fn) -> list[str]:
     result: ValuationResult | None = ctx.results.get("loo")
     if result is not None:
         table = ctx.results["loo_table"]
-        shown = table[
-            [
-                "player_id",
-                "label",
-                "value",
-                "neighbour_agreement",
-                "own_label_proba",
-                "outlier_rank",
-                "flags",
-            ]
-        ]
+        shown = table[list(LOO_SHOWN)]
         lines += [
             "## Leave-one-out influence",
             "",
