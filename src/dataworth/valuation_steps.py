@@ -236,7 +236,7 @@ def ame_step(ctx: StudyContext) -> None:
     ``config.ame_rows`` hardest test predictions. One set of subset fits serves them all.
     """
     from dataworth.report.figures import save_figure
-    from dataworth.report.valuation_figures import ame_rank_figure
+    from dataworth.report.valuation_figures import ame_rank_figure, ame_target_rows_figure
 
     u = study_utility(ctx)
     config = ctx.config
@@ -274,11 +274,14 @@ def ame_step(ctx: StudyContext) -> None:
     ctx.results["ame"] = results
     for stem, result in results.items():
         _save(ctx, result, stem)
+    figures = {
+        stem: ame_rank_figure(result, _ame_title(result)) for stem, result in results.items()
+    }
+    for row in rows:
+        stem = f"ame_test_{task.test_ids[row]}"
+        figures[f"{stem}_rows"] = ame_target_rows_figure(task, row, results[stem])
     ctx.save_figures(
-        lambda folder: {
-            stem: save_figure(ame_rank_figure(result, _ame_title(result)), folder, stem)
-            for stem, result in results.items()
-        }
+        lambda folder: {stem: save_figure(fig, folder, stem) for stem, fig in figures.items()}
     )
 
 

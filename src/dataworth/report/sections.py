@@ -830,6 +830,12 @@ def _ame_blocks(run: RunData, stem: str, result: ValuationResult) -> list:
         ids = [str(i) for i in result.player_ids[np.asarray(selected, dtype=bool)]]
         blocks.append(Paragraph("Selected: " + ", ".join(f"`{i}`" for i in ids) + "."))
     blocks += _figure(run, stem, f"AME values of `{stem}`.")
+    blocks += _figure(
+        run,
+        f"{stem}_rows",
+        "The explained test row (top) and the training rows with the largest AME for it, "
+        "their standardised features side by side.",
+    )
     return blocks
 
 

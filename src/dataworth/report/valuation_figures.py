@@ -194,3 +194,31 @@ def value_distribution_figure(result: ValuationResult) -> Figure:
     ax.set_ylabel("number of points")
     ax.set_title(f"Distribution of {len(values)} {result.method} values")
     return fig
+
+
+def ame_target_rows_figure(task, test_row: int, result: ValuationResult, top: int = 10) -> Figure:
+    """The explained test row next to the training rows with the largest AME for it.
+
+    Each row of the heat map is one point's (standardised) features, so a reader can see whether
+    the training rows that drive the prediction resemble the row being predicted.
+    """
+    selected = np.asarray(result.extra.get("selected", np.zeros(len(result), bool)), bool)
+    order = [i for i in np.argsort(-result.values, kind="stable") if selected[i]][:top]
+    if not order:
+        order = list(np.argsort(-result.values, kind="stable")[:top])
+    index = {str(p): i for i, p in enumerate(task.train_ids)}
+    positions = [index[str(result.player_ids[i])] for i in order]
+    rows = np.vstack([task.X_test[test_row][None, :], task.X_train[positions]])
+    labels = [f"test {task.test_ids[test_row]} ({task.class_names[task.y_test[test_row]]})"] + [
+        f"train {task.train_ids[p]} ({task.class_names[task.y_train[p]]}) {result.values[i]:+.3g}"
+        for p, i in zip(positions, order, strict=True)
+    ]
+    fig, ax = new_figure(max(6.0, 0.22 * task.n_features + 3), 0.35 * len(rows) + 2)
+    limit = float(np.nanmax(np.abs(rows))) or 1.0
+    image = ax.imshow(rows, aspect="auto", cmap="coolwarm", vmin=-limit, vmax=limit)
+    ax.axhline(0.5, color="black", linewidth=1.5)
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    ax.set_xticks(range(task.n_features), task.feature_names, rotation=90, fontsize=6)
+    ax.set_title(f"Test row {task.test_ids[test_row]} and the training rows that drive it (AME)")
+    fig.colorbar(image, ax=ax, label="feature value (standardised)", shrink=0.8)
+    return fig
