@@ -59,6 +59,7 @@ def test_datasets_lists_the_builtin_datasets():
         "beta-shapley",
         "data-oob",
         "influence",
+        "evaluate",
     ],
 )
 def test_every_command_has_help(command):

@@ -14,6 +14,7 @@ from dataworth.engine.group_game import GroupGame
 from dataworth.engine.store import EvaluationStore
 from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
+from dataworth.evaluate import evaluate_methods
 from dataworth.methods.ame import ame, ame_hierarchical, ame_shapley, banzhaf
 from dataworth.methods.beta_shapley import beta_shapley, exact_beta_shapley
 from dataworth.methods.compare import compare_values
@@ -46,6 +47,7 @@ __all__ = [
     "build_groups",
     "compare_values",
     "data_oob",
+    "evaluate_methods",
     "exact_beta_shapley",
     "exact_shapley",
     "influence",

@@ -561,17 +561,9 @@ def _show_loo(ctx) -> None:
     if table is None:
         return
     result = ctx.results["loo"]
-    shown = table[
-        [
-            "player_id",
-            "label",
-            "value",
-            "neighbour_agreement",
-            "own_label_proba",
-            "outlier_rank",
-            "flags",
-        ]
-    ].rename(
+    from dataworth.valuation_steps import LOO_SHOWN
+
+    shown = table[list(LOO_SHOWN)].rename(
         columns={
             "player_id": "id",
             "value": "LOO",
@@ -1021,6 +1013,226 @@ def influence_command(
 ) -> None:
     """Influence functions (Koh and Liang, 2017): LOO estimated from one logistic fit."""
     _run_method(_options(locals()), "influence")
+
+
+MethodsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--methods",
+        help="Comma-separated methods to evaluate: loo, tmc_shapley, banzhaf, ame, ame_shapley, "
+        "beta_shapley, knn_shapley, data_oob, influence. [default: all]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
+EvalSubsetsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--subsets",
+        help="Subsets of Banzhaf, AME, AME-Shapley and Beta Shapley. [default: 2000]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
+ExactRowsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--exact-rows",
+        help="Rows of the tiny task compared with exact Shapley (0 skips it). [default: 12]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
+
+
+def _evaluation_table(frame: pd.DataFrame) -> Table:
+    """The ranking in 80 columns: short headers, no vertical rules, three decimals."""
+    from rich import box
+
+    table = Table(
+        title="Flipped-label detection and removal curves, best AUC first",
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    headers = {
+        "seconds": "s",
+        "fits": "fits",
+        "roc_auc": "AUC",
+        "average_precision": "AP",
+        "f1_two_means": "F1",
+        "recall_at_10": "R@10",
+        "area_high_first": "hi",
+        "area_low_first": "lo",
+        "spearman_exact": "rho",
+    }
+    table.add_column("method", no_wrap=True)
+    for header in headers.values():
+        table.add_column(header, justify="right", no_wrap=True)
+    for name, row in frame.iterrows():
+        cells = []
+        for column in headers:
+            value = row[column]
+            if pd.isna(value):
+                cells.append("-")
+            elif column == "fits":
+                cells.append(str(int(value)))
+            elif column == "seconds":
+                cells.append(f"{value:.2f}" if value < 100 else f"{value:.0f}")
+            elif column.startswith("area"):
+                cells.append(f"{value:+.3f}")
+            else:
+                cells.append(f"{value:.3f}")
+        table.add_row(str(name), *cells)
+    return table
+
+
+def _show_evaluation(report) -> None:
+    info = report.info
+    console.print(
+        f"[bold]Task:[/bold] {info['task']} ({info['n_train']} training rows, "
+        f"{info['n_flipped']} flipped = {info['flip_rate']:.1%}); learner {info['learner']}, "
+        f"metric {info['metric']}, seed {info['seed']}",
+        highlight=False,
+    )
+    console.print(_evaluation_table(report.table))
+    chance = info["chance"]
+    console.print(
+        f"  AUC, AP: low values as a score of the {info['n_flipped']} flipped rows (chance 0.5 "
+        f"and {chance['average_precision']:.3f}); F1: the lower cluster of a two-means split of "
+        "the values; R@10: share of the flipped rows among the lowest 10% (chance 0.1).",
+        highlight=False,
+    )
+    console.print(
+        "  hi, lo: area between the removal curve (highest or lowest values removed first, 0 "
+        "to 50% of the rows, refitted) and random removal; positive = better than random.",
+        highlight=False,
+    )
+    if info.get("exact_players"):
+        console.print(
+            f"  rho: Spearman correlation with exact Shapley values on {info['exact_players']} "
+            "rows of the same task.",
+            highlight=False,
+        )
+    for name, note in report.table["note"].items():
+        if note:
+            console.print(f"  {name}: {note}", highlight=False, markup=False)
+
+
+@app.command()
+@_reports_errors
+def evaluate(
+    dataset: DatasetOpt = None,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    target: TargetOpt = None,
+    rows: RowsOpt = None,
+    train_size: TrainSizeOpt = None,
+    split: SplitOpt = None,
+    flip: Annotated[
+        float,
+        typer.Option(
+            "--flip",
+            help="Share of training labels flipped on purpose, for the methods to find.",
+            rich_help_panel=_DATA,
+        ),
+    ] = 0.1,
+    seed: SeedOpt = None,
+    model: ModelOpt = None,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            "--metric",
+            help="The utility's metric, also that of the removal curves. [default: neg_log_loss]",
+            rich_help_panel=_MODEL,
+            show_default=False,
+        ),
+    ] = None,
+    methods: MethodsOpt = None,
+    permutations: PermutationsOpt = None,
+    subsets: EvalSubsetsOpt = None,
+    estimators: EstimatorsOpt = None,
+    neighbours: NeighboursOpt = None,
+    exact_rows: ExactRowsOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for the table (CSV, Parquet), curves, values and figures.",
+            rich_help_panel=_OUTPUT,
+        ),
+    ] = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Is the valuation any good? Run the methods on one task and rank them.
+
+    Each method values every training row; the table ranks them by how well low values flag the
+    flipped labels (ROC AUC, AP, F1 of a two-means split, recall at the bottom 10%), with
+    removal-curve areas, wall time and fits. Writes files only when --out is given.
+    """
+    from dataworth.evaluate import evaluate_methods
+    from dataworth.evaluate.runner import resolve_methods
+    from dataworth.runfolder import RunFolder
+    from dataworth.study import load_task
+
+    names = resolve_methods(methods)  # a misspelt method fails before any data is read
+    for flag, number in (
+        ("--permutations", permutations),
+        ("--subsets", subsets),
+        ("--estimators", estimators),
+        ("--neighbours", neighbours),
+    ):
+        if number is not None and number < 1:
+            raise DataworthError(f"{flag} must be a positive whole number; got {number}.")
+    if exact_rows is not None and exact_rows != 0 and not 2 <= exact_rows <= 14:
+        raise DataworthError(
+            f"--exact-rows must be 0 (skip) or between 2 and 14; got {exact_rows}."
+        )
+    config = build_config(
+        dataset=dataset,
+        csv=csv,
+        parquet=parquet,
+        target=target,
+        rows=rows,
+        train_size=train_size,
+        split=split,
+        flip=flip,
+        seed=seed,
+        model=model,
+        metric=metric,
+    )
+    run = RunFolder(out, overwrite=overwrite) if out is not None else None  # refuse early
+    try:
+        task = load_task(config)
+        options = {
+            "permutations": permutations,
+            "n_subsets": subsets,
+            "n_estimators": estimators,
+            "knn_k": neighbours,
+        }
+        with _progress_bar() as progress:
+            report = evaluate_methods(
+                task,
+                names,
+                learner=config.model,
+                metric=config.metric or "neg_log_loss",
+                seed=config.seed,
+                exact_players=12 if exact_rows is None else (exact_rows or None),
+                progress=progress,
+                **{k: v for k, v in options.items() if v is not None},
+            )
+        if run is not None:
+            report.save(run.path)
+            run.commit()
+    except BaseException:
+        if run is not None:
+            run.discard()
+        raise
+    _show_evaluation(report)
+    if run is not None:
+        console.print(f"[bold green]Wrote[/bold green] {run.target}", highlight=False)
 
 
 @app.command()
