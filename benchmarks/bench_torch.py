@@ -1,0 +1,168 @@
+"""PyTorch learner benchmark: submodels per second, side by side against one at a time.
+
+Run with ``python benchmarks/bench_torch.py`` (``--quick`` for a smaller run; ``--poison`` adds
+the poisoned-digits experiment with the CNN). Prints, for the MLP and the CNN on scikit-learn's
+digits (training rows as in the AME experiment), the submodels trained and predicted per second:
+
+* side by side (``torch.func`` ``vmap``) with ``K`` = 1, 16, 64, 256 submodels per call;
+* one at a time (the same models, same seeds, same minibatches, plain autograd), ``K`` = 16;
+
+and the ratio of each side-by-side rate to the one-at-a-time rate. Every submodel takes the same
+fixed number of optimisation steps. Each configuration is timed after one warm-up call (the first
+``vmap`` call traces Python code). The device is CUDA when ``torch.cuda.is_available()``, else
+the CPU; the output says which.
+
+The poisoned-digits experiment (``--poison``): ``k`` training images get a bright 2x2 patch in
+the top-left corner and the label 0; the targets are patched test images of other digits. AME
+with Knockoff+ (q = 0.2) on each target's probability of class 0, and on the metric (log-loss of
+the attack's class on all targets), against the true poisons.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import warnings
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+
+from dataworth import Task, Utility
+from dataworth.learners.torch_learner import TorchLearner, mlp, small_cnn
+from dataworth.methods.ame import ame
+
+_PATCH = [0, 1, 8, 9]  # the top-left 2x2 pixels of an 8x8 digit
+
+
+def digits_task(n_train: int, n_test: int, seed: int = 0) -> Task:
+    X, y = load_digits(return_X_y=True)
+    order = np.random.default_rng(seed).permutation(len(X))
+    train, test = order[:n_train], order[n_train : n_train + n_test]
+    return Task.from_arrays(X[train] / 16.0, y[train], X[test] / 16.0, y[test], name="digits")
+
+
+def poisoned_digits(n_train: int, k: int, n_targets: int, seed: int = 0):
+    """``k`` patched training rows relabelled 0, and patched test rows of other digits."""
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(X))
+    train, test = order[:n_train], order[n_train:]
+    X_train, y_train = X[train].copy(), y[train].copy()
+    poisons = np.sort(rng.choice(np.flatnonzero(y_train != 0), size=k, replace=False))
+    X_train[poisons[:, None], _PATCH] = 1.0
+    y_train[poisons] = 0
+    X_test = X[test][y[test] != 0][:n_targets].copy()
+    X_test[:, _PATCH] = 1.0
+    task = Task.from_arrays(X_train, y_train, X_test, np.zeros(len(X_test), int), name="poisoned")
+    return task, poisons
+
+
+def _rate(learner: TorchLearner, task: Task, masks: np.ndarray, repeats: int) -> float:
+    """Submodels per second (train and predict), best of ``repeats`` after a warm-up call."""
+    learner.predict_proba_batch(task, masks[: min(2, len(masks))])  # warm-up (vmap tracing)
+    best = np.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        learner.predict_proba_batch(task, masks)
+        best = min(best, time.perf_counter() - start)
+    return len(masks) / best
+
+
+def throughput(n_train: int, steps: int, ks, sequential_k: int, repeats: int, threads: int) -> None:
+    task = digits_task(n_train, 300)
+    masks = np.random.default_rng(0).random((max(ks), n_train)) < 0.5
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    print(
+        f"Device: {device}"
+        + ("" if device == "cuda" else " (no GPU available: CPU only)")
+        + f", torch {torch.__version__}, {threads} torch thread(s), "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(
+        f"digits: {n_train} training rows, {task.n_test} test rows; {steps} Adam steps of "
+        f"32 rows per submodel; rates are submodels trained + predicted per second"
+    )
+    print(f"{'model':<6} {'mode':<20} {'K':>5} {'models/s':>10} {'ratio':>7}")
+    for label, factory in (("MLP", mlp((64,))), ("CNN", small_cnn())):
+        alone = TorchLearner(factory, steps=steps, vectorized=False, n_threads=threads)
+        base = _rate(alone, task, masks[:sequential_k], repeats)
+        print(f"{label:<6} {'one at a time':<20} {sequential_k:>5} {base:>10.1f} {1.0:>7.2f}")
+        for k in ks:
+            side = TorchLearner(factory, steps=steps, max_parallel=max(ks), n_threads=threads)
+            rate = _rate(side, task, masks[:k], repeats)
+            print(f"{label:<6} {'side by side':<20} {k:>5} {rate:>10.1f} {rate / base:>7.2f}")
+    print("(K = 1 trains the lone subset beside a copy of itself, for bitwise determinism)")
+
+
+def _pr(selected: np.ndarray, poisons: np.ndarray) -> tuple[float, float]:
+    hits = np.isin(np.flatnonzero(selected), poisons).sum()
+    return (hits / selected.sum() if selected.sum() else np.nan), hits / len(poisons)
+
+
+def poisoning(n_train: int, k: int, n_targets: int, steps: int, sizes) -> None:
+    task, poisons = poisoned_digits(n_train, k, n_targets)
+    # The small CNN of the tests, every submodel from one initialisation (common random
+    # numbers): with a fresh initialisation per subset, Knockoff+ selected nothing at m = 400.
+    learner = TorchLearner(small_cnn(channels=(4, 8), hidden=16), steps=steps, shared_init=True)
+    u = Utility(task, learner=learner, metric="neg_log_loss")
+    full = u.evaluate(np.ones((1, n_train), bool), per_prediction=True)
+    clean = np.ones((1, n_train), bool)
+    clean[0, poisons] = False
+    without = u.evaluate(clean, per_prediction=True)
+    print(
+        f"\nPoisoned digits, CNN ({steps} steps): n={n_train}, k={k} poisons, {n_targets} "
+        f"patched targets; mean P(class 0) {full.per_prediction.mean():.3f} with the poisons, "
+        f"{without.per_prediction.mean():.4f} without"
+    )
+    print(
+        f"{'m':>5} {'seconds':>8} {'metric P/R':>12} {'per-row mean P/R':>18} {'nonempty':>9}"
+        f" {'top-k metric':>13} {'top-k row mean':>15}"
+    )
+    for m in sizes:
+        start = time.perf_counter()
+        per_row = ame(u, n_subsets=m, fdr=0.2, target=list(range(task.n_test)), seed=0)
+        metric = ame(u, n_subsets=m, fdr=0.2, seed=0)
+        seconds = time.perf_counter() - start
+        rows = [_pr(r.extra["selected"], poisons) for r in per_row.values()]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # precision of empty selections
+            mean_p = np.nanmean([p for p, _ in rows])
+        mean_r = np.mean([r for _, r in rows])
+        mp, mr = _pr(metric.extra["selected"], poisons)
+        nonempty = sum(not np.isnan(p) for p, _ in rows)
+        row_mean = np.mean([r.values for r in per_row.values()], axis=0)
+        top_metric = np.isin(np.argsort(-metric.values)[:k], poisons).mean()
+        top_rows = np.isin(np.argsort(-row_mean)[:k], poisons).mean()
+        print(
+            f"{m:>5} {seconds:>8.1f} {mp:>6.2f} {mr:>5.2f} {mean_p:>11.2f} {mean_r:>6.2f} "
+            f"{nonempty:>6}/{len(rows)} {top_metric:>13.2f} {top_rows:>15.2f}"
+        )
+    print(
+        "(Knockoff+ at q=0.2, precision nan: nothing selected; top-k: share of poisons among "
+        "the k highest values)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smaller run")
+    parser.add_argument("--poison", action="store_true", help="also the poisoning experiment")
+    # One thread by default: on a shared machine, torch's OpenMP threads waiting on each other
+    # slow tiny one-at-a-time steps far more than big vectorised ones, inflating the ratios.
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per fit")
+    args = parser.parse_args()
+    if args.quick:
+        throughput(300, steps=50, ks=(1, 16, 64), sequential_k=8, repeats=1, threads=args.threads)
+    else:
+        throughput(
+            300, steps=100, ks=(1, 16, 64, 256), sequential_k=16, repeats=2, threads=args.threads
+        )
+    if args.poison:
+        poisoning(n_train=300, k=8, n_targets=10, steps=100, sizes=(400,))
+
+
+if __name__ == "__main__":
+    main()
