@@ -23,6 +23,7 @@ AISTATS 2023.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +41,7 @@ STREAM_LEVEL2 = 4
 DEFAULT_GRID: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)
 
 
-class PLaw:
+class PLaw(ABC):
     """A law ``P`` of inclusion probabilities.
 
     Subclasses define :meth:`ppf` (the inverse CDF, so one uniform number gives one ``p``),
@@ -52,12 +53,14 @@ class PLaw:
     name = "law"
     discrete = False
 
-    def ppf(self, u: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        """Inverse CDF: one uniform number in [0, 1) gives one ``p``."""
 
     @property
-    def ipw_variance(self) -> float:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def ipw_variance(self) -> float:
+        """``E_P[1/(p(1-p))]``."""
 
     def describe(self) -> dict:
         return {"law": self.name}
