@@ -65,3 +65,18 @@ def test_result_records_the_parameters():
     assert result.method == "beta_shapley"
     assert result.params["alpha"] == 4 and result.params["beta"] == 1
     assert 0 < result.params["mass_outside"] < 0.05
+
+
+def test_permutation_estimator_matches_enumeration():
+    g = _game()
+    exact = exact_beta_shapley(g, 4, 1).values
+    result = beta_shapley(g, 4, 1, estimator="permutation", permutations=3000, seed=0)
+    assert np.all(np.abs(result.values - exact) <= 4 * result.stderr + 1e-9)
+    assert result.params["semivalue"] == "beta(4,1)"
+    # With alpha = beta = 1 the weights are all 1: exactly the Shapley permutation estimator.
+    shapley_like = beta_shapley(g, 1, 1, estimator="permutation", permutations=50, seed=3)
+    from dataworth.methods.shapley import tmc_shapley
+
+    np.testing.assert_allclose(
+        shapley_like.values, tmc_shapley(g, permutations=50, tol=0, seed=3).values, atol=1e-12
+    )

@@ -12,6 +12,8 @@ AME estimator of :mod:`dataworth.methods.ame` estimates it from one shared set o
 
 from __future__ import annotations
 
+from math import comb
+
 import numpy as np
 from scipy import integrate, special, stats
 
@@ -19,7 +21,7 @@ from dataworth.errors import DataworthError
 from dataworth.methods.ame import ame
 from dataworth.methods.result import ValuationResult
 from dataworth.methods.sampler import Beta
-from dataworth.methods.shapley import exact_semivalue
+from dataworth.methods.shapley import exact_semivalue, tmc_shapley
 
 
 def beta_weights(n: int, alpha: float, beta: float, eps: float = 0.0) -> np.ndarray:
@@ -72,6 +74,8 @@ def beta_shapley(
     estimator: str = "lasso",
     groups=None,
     seed: int = 0,
+    permutations: int = 100,
+    tol: float = 0.0,
     progress=None,
 ) -> ValuationResult:
     """Beta Shapley values (Kwon and Zou, AISTATS 2022) estimated from random subsets.
@@ -89,8 +93,14 @@ def beta_shapley(
         encoding needs it when ``alpha <= 1`` or ``beta <= 1``. Each value then differs from
         the untruncated one by at most ``2 * (mass of the law outside [eps, 1 - eps]) *
         max |marginal contribution|``; the bound's mass factor is in ``params``.
-    estimator : {"lasso", "ols", "moment"}, default="lasso"
-        How values come from the subsets (see :func:`ame`).
+    estimator : {"lasso", "ols", "moment", "permutation"}, default="lasso"
+        How values come from the subsets (see :func:`ame`). ``"permutation"`` instead walks
+        random permutations as TMC-Shapley does and reweights each marginal contribution to a
+        coalition of size ``s`` by ``n C(n-1, s) w(s)`` (no truncation of ``p`` is needed).
+    permutations, tol : int, float
+        For ``estimator="permutation"``: the number of permutations and the TMC truncation
+        tolerance (0, no truncation, by default: truncation biases a semivalue that weighs the
+        large coalitions it skips).
     groups : dict or list, optional
         Value groups instead of points.
     seed : int, default=0
@@ -107,6 +117,24 @@ def beta_shapley(
     Kwon, Y. and Zou, J. "Beta Shapley: a Unified and Noise-reduced Data Valuation Framework
     for Machine Learning", AISTATS 2022.
     """
+    if estimator == "permutation":
+
+        def multipliers(n: int) -> np.ndarray:
+            counts = np.array([comb(n - 1, s) for s in range(n)], dtype=np.float64)
+            return n * counts * beta_weights(n, alpha, beta)
+
+        result = tmc_shapley(
+            utility,
+            permutations=permutations,
+            tol=tol,
+            seed=seed,
+            groups=groups,
+            progress=progress,
+            size_weights=(f"beta({alpha},{beta})", multipliers),
+        )
+        result.method = "beta_shapley"
+        result.params |= {"alpha": alpha, "beta": beta, "estimator": "permutation"}
+        return result
     law = Beta(beta, alpha, eps)
     result = ame(
         utility,

@@ -84,10 +84,17 @@ class _Walk:
             self.values.append(float(score))
             self.j += 1
 
-    def marginals(self) -> np.ndarray:
-        """Marginal contribution of each player; zero after the truncation point."""
+    def marginals(self, size_weights: np.ndarray | None = None) -> np.ndarray:
+        """Marginal contribution of each player; zero after the truncation point.
+
+        ``size_weights[s]`` multiplies the contribution to a coalition of ``s`` players (the
+        player at position ``s`` of the permutation), for semivalues other than Shapley.
+        """
         out = np.zeros(len(self.order))
-        out[self.order[: self.j]] = np.diff(self.values)
+        diffs = np.diff(self.values)
+        if size_weights is not None:
+            diffs = diffs * size_weights[: self.j]
+        out[self.order[: self.j]] = diffs
         return out
 
 
@@ -102,6 +109,7 @@ def tmc_shapley(
     time_budget: float | None = None,
     max_permutations: int = 100_000,
     progress=None,
+    size_weights=None,
 ) -> ValuationResult:
     """Truncated Monte Carlo Shapley values (Ghorbani and Zou, ICML 2019, Algorithm 1).
 
@@ -128,6 +136,11 @@ def tmc_shapley(
         Upper bound when stopping by convergence or time.
     progress : callable, optional
         ``progress(done, total)`` as permutations finish (``total`` is ``None`` when open-ended).
+    size_weights : tuple of (str, callable), optional
+        ``(name, weights)`` to estimate another semivalue from the same permutations:
+        ``weights(n)[s]`` multiplies every marginal contribution to a coalition of size ``s``.
+        A semivalue giving one coalition of size ``s`` the weight ``w(s)`` is the Shapley
+        permutation average reweighted by ``n * C(n-1, s) * w(s)`` (used by Beta Shapley).
 
     Returns
     -------
@@ -164,6 +177,11 @@ def tmc_shapley(
     empty_value, full_value = (float(v) for v in ends.scores)
     n_fitted, n_fallback = ends.n_fitted, ends.n_fallback
     params = {"tol": tol, "seed": seed, "players": kind}
+    multipliers = None
+    if size_weights is not None:
+        name, weights = size_weights
+        multipliers = np.asarray(weights(n), dtype=np.float64)
+        params["semivalue"] = name  # part of the journal key: other weights, other values
     run_key = _run_key(game, params)
     store = getattr(game, "store", None)
     journal = store.journal_items(run_key) if store is not None and run_key else []
@@ -209,7 +227,7 @@ def tmc_shapley(
                     w.consume(ev.scores[offset : offset + len(block)], full_value, tol)
                     offset += len(block)
             for t, w in zip(batch, walks, strict=True):
-                m = w.marginals()
+                m = w.marginals(multipliers)
                 finish(m, w)
                 evaluations += w.j
                 if store is not None and run_key:
