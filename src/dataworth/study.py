@@ -38,6 +38,7 @@ from dataworth.valuation_steps import (
     influence_step,
     knn_shapley_step,
     loo_step,
+    methods_step,
     tmc_step,
     valuation_markdown,
 )
@@ -311,6 +312,7 @@ DEFAULT_STEPS: list[Step] = [
     Step("groups", groups_step, "exact leave-group-out influence"),
     Step("tmc", tmc_step, "TMC-Shapley values of points and groups"),
     Step("ame", ame_step, "AME with Knockoffs for the metric and single predictions"),
+    Step("methods", methods_step, "KNN-Shapley, Data-OOB, influence, and every method compared"),
     Step("summary", summary_step, "write the summary"),
     Step("report", report_step, "write the HTML and Markdown report"),
 ]

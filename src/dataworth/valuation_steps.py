@@ -372,6 +372,51 @@ def influence_step(ctx: StudyContext) -> None:
     )
 
 
+# The methods the study compares: the product's sampled methods and the cheap estimators.
+_COMPARED = {
+    "loo_all": "exact LOO",
+    "tmc": "TMC-Shapley",
+    "knn_shapley": "KNN-Shapley",
+    "data_oob": "Data-OOB",
+    "influence": "influence (first order)",
+}
+
+
+def methods_step(ctx: StudyContext) -> None:
+    """Run the cheap methods (KNN-Shapley, Data-OOB, influence) and compare every method.
+
+    Writes ``method_comparison.csv``: the Spearman and Kendall correlation of each method's values
+    with TMC-Shapley and with exact LOO of all points, over the points both valued.
+    """
+    u, task, config = study_utility(ctx), ctx.require_task(), ctx.config
+    found: dict[str, ValuationResult] = ctx.results.setdefault("methods", {})
+    found["knn_shapley"] = _one_target(knn_shapley(task, config.knn_k))
+    found["data_oob"] = data_oob(task, config.oob_estimators, seed=config.seed)
+    if getattr(u.learner, "name", "") == "logreg" and u.metric.name in (
+        "neg_log_loss",
+        "neg_brier",
+    ):
+        found["influence"] = influence(u, method=config.influence_method)
+    for name in ("knn_shapley", "data_oob", "influence"):
+        if name in found:
+            _save(ctx, found[name], name)
+    everything = {
+        **{k: ctx.results[k] for k in ("loo_all", "tmc") if k in ctx.results},
+        **found,
+    }
+    rows = []
+    for name, result in everything.items():
+        row = {"method": _COMPARED.get(name, name), "evaluations": result.n_evaluations}
+        for ref in ("tmc", "loo_all"):
+            if ref in everything and ref != name:
+                c = compare_values(result, everything[ref])
+                row[f"spearman_{ref}"], row[f"kendall_{ref}"] = c["spearman"], c["kendall"]
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    ctx.results["method_comparison"] = table
+    ctx.write_csv("method_comparison.csv", table, index=False)
+
+
 def valuation_markdown(ctx: StudyContext, table_fn) -> list[str]:
     """Markdown lines for the valuation results present in the context."""
     lines: list[str] = []
@@ -426,6 +471,9 @@ def valuation_markdown(ctx: StudyContext, table_fn) -> list[str]:
     comparison = ctx.results.get("shapley_vs_loo")
     if comparison is not None:
         lines += [comparison_sentence(comparison), ""]
+    comparison_table = ctx.results.get("method_comparison")
+    if comparison_table is not None:
+        lines += ["## Methods compared", "", table_fn(comparison_table), ""]
     for name, result in ctx.results.get("methods", {}).items():
         lines += [
             f"## {name}",

@@ -740,6 +740,28 @@ def _loo_comparison_blocks(run: RunData, points: ValuationResult) -> list:
             ),
             *_figure(run, "shapley_vs_loo", "Shapley value against exact LOO influence."),
         ]
+    methods = run.csv("method_comparison.csv")
+    if methods is not None:
+        blocks += [
+            Heading("Every method compared"),
+            Paragraph(
+                "Rank correlations of each method's values with TMC-Shapley and with exact LOO "
+                "of all points, over the points both valued; `evaluations` counts the models "
+                "or utility evaluations each method needed (0 for closed forms)."
+            ),
+            Table(
+                "method_comparison",
+                methods,
+                "Methods compared.",
+                "method_comparison.csv",
+                headers={
+                    "spearman_tmc": "Spearman vs TMC",
+                    "kendall_tmc": "Kendall vs TMC",
+                    "spearman_loo_all": "Spearman vs LOO",
+                    "kendall_loo_all": "Kendall vs LOO",
+                },
+            ),
+        ]
     return blocks
 
 
