@@ -102,19 +102,27 @@ def part_large(n: int) -> None:
 def part_processes(n_points: int) -> None:
     task = dw.load_dataset("breast_cancer", train_size=400, seed=0)
     forest = RandomForestClassifier(n_estimators=100)
-    times = {}
-    values = {}
+    full = np.ones((1, task.n_train), bool)
+    times, warm, values = {}, {}, {}
     for backend in ("serial", "processes"):
         start = time.perf_counter()
         with Utility(task, learner=forest, metric="neg_log_loss", backend=backend, n_jobs=2) as u:
+            u.evaluate(full)  # starts the worker pool (and fits U(D), which LOO needs anyway)
+            warm[backend] = time.perf_counter() - start
             values[backend] = loo(u, n_random=n_points, seed=0).values
         times[backend] = time.perf_counter() - start
     same = np.array_equal(values["serial"], values["processes"])
-    print(f"3. Generic path, random forest (100 trees), LOO of {n_points} points")
+    work = {b: times[b] - warm[b] for b in times}
+    print(f"3. Generic path, random forest (100 trees), LOO of {n_points} points, 2 processes")
     print(
-        f"   serial {times['serial']:.2f} s, 2 processes {times['processes']:.2f} s, "
-        f"speed-up {times['serial'] / times['processes']:.2f}x, identical values: {same}"
+        f"   with pool start-up: serial {times['serial']:.2f} s, processes "
+        f"{times['processes']:.2f} s, speed-up {times['serial'] / times['processes']:.2f}x"
     )
+    print(
+        f"   after start-up:     serial {work['serial']:.2f} s, processes "
+        f"{work['processes']:.2f} s, speed-up {work['serial'] / work['processes']:.2f}x"
+    )
+    print(f"   identical values: {same}")
 
 
 def main() -> None:
