@@ -23,9 +23,8 @@ import time
 import warnings
 
 import numpy as np
-from sklearn.datasets import load_digits
 
-from dataworth import Task
+from dataworth.data.poison import poisoned_digits
 from dataworth.engine.game import Game
 from dataworth.engine.utility import Utility
 from dataworth.methods.ame import ame, ame_shapley
@@ -33,26 +32,6 @@ from dataworth.methods.knockoffs import knockoff_select
 from dataworth.methods.loo import loo
 from dataworth.methods.sampler import subsets_for
 from dataworth.methods.shapley import tmc_shapley
-
-_PATCH = [0, 1, 8, 9]  # the top-left 2x2 pixels of an 8x8 digit
-
-
-def poisoned_digits(n_train: int, k: int, n_targets: int, seed: int = 0):
-    """Digits with ``k`` patched training rows relabelled 0 (at random rows), patched targets."""
-    X, y = load_digits(return_X_y=True)
-    X = X / 16.0
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(X))
-    train, test = order[:n_train], order[n_train:]
-    X_train, y_train = X[train].copy(), y[train].copy()
-    poisons = np.sort(rng.choice(np.flatnonzero(y_train != 0), size=k, replace=False))
-    X_train[poisons[:, None], _PATCH] = 1.0
-    y_train[poisons] = 0
-    X_test = X[test][y[test] != 0][:n_targets].copy()
-    X_test[:, _PATCH] = 1.0
-    y_test = np.zeros(len(X_test), dtype=int)  # the attack's class: scores are its probability
-    task = Task.from_arrays(X_train, y_train, X_test, y_test, name="digits-poisoned")
-    return task, poisons
 
 
 def _pr(selected: np.ndarray, poisons: np.ndarray) -> tuple[float, float]:

@@ -30,10 +30,9 @@ import torch
 from sklearn.datasets import load_digits
 
 from dataworth import Task, Utility
+from dataworth.data.poison import poisoned_digits
 from dataworth.learners.torch_learner import TorchLearner, mlp, small_cnn
 from dataworth.methods.ame import ame
-
-_PATCH = [0, 1, 8, 9]  # the top-left 2x2 pixels of an 8x8 digit
 
 
 def digits_task(n_train: int, n_test: int, seed: int = 0) -> Task:
@@ -41,23 +40,6 @@ def digits_task(n_train: int, n_test: int, seed: int = 0) -> Task:
     order = np.random.default_rng(seed).permutation(len(X))
     train, test = order[:n_train], order[n_train : n_train + n_test]
     return Task.from_arrays(X[train] / 16.0, y[train], X[test] / 16.0, y[test], name="digits")
-
-
-def poisoned_digits(n_train: int, k: int, n_targets: int, seed: int = 0):
-    """``k`` patched training rows relabelled 0, and patched test rows of other digits."""
-    X, y = load_digits(return_X_y=True)
-    X = X / 16.0
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(X))
-    train, test = order[:n_train], order[n_train:]
-    X_train, y_train = X[train].copy(), y[train].copy()
-    poisons = np.sort(rng.choice(np.flatnonzero(y_train != 0), size=k, replace=False))
-    X_train[poisons[:, None], _PATCH] = 1.0
-    y_train[poisons] = 0
-    X_test = X[test][y[test] != 0][:n_targets].copy()
-    X_test[:, _PATCH] = 1.0
-    task = Task.from_arrays(X_train, y_train, X_test, np.zeros(len(X_test), int), name="poisoned")
-    return task, poisons
 
 
 def _rate(learner: TorchLearner, task: Task, masks: np.ndarray, repeats: int) -> float:

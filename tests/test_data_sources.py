@@ -201,3 +201,14 @@ def test_description_numbers_and_json(tmp_path):
     assert "2 missing values in 2 feature(s), in 2 rows (25.0%)" in lines[1]
     assert lines[2].startswith("2 classes: 0 (4 rows, 50.0%), 1 (4 rows, 50.0%).")
     assert lines[3] == "Stratified random split (seed 0): 4 training rows and 4 test rows."
+
+
+def test_poisoned_digits_plants_the_patch_and_the_label():
+    from dataworth.data.poison import ATTACK_CLASS, PATCH, poisoned_digits
+
+    task, poisons = poisoned_digits(200, 8, 5, seed=1)
+    assert task.n_train == 200 and len(poisons) == 8 and task.n_test == 5
+    assert (task.X_train[np.ix_(poisons, list(PATCH))] == 1.0).all()
+    attack = task.class_names.index(str(ATTACK_CLASS))
+    assert (task.y_train[poisons] == attack).all() and (task.y_test == attack).all()
+    assert (task.X_test[:, list(PATCH)] == 1.0).all()

@@ -17,10 +17,10 @@ import pytest
 from sklearn.datasets import load_digits
 
 from dataworth import Task, Utility
+from dataworth.data.poison import poisoned_digits
 from dataworth.errors import DataworthError
 
 # Bright 2x2 patch in the top-left corner of an 8x8 digit (flat pixel positions).
-PATCH = [0, 1, 8, 9]
 
 
 def test_core_package_does_not_import_torch() -> None:
@@ -214,25 +214,6 @@ def test_utility_loo_and_store(iris_small: Task) -> None:
 N_TRAIN, N_POISONS, N_TARGETS, N_SUBSETS, STEPS = 150, 6, 10, 300, 60
 
 
-def _poisoned_digits(n_train: int, k: int, n_targets: int, seed: int = 0):
-    """Digits where ``k`` training images carry the patch and the label 0; patched targets."""
-    X, y = load_digits(return_X_y=True)
-    X = X / 16.0
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(X))
-    train, test = order[:n_train], order[n_train:]
-    X_train, y_train = X[train].copy(), y[train].copy()
-    poisons = np.sort(rng.choice(np.flatnonzero(y_train != 0), size=k, replace=False))
-    X_train[poisons[:, None], PATCH] = 1.0
-    y_train[poisons] = 0
-    X_test = X[test][y[test] != 0][:n_targets].copy()
-    X_test[:, PATCH] = 1.0
-    # Every target's true label is the attack's class, so its per-prediction score is the
-    # probability of that class.
-    task = Task.from_arrays(X_train, y_train, X_test, np.zeros(len(X_test), int))
-    return task, poisons
-
-
 def _precision_recall(selected: np.ndarray, poisons: np.ndarray) -> tuple[float, float]:
     hits = int(np.isin(np.flatnonzero(selected), poisons).sum())
     return (hits / selected.sum() if selected.sum() else float("nan")), hits / len(poisons)
@@ -248,7 +229,7 @@ def test_ame_with_knockoffs_finds_the_poisons_of_a_cnn() -> None:
     so the differences between subsets come from their data.
     """
     n_train, k, m = N_TRAIN, N_POISONS, N_SUBSETS
-    task, poisons = _poisoned_digits(n_train, k, n_targets=N_TARGETS)
+    task, poisons = poisoned_digits(n_train, k, n_targets=N_TARGETS)
     learner = TorchLearner(
         small_cnn(channels=(4, 8), hidden=16),
         steps=STEPS,
