@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from dataworth.config import parse_duration
+from dataworth.cost import CostResult
 from dataworth.errors import DataworthError
 from dataworth.study import valuation_size
 
@@ -24,38 +25,42 @@ def test_bad_durations(text):
         parse_duration(text)
 
 
-def _plan(feasible, suggested):
-    methods = [
-        "LOO (10 points)",
-        "LOO (all points)",
-        "leave-group-out (10 groups)",
-        "TMC-Shapley (10 perms)",
-        "AME (4000 subsets)",
-    ]
-    return pd.DataFrame(
+def _cost(seconds_per_fit_at_100_rows: float) -> CostResult:
+    """A cost study whose fits take the given time at 100 rows and grow linearly with rows."""
+    times = pd.DataFrame(
         {
-            "method": methods,
-            "feasible": feasible,
-            "suggested_rows": pd.array(suggested, dtype="Int64"),
+            "model": ["logreg", "logreg"],
+            "fraction": [0.1, 1.0],
+            "rows": [100, 1000],
+            "seconds": [seconds_per_fit_at_100_rows, 10 * seconds_per_fit_at_100_rows],
+            "n_timed": [3, 3],
+            "note": ["", ""],
         }
     )
+    return CostResult(fit_times=times, n_train=1000, n_classes=2, valuation_model="logreg")
 
 
-def test_no_subsample_when_every_study_method_fits():
-    # LOO of all points does not fit, but the study does not run it.
-    plan = _plan([True, False, True, True, True], [None, 300, None, None, None])
-    assert valuation_size(plan) is None
+def _total_seconds(cost: CostResult, rows: int, ame_subsets: int) -> float:
+    # The study's methods: LOO of 10 points, 10 groups, TMC on points and on 10 groups, AME.
+    fits = 11 + 11 + (10 * rows + 1) + 101 + ame_subsets
+    return fits * cost.seconds_per_fit(rows)
 
 
-def test_subsample_is_the_smallest_suggestion_among_late_methods():
-    plan = _plan([True, True, True, False, False], [None, None, None, 250, 400])
-    assert valuation_size(plan) == 250
+def test_no_subsample_when_the_study_fits_the_budget():
+    cost = _cost(1e-4)  # 1 ms per fit on all 1,000 rows: about 14 s in all
+    assert valuation_size(cost, 600.0, ame_subsets=4000) is None
+
+
+def test_subsample_is_the_largest_size_whose_total_fits():
+    cost = _cost(1e-3)  # 10 ms per fit at 1,000 rows: about 140 s for the full study
+    rows = valuation_size(cost, 30.0, ame_subsets=4000)
+    assert rows is not None and rows < 1000
+    assert _total_seconds(cost, rows, 4000) <= 30.0 < _total_seconds(cost, rows + 1, 4000)
 
 
 def test_impossible_budget_is_one_clear_error():
-    plan = _plan([True, True, True, False, True], [None, None, None, None, None])
-    with pytest.raises(DataworthError, match=r"TMC-Shapley .* raise --budget"):
-        valuation_size(plan)
+    with pytest.raises(DataworthError, match="raise --budget"):
+        valuation_size(_cost(1.0), 1.0, ame_subsets=4000)
 
 
 def test_subsample_keeps_ids_classes_and_test_rows(cancer_400):

@@ -151,9 +151,9 @@ BudgetOpt = Annotated[
     str | None,
     typer.Option(
         "--budget",
-        help="Time one valuation method may take: 600, 90s, 10m or 1h. The study values a "
-        "stratified subsample of the training rows when the plan says the full set would not "
-        "fit. [default: 10m]",
+        help="Time the study's valuation methods may take together: 600, 90s, 10m or 1h. The "
+        "study values a stratified subsample of the training rows when the cost study says the "
+        "full set would not fit; the plan also checks each method alone. [default: 10m]",
         rich_help_panel=_MODEL,
         show_default=False,
     ),

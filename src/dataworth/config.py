@@ -78,7 +78,7 @@ class StudyConfig:
     seed : int
         The one seed every random choice derives from.
     budget_seconds : float
-        Compute budget the cost study plans against.
+        Compute budget: the study's valuation methods together (each method alone in the plan).
     loo_points : int or "all"
         Training points whose exact LOO influence is computed (random, drawn with ``seed``).
     loo_ids : list of str, optional

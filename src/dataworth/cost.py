@@ -328,7 +328,7 @@ def default_ame_subsets(n: int, k: int = 10, c: int = 8) -> int:
     return max(2000, math.ceil(c * k * math.log2(max(n, 2))))
 
 
-def _method_fits(
+def method_fits(
     n: int, ame_subsets: int, sized_by_rule: bool = True
 ) -> list[tuple[str, Callable[[int], int], str]]:
     """(method, fits as a function of the training rows, note) for each planned method."""
@@ -384,13 +384,13 @@ def plan_table(
     m = default_ame_subsets(n) if ame_subsets is None else int(ame_subsets)
     per_fit = cost.seconds_per_fit(n)
     rows_out = []
-    for method, fits_of, note in _method_fits(n, m, sized_by_rule=ame_subsets is None):
+    for method, fits_of, note in method_fits(n, m, sized_by_rule=ame_subsets is None):
         fits = fits_of(n)
         estimate = fits * per_fit
         feasible = estimate <= budget_seconds
         suggested: int | None = None
         if not feasible:
-            suggested = _largest_feasible_rows(cost, fits_of, budget_seconds)
+            suggested = largest_feasible_rows(cost, fits_of, budget_seconds)
             if suggested is None:
                 note += "; not feasible within the budget even on a small subsample"
         rows_out.append(
@@ -409,7 +409,7 @@ def plan_table(
     return table
 
 
-def _largest_feasible_rows(
+def largest_feasible_rows(
     cost: CostResult, fits_of: Callable[[int], int], budget: float
 ) -> int | None:
     """Largest training size (down to a few rows per class) whose estimate fits the budget."""

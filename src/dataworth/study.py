@@ -26,7 +26,14 @@ import pandas as pd
 
 from dataworth.baseline import DEFAULT_METRIC, BaselineResult, run_baseline
 from dataworth.config import StudyConfig
-from dataworth.cost import CostResult, plan_table, run_cost_study
+from dataworth.cost import (
+    CostResult,
+    default_ame_subsets,
+    largest_feasible_rows,
+    method_fits,
+    plan_table,
+    run_cost_study,
+)
 from dataworth.data.task import Task
 from dataworth.errors import DataworthError
 from dataworth.runfolder import DEFAULT_ROOT, RunFolder, default_run_path
@@ -231,27 +238,35 @@ def cost_step(ctx: StudyContext) -> None:
     ctx.save_figures(lambda folder: cost_figures(cost, folder))
 
 
-# Plan rows of the methods `dataworth study` runs (the plan also lists LOO of all points).
+# The planned methods `dataworth study` runs (the plan also lists LOO of all points).
 _STUDY_METHODS = ("LOO (10 points)", "leave-group-out", "TMC-Shapley", "AME")
 
 
-def valuation_size(plan: pd.DataFrame, methods=_STUDY_METHODS) -> int | None:
-    """Training rows the valuation should use: ``None`` for all, else the plan's subsample.
+def valuation_size(
+    cost: CostResult, budget_seconds: float, ame_subsets: int | None = None
+) -> int | None:
+    """Training rows the study's valuation should use: ``None`` for all, else a subsample size.
 
-    The largest subsample on which every planned method fits the budget; a DataworthError when
-    even the smallest does not.
+    The budget is for the valuation methods of the study together: the largest number of
+    training rows whose estimated total (every study method's fits times the measured seconds
+    per fit at that size) fits it. A DataworthError when even a few rows per class would not.
     """
-    rows = plan[plan["method"].str.startswith(methods)]
-    late = rows[~rows["feasible"].astype(bool)]
-    if late.empty:
+    n = cost.n_train
+    m = default_ame_subsets(n) if ame_subsets is None else int(ame_subsets)
+    chosen = [fits for name, fits, _ in method_fits(n, m) if name.startswith(_STUDY_METHODS)]
+
+    def total_fits(rows: int) -> int:
+        return sum(fits(rows) for fits in chosen)
+
+    if total_fits(n) * cost.seconds_per_fit(n) <= budget_seconds:
         return None
-    if late["suggested_rows"].isna().any():
-        names = ", ".join(late.loc[late["suggested_rows"].isna(), "method"])
+    rows = largest_feasible_rows(cost, total_fits, budget_seconds)
+    if rows is None:
         raise DataworthError(
-            f"{names} would not fit the budget even on a small subsample; raise --budget or "
-            "pick a faster --model."
+            f"The study's valuation would not fit the budget of {budget_seconds:g} s even on a "
+            "small subsample; raise --budget or pick a faster --model."
         )
-    return int(late["suggested_rows"].min())
+    return rows
 
 
 def subsample_step(ctx: StudyContext) -> None:
@@ -260,7 +275,7 @@ def subsample_step(ctx: StudyContext) -> None:
     if plan is None:
         return
     task = ctx.require_task()
-    rows = valuation_size(plan)
+    rows = valuation_size(ctx.results["cost"], ctx.config.budget_seconds, ctx.config.ame_subsets)
     decision = {
         "budget_seconds": ctx.config.budget_seconds,
         "n_train": task.n_train,
@@ -271,7 +286,8 @@ def subsample_step(ctx: StudyContext) -> None:
         ctx.task = task.subsample_train(rows, seed=ctx.config.seed)
         decision["reason"] = (
             f"The plan estimates that valuing all {task.n_train} training rows would exceed the "
-            f"budget of {ctx.config.budget_seconds:g} s per method, so the valuation uses a "
+            f"budget of {ctx.config.budget_seconds:g} s for the study's valuation methods, so "
+            "they use a "
             f"stratified random subsample of {rows} training rows (seed {ctx.config.seed})."
         )
         ctx.log(decision["reason"])
