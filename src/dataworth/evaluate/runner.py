@@ -25,7 +25,7 @@ from dataworth.methods.data_oob import data_oob
 from dataworth.methods.influence import influence
 from dataworth.methods.knn_shapley import knn_shapley
 from dataworth.methods.loo import loo
-from dataworth.methods.result import ValuationResult
+from dataworth.methods.result import ValuationResult, jsonable
 from dataworth.methods.shapley import tmc_shapley
 
 __all__ = ["METHODS", "QualityReport", "Settings", "evaluate_methods", "resolve_methods"]
@@ -200,23 +200,11 @@ class QualityReport:
         for name, result in self.results.items():
             stem = result.save(folder / "values" / name)
             written += [stem.with_suffix(s) for s in (".parquet", ".csv", ".json")]
-        (folder / "evaluation.json").write_text(json.dumps(_jsonable(self.info), indent=2) + "\n")
+        (folder / "evaluation.json").write_text(json.dumps(jsonable(self.info), indent=2) + "\n")
         written.append(folder / "evaluation.json")
         for paths in self.save_figures(folder / "figures").values():
             written += paths
         return written
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def _report(progress: ProgressFn | None, description: str, done: int, total: int) -> None:
