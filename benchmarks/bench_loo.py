@@ -52,9 +52,19 @@ def _sklearn_loo(task, tol: float, solver: str = "lbfgs") -> tuple[np.ndarray, f
 
 def part_breast_cancer() -> None:
     task = dw.load_dataset("breast_cancer", train_size=400, seed=0)
-    start = time.perf_counter()
-    ours = loo(Utility(task, learner="logreg", metric="neg_log_loss")).values
-    t_ours = time.perf_counter() - start
+    # One-time process costs (threadpoolctl scanning the loaded libraries, package metadata,
+    # scikit-learn's first fit) are paid before timing, for both sides. Each timed run of ours
+    # starts from a fresh Utility, so it includes the full-data fit; the median of 3 is shown.
+    warm = dw.load_dataset("breast_cancer", train_size=40, seed=1)
+    loo(Utility(warm, learner="logreg", metric="neg_log_loss"))
+    LogisticRegression(solver="newton-cholesky").fit(warm.X_train, warm.y_train)
+    LogisticRegression().fit(warm.X_train, warm.y_train)
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        ours = loo(Utility(task, learner="logreg", metric="neg_log_loss")).values
+        times.append(time.perf_counter() - start)
+    t_ours = float(np.median(times))
     # The reference whose values ours must equal: scikit-learn's Newton solver, tightly
     # converged. lbfgs stops near a gradient of 1e-8 whatever tol says, so it is shown for
     # context only (its values differ from the optimum by about 1e-7).

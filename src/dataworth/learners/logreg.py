@@ -42,6 +42,7 @@ per subset from that subset's numbers alone.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import warnings
 from dataclasses import dataclass
@@ -56,7 +57,7 @@ __all__ = ["BatchedLogisticRegression", "LogisticConvergenceWarning"]
 
 # Bump when the solver's arithmetic changes, so cached utilities computed by an older solver are
 # not mixed with new ones (part of the fingerprint).
-_SOLVER_VERSION = "newton-chord-1"
+_SOLVER_VERSION = "newton-chord-3"
 
 # Armijo sufficient-decrease constant and the smallest step before a subset is declared stalled.
 _ARMIJO = 1e-4
@@ -69,7 +70,7 @@ _CHORD_STEPS = 3
 # evidence of an increase.
 _OBJECTIVE_NOISE = 1e-12
 # Working-set budget for one internal chunk of subsets (bytes).
-_CHUNK_BYTES = 16 * 2**20
+_CHUNK_BYTES = 8 * 2**20
 # Keep the reference solutions of this many (task, parameters) pairs.
 _CACHE_SIZE = 4
 
@@ -124,6 +125,34 @@ class _Structure:
 
 
 @dataclass(frozen=True)
+class _Rows:
+    """The training rows a chunk of subsets is computed on.
+
+    Either the task's rows, shared by every subset (arrays of shape ``(n, ...)``), or, for small
+    subsets, each subset's own rows gathered in ascending order and padded with zero rows to a
+    length that depends on the subset's size alone (arrays of shape ``(k, m, ...)``).
+    """
+
+    Xa: np.ndarray  # (m, d + 1) or (k, m, d + 1)
+    y: np.ndarray  # (m,) or (k, m)
+    targets: np.ndarray  # (m, R) or (k, m, R)
+
+    @property
+    def stacked(self) -> bool:
+        return self.Xa.ndim == 3
+
+    @property
+    def length(self) -> int:
+        return self.Xa.shape[-2]
+
+    def take(self, idx: np.ndarray) -> _Rows:
+        # ``idx`` is sorted and unique (from flatnonzero): all of them means no copy is needed.
+        if not self.stacked or len(idx) == len(self.Xa):
+            return self
+        return _Rows(self.Xa[idx], self.y[idx], self.targets[idx])
+
+
+@dataclass(frozen=True)
 class _Reference:
     """The full-data solution and what subsets near the full set reuse from it."""
 
@@ -136,6 +165,12 @@ class _Reference:
     loss: np.ndarray  # (n,) per-row losses at theta
     resid: np.ndarray  # (n, R) per-row gradient weights (p - y) at theta
     converged: bool
+    # Binary tasks only (else None): what a Sherman-Morrison update needs to give the inverse
+    # Hessian of "all rows but i" at theta without a per-subset inverse.
+    hinv: np.ndarray | None = None  # (P, P) inverse of the full objective's Hessian at theta
+    lever: np.ndarray | None = None  # (n, P) row i is hinv @ x_i
+    curv: np.ndarray | None = None  # (n,) p_i (1 - p_i), row i's curvature weight
+    leverage: np.ndarray | None = None  # (n,) curv_i * x_i . hinv x_i (below 1)
 
 
 class BatchedLogisticRegression:
@@ -188,7 +223,6 @@ class BatchedLogisticRegression:
         self.tol = float(tol)
         self.max_iter = int(max_iter)
         self._references: dict[tuple, _Reference] = {}
-        self._blas_controller = None
 
     # ------------------------------------------------------------------ protocol and plumbing
 
@@ -209,7 +243,6 @@ class BatchedLogisticRegression:
         # recompute the one they need (deterministically) instead of receiving them.
         state = self.__dict__.copy()
         state["_references"] = {}
-        state["_blas_controller"] = None
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -331,11 +364,7 @@ class BatchedLogisticRegression:
         synchronisation to them (a 260 x 260 inverse ran 10x slower with two threads than with
         one), and parallelism comes from the executor's worker processes instead.
         """
-        if self._blas_controller is None:
-            from threadpoolctl import ThreadpoolController
-
-            self._blas_controller = ThreadpoolController()
-        return self._blas_controller.limit(limits=1, user_api="blas")
+        return _blas_controller().limit(limits=1, user_api="blas")
 
     def predict_proba(
         self,
@@ -414,7 +443,8 @@ class BatchedLogisticRegression:
             sl = slice(start, start + step)
             struct = _structure(problem, masks[sl])
             mask_f = masks[sl].astype(np.float64)
-            _, grad, _ = self._evaluate(problem, params[sl], mask_f, masks[sl], struct)
+            rows = _shared_rows(problem)
+            _, grad, _ = self._evaluate(rows, params[sl], mask_f, masks[sl], struct)
             out[sl] = grad / struct.size[:, None]
         return out
 
@@ -481,12 +511,25 @@ class BatchedLogisticRegression:
         n_iter = np.zeros(K, dtype=np.int64)
         converged = np.zeros(K, dtype=bool)
         worst = np.zeros(K)
-        # Internal chunking bounds memory only; each subset's arithmetic does not depend on it.
-        step = _chunk_size(problem)
-        for start in range(0, K, step):
-            sl = slice(start, start + step)
-            out = self._solve_chunk(problem, ref, masks[sl], theta0[sl], at_ref[sl])
-            params[sl], n_iter[sl], converged[sl], worst[sl] = out
+        # Subsets are solved in groups of equal padded length (small subsets on their own rows,
+        # the others on the shared rows) and in chunks that bound memory. Neither grouping nor
+        # chunking changes a subset's arithmetic: that depends on the subset alone.
+        length = _compact_length(masks.sum(axis=1), problem.n)
+        for m in np.unique(length):
+            group = np.flatnonzero(length == m)
+            step = _chunk_size(problem, int(m))
+            for start in range(0, len(group), step):
+                idx = group[start : start + step]
+                full_masks = masks[idx]
+                struct = _structure(problem, full_masks)
+                if m == 0:
+                    rows, chunk_masks = _shared_rows(problem), full_masks
+                else:
+                    rows, chunk_masks = _gather_rows(problem, full_masks, int(m))
+                out = self._solve_chunk(
+                    problem, ref, rows, chunk_masks, struct, theta0[idx], at_ref[idx]
+                )
+                params[idx], n_iter[idx], converged[idx], worst[idx] = out
         if not converged.all():
             bad = ~converged
             warnings.warn(
@@ -512,15 +555,29 @@ class BatchedLogisticRegression:
             return ref
         full = np.ones((1, problem.n), dtype=bool)
         struct = _structure(problem, full)
+        rows = _shared_rows(problem)
         theta, _, conv, _ = self._solve_chunk(
-            problem, None, full, np.zeros((1, problem.n_params)), np.zeros(1, dtype=bool)
+            problem,
+            None,
+            rows,
+            full,
+            struct,
+            np.zeros((1, problem.n_params)),
+            np.zeros(1, dtype=bool),
         )
         theta = theta[0]
         mask_f = full.astype(np.float64)
-        parts = self._evaluate(problem, theta[None], mask_f, full, struct, per_row=True)
+        parts = self._evaluate(rows, theta[None], mask_f, full, struct, per_row=True)
         loss_sum, grad_sum, proba, loss, resid = parts
         grad_sum = grad_sum[0] - _penalty_grad(theta[None], struct, self.C)[0]
-        hess_sum = _data_hessian(problem, proba[0], np.arange(problem.n), struct.free[0])
+        hess_sum = _data_hessian(problem, problem.Xa, proba[0], struct.free[0])
+        one_out = {}
+        if problem.n_rows == 1:
+            hinv = np.linalg.inv(_finish_hessian(problem, hess_sum[None].copy(), struct, self.C))[0]
+            lever = problem.Xa @ hinv
+            curv = proba[0, :, 0] * (1.0 - proba[0, :, 0])
+            leverage = curv * np.einsum("ij,ij->i", problem.Xa, lever)
+            one_out = dict(hinv=hinv, lever=lever, curv=curv, leverage=leverage)
         ref = _Reference(
             theta=theta,
             present=struct.present[0],
@@ -531,6 +588,7 @@ class BatchedLogisticRegression:
             loss=loss[0],
             resid=resid[0],
             converged=bool(conv[0]),
+            **one_out,
         )
         while len(self._references) >= _CACHE_SIZE:
             self._references.pop(next(iter(self._references)))
@@ -539,7 +597,7 @@ class BatchedLogisticRegression:
 
     def _evaluate(
         self,
-        problem: _Problem,
+        rows: _Rows,
         theta: np.ndarray,
         mask_f: np.ndarray,
         mask_b: np.ndarray,
@@ -548,25 +606,26 @@ class BatchedLogisticRegression:
     ):
         """Objective (sum form), its gradient, and the row probabilities, for each subset.
 
-        Returns ``(F, G, proba)`` with shapes ``(k,)``, ``(k, P)``, ``(k, n, R or n_classes)``,
-        plus the per-row losses and gradient weights when ``per_row``.
+        Returns ``(F, G, proba)`` with shapes ``(k,)``, ``(k, P)``, ``(k, m, R or n_classes)``
+        (``m`` rows), plus the per-row losses and gradient weights when ``per_row``.
         """
-        k, rows = len(theta), problem.n_rows
-        z = _logits(problem.Xa, theta, rows)  # (k, n, R)
-        if rows == 1:
+        k, R = len(theta), rows.targets.shape[-1]
+        z = _logits(rows.Xa, theta, R)  # (k, m, R)
+        if R == 1:
             proba, softplus = _sigmoid_softplus(z)
-            loss = softplus[..., 0] - problem.targets[:, 0] * z[..., 0]
-            resid = proba - problem.targets
+            loss = softplus[..., 0] - rows.targets[..., 0] * z[..., 0]
+            resid = proba - rows.targets
         else:
             proba, lse = _softmax(z + struct.logit_offset[:, None, :])
-            picked = np.take_along_axis(z, problem.y[None, :, None], axis=2)[..., 0]
+            labels = rows.y[:, :, None] if rows.stacked else rows.y[None, :, None]
+            picked = np.take_along_axis(z, labels, axis=2)[..., 0]
             # Rows outside the subset may carry a class it lacks; their loss is meaningless.
             loss = np.where(mask_b, lse - picked, 0.0)
-            resid = proba - problem.targets
+            resid = proba - rows.targets
         resid_m = resid * mask_f[:, :, None]
         F = np.where(mask_b, loss, 0.0).sum(axis=1) + _penalty(theta, struct, self.C)
-        # X^T r per subset: one (d+1, n) x (n, R) product per stacked matrix.
-        G = np.matmul(problem.Xa.T, resid_m).transpose(0, 2, 1).reshape(k, -1)
+        # X^T r per subset: one (d+1, m) x (m, R) product per stacked matrix.
+        G = np.matmul(np.swapaxes(rows.Xa, -1, -2), resid_m).transpose(0, 2, 1).reshape(k, -1)
         G = (G + _penalty_grad(theta, struct, self.C)) * struct.free_params
         if per_row:
             return F, G, proba, loss, resid
@@ -576,20 +635,25 @@ class BatchedLogisticRegression:
         self,
         problem: _Problem,
         ref: _Reference | None,
+        rows: _Rows,
         masks: np.ndarray,
+        struct: _Structure,
         theta0: np.ndarray,
         at_ref: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Newton/chord iterations for one chunk of subsets; every step is per subset."""
+        """Newton/chord iterations for one chunk of subsets; every step is per subset.
+
+        ``masks`` select rows of ``rows`` (shape ``(k, rows.length)``); ``struct`` describes the
+        subsets' classes and sizes.
+        """
         k, P = len(masks), problem.n_params
-        struct = _structure(problem, masks)
         mask_f = masks.astype(np.float64)
 
         # Subsets that start exactly at the reference with its class structure reuse its
         # objective, gradient and Hessian, corrected by the rows they exclude, when those are
         # fewer than the rows they include.
         reuse = np.zeros(k, dtype=bool)
-        if ref is not None:
+        if ref is not None and not rows.stacked:
             same_classes = (struct.present == ref.present).all(axis=1)
             excluded = problem.n - masks.sum(axis=1)
             reuse = at_ref & same_classes & (excluded <= masks.sum(axis=1))
@@ -599,23 +663,40 @@ class BatchedLogisticRegression:
 
         F = np.empty(k)
         G = np.empty((k, P))
-        proba = np.empty((k, problem.n, _proba_width(problem)))
-        hinv = np.empty((k, P, P))
+        proba = np.empty((k, rows.length, _proba_width(problem)))
+        # Per subset either its Hessian (steps solve with it) or, from the Sherman-Morrison
+        # start, its inverse (steps multiply by it): a solve costs a third of an inverse.
+        hmat = np.empty((k, P, P))
+        inverted = np.zeros(k, dtype=bool)
         have_h = np.zeros(k, dtype=bool)
         fresh = np.zeros(k, dtype=bool)  # Hessian evaluated at the current iterate
 
-        if reuse.any():
-            idx = np.flatnonzero(reuse)
+        # Binary subsets that leave out exactly one row (LOO) get the inverse Hessian by a
+        # Sherman-Morrison update of the full one: O(d^2) each, no inverse per subset.
+        one_out = np.zeros(k, dtype=bool)
+        if reuse.any() and ref.hinv is not None:
+            one_out = reuse & (masks.sum(axis=1) == problem.n - 1)
+        if one_out.any():
+            idx = np.flatnonzero(one_out)
+            inverted[idx] = True
+            F[idx], G[idx], hmat[idx] = self._one_out_start(
+                problem, ref, masks[idx], struct.take(idx)
+            )
+            proba[idx] = ref.proba
+            have_h[idx] = True
+            fresh[idx] = True
+        if (reuse & ~one_out).any():
+            idx = np.flatnonzero(reuse & ~one_out)
             Fr, Gr, Hr = self._downdated_start(problem, ref, masks[idx], struct.take(idx))
             F[idx], G[idx] = Fr, Gr
             proba[idx] = ref.proba
-            hinv[idx] = np.linalg.inv(Hr)
+            hmat[idx] = Hr
             have_h[idx] = True
             fresh[idx] = True
         if (~reuse).any():
             idx = np.flatnonzero(~reuse)
             F[idx], G[idx], proba[idx] = self._evaluate(
-                problem, theta[idx], mask_f[idx], masks[idx], struct.take(idx)
+                rows.take(idx), theta[idx], mask_f[idx], masks[idx], struct.take(idx)
             )
             # A warm start worse than the all-zero model (whose objective is |S| log(#classes)
             # in closed form) is discarded: far from the optimum the loss saturates, Newton's
@@ -625,7 +706,7 @@ class BatchedLogisticRegression:
             if worse.size:
                 theta[worse] = 0.0
                 F[worse], G[worse], proba[worse] = self._evaluate(
-                    problem, theta[worse], mask_f[worse], masks[worse], struct.take(worse)
+                    rows.take(worse), theta[worse], mask_f[worse], masks[worse], struct.take(worse)
                 )
 
         n_iter = np.zeros(k, dtype=np.int64)
@@ -644,13 +725,21 @@ class BatchedLogisticRegression:
             # stopped contracting.
             need = np.flatnonzero(active & ~have_h)
             if need.size:
-                hinv[need] = np.linalg.inv(
-                    self._hessians(problem, proba[need], masks[need], struct.take(need))
+                hmat[need] = self._hessians(
+                    problem, rows.take(need), proba[need], mask_f[need], struct.take(need)
                 )
+                inverted[need] = False
                 have_h[need] = True
                 fresh[need] = True
             act = np.flatnonzero(active)
-            direction = -np.matmul(hinv[act], G[act][:, :, None])[:, :, 0]
+            direction = np.empty((len(act), P))
+            inv_held = inverted[act]
+            if inv_held.any():
+                a = act[inv_held]
+                direction[inv_held] = -np.matmul(hmat[a], G[a][:, :, None])[:, :, 0]
+            if not inv_held.all():
+                a = act[~inv_held]
+                direction[~inv_held] = -np.linalg.solve(hmat[a], G[a][:, :, None])[:, :, 0]
             slope = np.matmul(G[act][:, None, :], direction[:, :, None])[:, 0, 0]
             bad = ~(slope < 0)
             if bad.any():
@@ -664,7 +753,7 @@ class BatchedLogisticRegression:
                 direction[steepest] = -G[act[steepest]]
                 slope[steepest] = -np.einsum("ij,ij->i", G[act[steepest]], G[act[steepest]])
             self._line_search(
-                problem,
+                rows,
                 struct,
                 masks,
                 mask_f,
@@ -685,7 +774,7 @@ class BatchedLogisticRegression:
 
     def _line_search(
         self,
-        problem: _Problem,
+        rows: _Rows,
         struct: _Structure,
         masks: np.ndarray,
         mask_f: np.ndarray,
@@ -708,7 +797,9 @@ class BatchedLogisticRegression:
             idx = act[pending]
             t = step[pending]
             trial = theta[idx] + t[:, None] * direction[pending]
-            Ft, Gt, Pt = self._evaluate(problem, trial, mask_f[idx], masks[idx], struct.take(idx))
+            Ft, Gt, Pt = self._evaluate(
+                rows.take(idx), trial, mask_f[idx], masks[idx], struct.take(idx)
+            )
             F0 = F[idx]
             armijo = Ft <= F0 + _ARMIJO * t * slope[pending]
             # Close to the optimum the decrease is below the rounding noise of the summed
@@ -743,6 +834,27 @@ class BatchedLogisticRegression:
                 failed = failed[~tiny]
             pending = failed
 
+    def _one_out_start(
+        self, problem: _Problem, ref: _Reference, masks: np.ndarray, struct: _Structure
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Objective, gradient and inverse Hessian at the reference, for binary one-out subsets.
+
+        Removing row ``i`` removes ``c_i x_i x_i^T`` from the Hessian, so by Sherman-Morrison
+        ``H_{-i}^{-1} = H^{-1} + c_i a_i a_i^T / (1 - c_i x_i^T a_i)`` with ``a_i = H^{-1} x_i``.
+        Every operation is elementwise per subset, so a subset's numbers do not depend on its
+        batch.
+        """
+        k, P = len(masks), problem.n_params
+        out = np.argmin(masks, axis=1)  # the one excluded row of each subset
+        theta = np.broadcast_to(ref.theta, (k, P))
+        F = ref.loss_sum - ref.loss[out] + _penalty(theta, struct, self.C)
+        G = ref.grad_sum[None, :] - ref.resid[out, 0][:, None] * problem.Xa[out]
+        G = G + _penalty_grad(theta, struct, self.C)
+        a = ref.lever[out]
+        scale = ref.curv[out] / (1.0 - ref.leverage[out])
+        hinv = ref.hinv[None, :, :] + (scale[:, None] * a)[:, :, None] * a[:, None, :]
+        return F, G, hinv
+
     def _downdated_start(
         self, problem: _Problem, ref: _Reference, masks: np.ndarray, struct: _Structure
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -759,24 +871,33 @@ class BatchedLogisticRegression:
             # Excluded rows' gradient part: (d+1, e) x (e, R) for this subset alone.
             ge = (Xe.T @ ref.resid[out]).T.reshape(-1)
             G[j] = ref.grad_sum - ge
-            H[j] = ref.hess_sum - _data_hessian(problem, ref.proba[out], out, struct.free[j])
+            H[j] = ref.hess_sum - _data_hessian(problem, Xe, ref.proba[out], struct.free[j])
         F += _penalty(theta, struct, self.C)
         G = (G + _penalty_grad(theta, struct, self.C)) * struct.free_params
         return F, G, _finish_hessian(problem, H, struct, self.C)
 
     def _hessians(
-        self, problem: _Problem, proba: np.ndarray, masks: np.ndarray, struct: _Structure
+        self,
+        problem: _Problem,
+        rows: _Rows,
+        proba: np.ndarray,
+        mask_f: np.ndarray,
+        struct: _Structure,
     ) -> np.ndarray:
         """Hessians (sum form, penalty included) at the current points, from included rows."""
-        k, P = len(masks), problem.n_params
-        H = np.empty((k, P, P))
-        for j in range(k):
-            rows = np.flatnonzero(masks[j])
-            H[j] = _data_hessian(problem, proba[j, rows], rows, struct.free[j])
+        H = _stacked_data_hessian(problem, rows.Xa, proba, mask_f)
         return _finish_hessian(problem, H, struct, self.C)
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+@functools.cache
+def _blas_controller():
+    # Building a controller scans the loaded libraries (milliseconds); one per process suffices.
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _augment(X: np.ndarray) -> np.ndarray:
@@ -814,10 +935,44 @@ def _class_presence(y: np.ndarray, masks: np.ndarray, n_classes: int) -> np.ndar
     return present
 
 
-def _chunk_size(problem: _Problem) -> int:
-    """Subsets per internal chunk: about 8 arrays of shape (n, n_classes + 1) each."""
-    per_subset = 8 * problem.n * 8 * (problem.n_classes + 1)
+def _chunk_size(problem: _Problem, length: int = 0) -> int:
+    """Subsets per internal chunk: about 8 arrays of shape (m, n_classes + 1) each, plus the
+    gathered rows and two (P, P) matrices; ``m = length``, or ``n`` when it is 0."""
+    m = length or problem.n
+    per_subset = 8 * m * 8 * (problem.n_classes + 1) + 8 * 2 * problem.n_params**2
+    if length:
+        per_subset += 8 * m * (problem.width + problem.n_rows + 1)
     return max(1, _CHUNK_BYTES // per_subset)
+
+
+def _compact_length(sizes: np.ndarray, n: int) -> np.ndarray:
+    """Padded row count for solving each subset on its own rows, or 0 for the shared rows.
+
+    The length depends on ``|S|`` alone (so a subset's arithmetic never depends on its batch)
+    and exceeds it by at most a quarter; subsets whose length would pass ``n / 2`` use the
+    shared rows, where the work is ``O(n)`` per subset anyway.
+    """
+    s = np.maximum(np.asarray(sizes, dtype=np.int64), 1)
+    grain = np.maximum(8, 2 ** np.maximum(np.floor(np.log2(s)).astype(np.int64) - 2, 0))
+    length = grain * -(-s // grain)
+    return np.where(2 * length <= n, length, 0)
+
+
+def _shared_rows(problem: _Problem) -> _Rows:
+    return _Rows(problem.Xa, problem.y, problem.targets)
+
+
+def _gather_rows(problem: _Problem, masks: np.ndarray, length: int) -> tuple[_Rows, np.ndarray]:
+    """Each subset's rows in ascending order, zero-padded to ``length``; and their masks."""
+    n = masks.shape[1]
+    sizes = masks.sum(axis=1)
+    first = np.argsort(~masks, axis=1, kind="stable")[:, :length]  # included rows come first
+    inside = np.arange(length)[None, :] < sizes[:, None]
+    pos = np.where(inside, first, n)  # position n is an all-zero padding row
+    Xa = np.concatenate([problem.Xa, np.zeros((1, problem.width))])
+    y = np.concatenate([problem.y, np.zeros(1, dtype=problem.y.dtype)])
+    targets = np.concatenate([problem.targets, np.zeros((1, problem.targets.shape[1]))])
+    return _Rows(Xa[pos], y[pos], targets[pos]), inside
 
 
 def _proba_width(problem: _Problem) -> int:
@@ -877,7 +1032,7 @@ def _project(problem: _Problem, theta: np.ndarray, struct: _Structure) -> np.nda
 def _logits(Xa: np.ndarray, theta: np.ndarray, rows: int) -> np.ndarray:
     """(k, n, R) logits: one (n, d+1) x (d+1, R) product per subset, never mixing subsets."""
     k = len(theta)
-    return np.matmul(Xa, theta.reshape(k, rows, Xa.shape[1]).transpose(0, 2, 1))
+    return np.matmul(Xa, theta.reshape(k, rows, Xa.shape[-1]).transpose(0, 2, 1))
 
 
 def _sigmoid_softplus(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -910,14 +1065,13 @@ def _penalty_grad(theta: np.ndarray, struct: _Structure, C: float) -> np.ndarray
 
 
 def _data_hessian(
-    problem: _Problem, proba: np.ndarray, rows: np.ndarray, free: np.ndarray
+    problem: _Problem, Xr: np.ndarray, proba: np.ndarray, free: np.ndarray
 ) -> np.ndarray:
-    """Sum over ``rows`` of each row's curvature (no penalty), blocks of free classes only.
+    """Sum over the rows ``Xr`` of each row's curvature (no penalty), blocks of free classes only.
 
-    ``proba`` holds those rows' probabilities: shape (len(rows), 1) for a binary task (of
-    class 1), (len(rows), n_classes) otherwise.
+    ``proba`` holds those rows' probabilities: shape (len(Xr), 1) for a binary task (of
+    class 1), (len(Xr), n_classes) otherwise.
     """
-    Xr = problem.Xa[rows]
     width, R = problem.width, problem.n_rows
     if R == 1:
         p = proba[:, 0]
@@ -932,6 +1086,35 @@ def _data_hessian(
             H[c * width : (c + 1) * width, c2 * width : (c2 + 1) * width] = block
             if c2 != c:
                 H[c2 * width : (c2 + 1) * width, c * width : (c + 1) * width] = block.T
+    return H
+
+
+def _stacked_data_hessian(
+    problem: _Problem, Xa: np.ndarray, proba: np.ndarray, mask_f: np.ndarray
+) -> np.ndarray:
+    """Data Hessians of subsets, all class blocks: one stacked product per subset (and block).
+
+    ``Xa`` is (m, d + 1) shared by the subsets or (k, m, d + 1) their own rows; ``mask_f`` (k, m)
+    weighs the rows in. Blocks of classes a subset does not optimise are pinned later by
+    :func:`_finish_hessian`.
+    """
+    width, R = problem.width, problem.n_rows
+    XaT = np.swapaxes(Xa, -1, -2)
+    if R == 1:
+        p = proba[..., 0]
+        return np.matmul(XaT, Xa * (p * (1.0 - p) * mask_f)[:, :, None])
+    k = len(mask_f)
+    H = np.zeros((k, R * width, R * width))
+    for c in range(R):
+        pc = proba[..., c] * mask_f
+        for c2 in range(c, R):
+            weight = pc * ((c == c2) - proba[..., c2])
+            block = np.matmul(XaT, Xa * weight[:, :, None])
+            H[:, c * width : (c + 1) * width, c2 * width : (c2 + 1) * width] = block
+            if c2 != c:
+                H[:, c2 * width : (c2 + 1) * width, c * width : (c + 1) * width] = block.transpose(
+                    0, 2, 1
+                )
     return H
 
 

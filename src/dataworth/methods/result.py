@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import json
 import platform
 from dataclasses import dataclass, field
@@ -17,13 +19,20 @@ from dataworth.errors import DataworthError
 
 def package_versions() -> dict[str, str]:
     """Versions of the packages that can change a result, for the manifest."""
+    return dict(_installed_versions())
+
+
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str], ...]:
+    # Reading package metadata costs milliseconds (it parses files); versions cannot change
+    # while the process runs, so it is done once.
     versions = {"python": platform.python_version()}
     for name in ("dataworth", "numpy", "scipy", "scikit-learn", "pandas"):
         try:
             versions[name] = importlib_metadata.version(name)
         except importlib_metadata.PackageNotFoundError:
             versions[name] = "not installed"
-    return versions
+    return tuple(versions.items())
 
 
 def jsonable(value: Any) -> Any:

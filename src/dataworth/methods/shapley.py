@@ -22,9 +22,12 @@ from dataworth.errors import DataworthError
 from dataworth.methods._common import Timer, manifest, point_ids
 from dataworth.methods.result import ValuationResult
 
-# Prefix blocks start short and double while a permutation is not truncated, so at most about
-# half of the fits of a permutation are wasted, and long untruncated walks still get big batches.
+# Prefix blocks start short and grow by half while a permutation is not truncated, so at most
+# about a third of the fits of a permutation are wasted, and long untruncated walks still get big
+# batches. (Doubling wasted 50% more fits on breast cancer; growing by a quarter saved fits but
+# the extra rounds of small batches cost more time than they saved.)
 _FIRST_BLOCK = 16
+_BLOCK_GROWTH = 1.5
 _MAX_BLOCK = 512
 _TARGET_BATCH_MASKS = 2048
 # Permutations per batch when stopping by convergence or time, so the rule is checked often.
@@ -73,7 +76,7 @@ class _Walk:
         masks[:, self.order[: self.j]] = True
         # Row r adds the players at positions j .. j+r of the permutation.
         masks[:, self.order[self.j : self.j + length]] = np.tri(length, dtype=bool)
-        self.block = min(2 * self.block, _MAX_BLOCK)
+        self.block = min(int(round(_BLOCK_GROWTH * self.block)), _MAX_BLOCK)
         return masks
 
     def consume(self, scores: np.ndarray, full_value: float, tol: float) -> None:
