@@ -664,10 +664,13 @@ class BatchedLogisticRegression:
         F = np.empty(k)
         G = np.empty((k, P))
         proba = np.empty((k, rows.length, _proba_width(problem)))
-        # Per subset either its Hessian (steps solve with it) or, from the Sherman-Morrison
-        # start, its inverse (steps multiply by it): a solve costs a third of an inverse.
+        # Per subset either its Hessian (steps solve with it; a solve costs a third of an
+        # inverse) or, from the Sherman-Morrison start, its inverse as the full-data inverse plus
+        # a rank-one term ``scale * a a^T`` (steps multiply by it).
         hmat = np.empty((k, P, P))
-        inverted = np.zeros(k, dtype=bool)
+        rank_one = np.zeros(k, dtype=bool)
+        sm_a = np.zeros((k, P))
+        sm_scale = np.zeros(k)
         have_h = np.zeros(k, dtype=bool)
         fresh = np.zeros(k, dtype=bool)  # Hessian evaluated at the current iterate
 
@@ -678,8 +681,8 @@ class BatchedLogisticRegression:
             one_out = reuse & (masks.sum(axis=1) == problem.n - 1)
         if one_out.any():
             idx = np.flatnonzero(one_out)
-            inverted[idx] = True
-            F[idx], G[idx], hmat[idx] = self._one_out_start(
+            rank_one[idx] = True
+            F[idx], G[idx], sm_a[idx], sm_scale[idx] = self._one_out_start(
                 problem, ref, masks[idx], struct.take(idx)
             )
             proba[idx] = ref.proba
@@ -728,18 +731,21 @@ class BatchedLogisticRegression:
                 hmat[need] = self._hessians(
                     problem, rows.take(need), proba[need], mask_f[need], struct.take(need)
                 )
-                inverted[need] = False
+                rank_one[need] = False
                 have_h[need] = True
                 fresh[need] = True
             act = np.flatnonzero(active)
             direction = np.empty((len(act), P))
-            inv_held = inverted[act]
-            if inv_held.any():
-                a = act[inv_held]
-                direction[inv_held] = -np.matmul(hmat[a], G[a][:, :, None])[:, :, 0]
-            if not inv_held.all():
-                a = act[~inv_held]
-                direction[~inv_held] = -np.linalg.solve(hmat[a], G[a][:, :, None])[:, :, 0]
+            updated = rank_one[act]
+            if updated.any():
+                a = act[updated]
+                Ga, va = G[a], sm_a[a]
+                base = np.matmul(ref.hinv, Ga[:, :, None])[:, :, 0]
+                along = sm_scale[a] * (va * Ga).sum(axis=1)
+                direction[updated] = -(base + along[:, None] * va)
+            if not updated.all():
+                a = act[~updated]
+                direction[~updated] = -np.linalg.solve(hmat[a], G[a][:, :, None])[:, :, 0]
             slope = np.matmul(G[act][:, None, :], direction[:, :, None])[:, 0, 0]
             bad = ~(slope < 0)
             if bad.any():
@@ -836,13 +842,14 @@ class BatchedLogisticRegression:
 
     def _one_out_start(
         self, problem: _Problem, ref: _Reference, masks: np.ndarray, struct: _Structure
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Objective, gradient and inverse Hessian at the reference, for binary one-out subsets.
 
         Removing row ``i`` removes ``c_i x_i x_i^T`` from the Hessian, so by Sherman-Morrison
         ``H_{-i}^{-1} = H^{-1} + c_i a_i a_i^T / (1 - c_i x_i^T a_i)`` with ``a_i = H^{-1} x_i``.
-        Every operation is elementwise per subset, so a subset's numbers do not depend on its
-        batch.
+        The inverse is returned as ``a_i`` and the scale ``c_i / (1 - c_i x_i^T a_i)`` (the full
+        inverse is ``ref.hinv``). Every operation is per subset, so a subset's numbers do not
+        depend on its batch.
         """
         k, P = len(masks), problem.n_params
         out = np.argmin(masks, axis=1)  # the one excluded row of each subset
@@ -850,10 +857,8 @@ class BatchedLogisticRegression:
         F = ref.loss_sum - ref.loss[out] + _penalty(theta, struct, self.C)
         G = ref.grad_sum[None, :] - ref.resid[out, 0][:, None] * problem.Xa[out]
         G = G + _penalty_grad(theta, struct, self.C)
-        a = ref.lever[out]
         scale = ref.curv[out] / (1.0 - ref.leverage[out])
-        hinv = ref.hinv[None, :, :] + (scale[:, None] * a)[:, :, None] * a[:, None, :]
-        return F, G, hinv
+        return F, G, ref.lever[out], scale
 
     def _downdated_start(
         self, problem: _Problem, ref: _Reference, masks: np.ndarray, struct: _Structure
