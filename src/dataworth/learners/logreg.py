@@ -25,7 +25,13 @@ The solver is Newton's method vectorised over subsets (a subset is a 0/1 weight 
   per task and cached on the instance;
 * the Hessian at the reference point is obtained for a subset close to the full set by subtracting
   the excluded rows' curvature from the full-data Hessian (``O(|excluded| d^2)`` instead of
-  ``O(n d^2)``), and otherwise from the included rows;
+  ``O(n d^2)``), and otherwise from the included rows; for a binary task and a subset that leaves
+  out one row (LOO) its inverse is a Sherman-Morrison update of the full-data inverse, so no
+  per-subset factorisation is needed at all;
+* a subset of at most about ``n / 2`` rows is solved on its own rows (gathered in ascending order
+  and zero-padded to a length fixed by ``|S|``), so its work is ``O(|S|)`` rather than ``O(n)``
+  per step;
+* steps solve with the Hessian (LAPACK ``gesv`` per subset), which costs a third of an inverse;
 * a Hessian is reused across steps (a chord iteration, each step costing only ``O(n d)``) while it
   makes the gradient contract fast, and recomputed at the current point otherwise;
 * each step is safeguarded by a per-subset backtracking line search (Armijo on the objective);
