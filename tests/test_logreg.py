@@ -126,6 +126,38 @@ def test_multinomial_subset_missing_one_of_four_classes(digits4, rng):
     )
 
 
+@pytest.mark.parametrize("fixture", ["cancer_400", "wine_small", "digits4"])
+def test_small_subsets_on_their_own_rows_match_sklearn(fixture, request, rng):
+    """Subsets of at most n/2 rows are solved on their gathered, zero-padded rows."""
+    task = request.getfixturevalue(fixture)
+    n, y = task.n_train, task.y_train
+    sizes = sorted({6, 11, n // 5, n // 3})
+    masks = np.zeros((len(sizes), n), dtype=bool)
+    for row, size in zip(masks, sizes, strict=True):
+        # one row of each class first, so every subset has at least two classes
+        firsts = [rng.choice(np.flatnonzero(y == c)) for c in range(2)]
+        rest = rng.choice(np.setdiff1d(np.arange(n), firsts), size=size - 2, replace=False)
+        row[firsts] = True
+        row[rest] = True
+    lengths = logreg_module._compact_length(masks.sum(axis=1), n)
+    assert (lengths >= masks.sum(axis=1)).all()  # every subset takes the own-rows path
+    _check_against_sklearn(
+        task, masks, 1.0, tol=1e-12, coef_rtol=1e-6, proba_atol=1e-8, solver="newton-cholesky"
+    )
+
+
+def test_compact_length_depends_on_the_size_alone():
+    sizes = np.arange(1, 1001)
+    lengths = logreg_module._compact_length(sizes, 2000)
+    own = lengths > 0
+    assert own[:800].all()
+    assert (lengths[own] >= sizes[own]).all()
+    assert (lengths[own] <= np.maximum(sizes[own] + 7, 1.25 * sizes[own])).all()
+    assert (np.diff(lengths[own]) >= 0).all()
+    # a padded length past n / 2 means the shared rows
+    assert logreg_module._compact_length(np.array([150, 199, 250]), 400).tolist() == [160, 0, 0]
+
+
 def _independent_binary_gradient(params, X, y, masks, C):
     """Mean-scaled gradient written out directly (not with the module's helpers)."""
     grads = []

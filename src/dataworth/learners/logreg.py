@@ -960,8 +960,8 @@ def _compact_length(sizes: np.ndarray, n: int) -> np.ndarray:
     """Padded row count for solving each subset on its own rows, or 0 for the shared rows.
 
     The length depends on ``|S|`` alone (so a subset's arithmetic never depends on its batch)
-    and exceeds it by at most a quarter; subsets whose length would pass ``n / 2`` use the
-    shared rows, where the work is ``O(n)`` per subset anyway.
+    and exceeds it by at most a quarter (or 7 rows); subsets whose length would pass ``n / 2``
+    use the shared rows, where the work is ``O(n)`` per subset anyway.
     """
     s = np.maximum(np.asarray(sizes, dtype=np.int64), 1)
     grain = np.maximum(8, 2 ** np.maximum(np.floor(np.log2(s)).astype(np.int64) - 2, 0))
