@@ -212,3 +212,17 @@ def test_poisoned_digits_plants_the_patch_and_the_label():
     attack = task.class_names.index(str(ATTACK_CLASS))
     assert (task.y_train[poisons] == attack).all() and (task.y_test == attack).all()
     assert (task.X_test[:, list(PATCH)] == 1.0).all()
+
+
+def test_poisoned_digits_patch_size():
+    from dataworth.data.poison import PATCH, patch_pixels, poisoned_digits
+    from dataworth.errors import DataworthError
+
+    assert patch_pixels(2) == PATCH
+    assert patch_pixels(3) == (0, 1, 2, 8, 9, 10, 16, 17, 18)
+    task, poisons = poisoned_digits(100, 4, 3, seed=2, patch_size=3)
+    assert (task.X_train[np.ix_(poisons, list(patch_pixels(3)))] == 1.0).all()
+    assert (task.X_test[:, list(patch_pixels(3))] == 1.0).all()
+    for bad in (0, 9, 2.5):
+        with pytest.raises(DataworthError, match="patch_size"):
+            patch_pixels(bad)
