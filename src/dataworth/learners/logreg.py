@@ -576,7 +576,7 @@ class BatchedLogisticRegression:
         parts = self._evaluate(rows, theta[None], mask_f, full, struct, per_row=True)
         loss_sum, grad_sum, proba, loss, resid = parts
         grad_sum = grad_sum[0] - _penalty_grad(theta[None], struct, self.C)[0]
-        hess_sum = _data_hessian(problem, problem.Xa, proba[0], struct.free[0])
+        hess_sum = _stacked_data_hessian(problem, problem.Xa, proba, full.astype(np.float64))[0]
         one_out = {}
         if problem.n_rows == 1:
             hinv = np.linalg.inv(_finish_hessian(problem, hess_sum[None].copy(), struct, self.C))[0]
@@ -882,7 +882,10 @@ class BatchedLogisticRegression:
             # Excluded rows' gradient part: (d+1, e) x (e, R) for this subset alone.
             ge = (Xe.T @ ref.resid[out]).T.reshape(-1)
             G[j] = ref.grad_sum - ge
-            H[j] = ref.hess_sum - _data_hessian(problem, Xe, ref.proba[out], struct.free[j])
+            excluded = _stacked_data_hessian(
+                problem, Xe, ref.proba[out][None], np.ones((1, len(out)))
+            )
+            H[j] = ref.hess_sum - excluded[0]
         F += _penalty(theta, struct, self.C)
         G = (G + _penalty_grad(theta, struct, self.C)) * struct.free_params
         return F, G, _finish_hessian(problem, H, struct, self.C)
@@ -1073,31 +1076,6 @@ def _penalty(theta: np.ndarray, struct: _Structure, C: float) -> np.ndarray:
 
 def _penalty_grad(theta: np.ndarray, struct: _Structure, C: float) -> np.ndarray:
     return theta * struct.penalised / C
-
-
-def _data_hessian(
-    problem: _Problem, Xr: np.ndarray, proba: np.ndarray, free: np.ndarray
-) -> np.ndarray:
-    """Sum over the rows ``Xr`` of each row's curvature (no penalty), blocks of free classes only.
-
-    ``proba`` holds those rows' probabilities: shape (len(Xr), 1) for a binary task (of
-    class 1), (len(Xr), n_classes) otherwise.
-    """
-    width, R = problem.width, problem.n_rows
-    if R == 1:
-        p = proba[:, 0]
-        return Xr.T @ (Xr * (p * (1.0 - p))[:, None])
-    H = np.zeros((R * width, R * width))
-    cls = np.flatnonzero(free)
-    for a, c in enumerate(cls):
-        pc = proba[:, c]
-        for c2 in cls[a:]:
-            weight = pc * ((c == c2) - proba[:, c2])
-            block = Xr.T @ (Xr * weight[:, None])
-            H[c * width : (c + 1) * width, c2 * width : (c2 + 1) * width] = block
-            if c2 != c:
-                H[c2 * width : (c2 + 1) * width, c * width : (c + 1) * width] = block.T
-    return H
 
 
 def _stacked_data_hessian(
