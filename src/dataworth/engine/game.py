@@ -86,8 +86,12 @@ class Game:
     def fingerprint(self) -> str | None:
         return None  # a Python function has no stable identity; its values are never stored
 
-    def evaluate(self, masks, per_prediction: bool = False) -> Evaluation:
-        """Scores of each subset; ``per_prediction`` is not available for a plain game."""
+    def evaluate(self, masks, per_prediction: bool = False, chains=None) -> Evaluation:
+        """Scores of each subset; ``per_prediction`` is not available for a plain game.
+
+        ``chains`` (labels of nested subsets, see :meth:`Utility.evaluate`) are accepted and
+        ignored: a function has nothing to warm-start.
+        """
         if per_prediction:
             raise DataworthError("A plain Game has no per-prediction scores; use a Utility.")
         masks = as_masks(masks, self.n_players)

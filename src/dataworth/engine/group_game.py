@@ -56,8 +56,12 @@ class GroupGame:
         group_masks = as_masks(group_masks, self.n_players)
         return (group_masks.astype(np.int32) @ self.membership.astype(np.int32)) > 0
 
-    def evaluate(self, masks, per_prediction: bool = False) -> Evaluation:
-        return self.utility.evaluate(self.point_masks(masks), per_prediction=per_prediction)
+    def evaluate(self, masks, per_prediction: bool = False, chains=None) -> Evaluation:
+        # A chain of group coalitions is a chain of point subsets: unions grow with the groups.
+        point_masks = self.point_masks(masks)
+        if chains is None:
+            return self.utility.evaluate(point_masks, per_prediction=per_prediction)
+        return self.utility.evaluate(point_masks, per_prediction=per_prediction, chains=chains)
 
     @property
     def store(self):

@@ -5,6 +5,12 @@ subsets is deduplicated, looked up in the evaluation store, split into the subse
 can fit and the degenerate ones (scored by the prior-only policy), chunked, run on the executor,
 and every finished chunk is written to the store at once so an interrupted run loses at most the
 chunks in flight.
+
+A batch may name *chains* of nested subsets (the prefixes of a permutation, say). A learner that
+supports them solves each chain in order, every member warm-started from the one before; the engine
+never splits a chain across chunks, and computes a chain from its first member whenever any member
+is missing from the store, so a member's value depends only on its chain, never on the chunking,
+the backend or what the store already held.
 """
 
 from __future__ import annotations
@@ -42,9 +48,33 @@ class _FitJob:
     metric: Metric
     per_prediction_kind: str
 
-    def __call__(self, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        proba = self.learner.predict_proba_batch(self.task, masks)
+    def __call__(
+        self, chunk: tuple[np.ndarray, np.ndarray | None]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        masks, chains = chunk
+        if chains is None:
+            proba = self.learner.predict_proba_batch(self.task, masks)
+        else:
+            proba = self.learner.predict_proba_batch(self.task, masks, chains=chains)
         return _score(proba, proba.argmax(axis=2), self.task, self.metric, self.per_prediction_kind)
+
+
+def _whole_chains(rows: np.ndarray, labels: np.ndarray, size: int) -> list[np.ndarray]:
+    """Chunks of about ``size`` rows that never split a chain (a longer chain is one chunk)."""
+    _, first, counts = np.unique(labels, return_index=True, return_counts=True)
+    chunks: list[np.ndarray] = []
+    current: list[np.ndarray] = []
+    filled = 0
+    for start, count in sorted(zip(first, counts, strict=True)):
+        members = rows[labels == labels[start]]
+        if current and filled + count > size:
+            chunks.append(np.concatenate(current))
+            current, filled = [], 0
+        current.append(members)
+        filled += count
+    if current:
+        chunks.append(np.concatenate(current))
+    return chunks
 
 
 def _score(proba, labels, task: Task, metric: Metric, kind: str):
@@ -177,7 +207,7 @@ class Utility:
         )
 
     # -- evaluation -----------------------------------------------------------------------
-    def evaluate(self, masks, per_prediction: bool = False) -> Evaluation:
+    def evaluate(self, masks, per_prediction: bool = False, chains=None) -> Evaluation:
         """Scores of a batch of training subsets.
 
         Parameters
@@ -186,12 +216,19 @@ class Utility:
             Each row selects a training subset.
         per_prediction : bool
             Also return the ``(K, n_test)`` per-prediction scores.
+        chains : array-like of int, shape (K,), optional
+            Chain labels: rows with the same label form a chain, in the order they appear, each a
+            superset of the chain's previous row (the prefixes of a permutation, for example).
+            Learners that support chains warm-start each member from the one before, which is
+            much cheaper than independent fits; every value still meets the learner's tolerance.
+            Ignored by other learners.
 
         Returns
         -------
         Evaluation
         """
         masks = as_masks(masks, self.n_players)
+        chain_ids = self._chain_ids(chains, masks)
         keys = subset_keys(masks)
         # One fit per distinct subset, whatever the batch repeats (prefixes of permutations
         # share the empty and the full set, for instance).
@@ -209,7 +246,12 @@ class Utility:
         }
         todo = [i for i, key in zip(unique_rows, unique_keys, strict=True) if key not in found]
         todo_rows = np.asarray(todo, dtype=np.int64)
-        if len(todo_rows):
+        if len(todo_rows) and chain_ids is not None:
+            # Every member of a chain with anything missing, from its first member on: a
+            # member's value is defined by its chain, whatever the store already held.
+            wanted = np.isin(chain_ids, chain_ids[todo_rows])
+            self._compute(masks, keys, np.flatnonzero(wanted), per_prediction, results, chain_ids)
+        elif len(todo_rows):
             self._compute(masks, keys, todo_rows, per_prediction, results)
 
         scores = np.array([results[k][0] for k in keys], dtype=np.float64)
@@ -217,15 +259,31 @@ class Utility:
         per_pred = np.stack([results[k][1] for k in keys]) if per_prediction else None
         return Evaluation(scores, per_pred, fallback, n_fitted=len(todo_rows), n_cached=len(found))
 
-    def _compute(self, masks, keys, rows, per_prediction, results) -> None:
+    def _chain_ids(self, chains, masks: np.ndarray) -> np.ndarray | None:
+        """Validated chain labels, or None when there are none or the learner ignores them."""
+        if chains is None or not getattr(self.learner, "supports_chains", False):
+            return None
+        chain_ids = np.asarray(chains).reshape(-1)
+        if chain_ids.shape != (len(masks),) or not np.issubdtype(chain_ids.dtype, np.integer):
+            raise DataworthError(
+                f"chains must hold one integer label per subset ({len(masks)}); "
+                f"got an array of shape {chain_ids.shape} and dtype {chain_ids.dtype}."
+            )
+        return chain_ids
+
+    def _compute(self, masks, keys, rows, per_prediction, results, chain_ids=None) -> None:
         task = self.task
         degenerate = is_degenerate(task.y_train, masks[rows], task.n_classes)
         total, done = len(rows), 0
 
         def record(batch_rows, scores, per_pred, fallback: bool) -> None:
+            # A chain may hold a subset twice, or one the store already had: the first value
+            # stands (values in the store are never replaced).
             nonlocal done
             entries = []
             for j, row in enumerate(batch_rows):
+                if keys[row] in results:
+                    continue
                 pp = per_pred[j] if per_prediction else None
                 results[keys[row]] = (float(scores[j]), pp, fallback)
                 entries.append((keys[row], float(scores[j]), pp, fallback))
@@ -246,7 +304,10 @@ class Utility:
         if not len(fit_rows):
             return
         size = self.chunk_size or self._default_chunk(len(fit_rows))
-        chunks = [fit_rows[i : i + size] for i in range(0, len(fit_rows), size)]
+        if chain_ids is None:
+            chunks = [fit_rows[i : i + size] for i in range(0, len(fit_rows), size)]
+        else:
+            chunks = _whole_chains(fit_rows, chain_ids[fit_rows], size)
         job = _FitJob(task, self.learner, self.metric, self.per_prediction_kind)
 
         def on_result(index: int, result) -> None:
@@ -255,7 +316,7 @@ class Utility:
         map_chunks(
             self._get_executor(),
             job,
-            [masks[c] for c in chunks],
+            [(masks[c], None if chain_ids is None else chain_ids[c]) for c in chunks],
             on_result=on_result,
         )
 

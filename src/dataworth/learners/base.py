@@ -19,6 +19,11 @@ class Learner(Protocol):
 
     Implementations must be picklable (they travel to worker processes) and deterministic: the
     probabilities for one subset must not depend on which other subsets share its batch.
+
+    A learner with a true ``supports_chains`` attribute also accepts
+    ``predict_proba_batch(task, masks, chains=labels)``: rows with the same label form a chain of
+    nested subsets that it may solve in order, each warm-started from the one before; then a
+    subset's result may depend on its chain's earlier members, and on nothing else.
     """
 
     name: str

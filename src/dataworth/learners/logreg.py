@@ -38,12 +38,17 @@ The solver is Newton's method vectorised over subsets (a subset is a 0/1 weight 
 * a subset stops as soon as the max-abs gradient of the mean-scaled objective
   ``sum loss / |S| + ||W||^2 / (2 C |S|)`` is at most ``tol``; it is then frozen.
 
+*Chains* of nested subsets (a TMC permutation's prefixes) take another path when Numba is installed
+and the task is binary: each chain is solved in order, every member warm-started from the one
+before, by compiled BFGS steps (:mod:`dataworth.learners.logreg_chains`), to the same tolerance.
+
 **Bitwise determinism.** A subset's result never depends on the other subsets in its batch or on the
 batch size: every per-subset quantity is computed by stacked operations that treat each subset's
 matrices on their own with a fixed shape (``np.matmul`` on 3-D stacks, stacked ``np.linalg.inv``,
 row-wise reductions), never by a 2-D matrix product whose rows mix subsets (BLAS may block those
 differently with the batch size). Every decision (which Hessian, step length, when to stop) is taken
-per subset from that subset's numbers alone.
+per subset from that subset's numbers alone. In a chain, a member's result depends on its chain's
+earlier members as well, and still on nothing else.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ from scipy.special import expit
 
 from dataworth.data.task import Task
 from dataworth.errors import DataworthError
+from dataworth.learners.logreg_chains import chain_kernel, join_order
 
 __all__ = ["BatchedLogisticRegression", "LogisticConvergenceWarning"]
 
@@ -217,6 +223,8 @@ class BatchedLogisticRegression:
 
     name = "logreg"
     batched = True
+    #: The engine may pass chains of nested subsets (see :meth:`fit_batch`).
+    supports_chains = True
 
     def __init__(self, C: float = 1.0, tol: float = 1e-10, max_iter: int = 100) -> None:
         if not (np.isfinite(C) and C > 0):
@@ -254,7 +262,9 @@ class BatchedLogisticRegression:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
 
-    def predict_proba_batch(self, task: Task, masks: np.ndarray) -> np.ndarray:
+    def predict_proba_batch(
+        self, task: Task, masks: np.ndarray, chains: np.ndarray | None = None
+    ) -> np.ndarray:
         """Fit one model per row of ``masks`` and return the test rows' class probabilities.
 
         Parameters
@@ -262,6 +272,9 @@ class BatchedLogisticRegression:
         task : Task
         masks : ndarray of bool, shape (K, n_train)
             Each row selects a training subset with at least two classes.
+        chains : ndarray of int, shape (K,), optional
+            Chains of nested subsets, each member warm-started from the one before; see
+            :meth:`fit_batch`.
 
         Returns
         -------
@@ -271,7 +284,7 @@ class BatchedLogisticRegression:
         """
         masks = self._check_masks(masks, task.n_train)
         params, _, _ = self._fit(
-            task.X_train, task.y_train, task.n_classes, masks, None, key=task.fingerprint
+            task.X_train, task.y_train, task.n_classes, masks, None, task.fingerprint, chains
         )
         present = _class_presence(task.y_train, masks, task.n_classes)
         return self.predict_proba(params, task.X_test, present, n_classes=task.n_classes)
@@ -331,6 +344,7 @@ class BatchedLogisticRegression:
         n_classes: int,
         masks: np.ndarray,
         init: np.ndarray | None = None,
+        chains: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Fit one model per subset.
 
@@ -348,6 +362,15 @@ class BatchedLogisticRegression:
             Warm starts (for example the previous prefix's solution). They are first projected
             onto each subset's parametrisation (absent classes dropped, intercepts centred).
             Default: the full-data solution.
+        chains : ndarray of int, shape (K,), optional
+            Chain labels: rows with the same label form a chain, in the order they appear, and
+            each must be a superset of the chain's previous row (for example the prefixes of one
+            permutation). With Numba installed, a binary task solves each chain in order, every
+            member warm-started from the one before (:mod:`dataworth.learners.logreg_chains`);
+            its first member starts from ``init`` or the full-data solution. A member's result
+            then depends on its chain's earlier members, never on other chains or the batch.
+            Every member meets the same tolerance either way, so chains only change the cost;
+            without Numba, or with three or more classes, they are ignored.
 
         Returns
         -------
@@ -361,7 +384,7 @@ class BatchedLogisticRegression:
         """
         X = np.asarray(X, dtype=np.float64)
         masks = self._check_masks(masks, X.shape[0])
-        return self._fit(X, y, n_classes, masks, init, key=None)
+        return self._fit(X, y, n_classes, masks, init, None, chains)
 
     def _single_threaded_blas(self):
         """A context in which BLAS/LAPACK use one thread.
@@ -477,9 +500,77 @@ class BatchedLogisticRegression:
         masks: np.ndarray,
         init: np.ndarray | None,
         key: str | None,
+        chains: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         with self._single_threaded_blas():
+            if chains is not None and n_classes == 2 and chain_kernel() is not None:
+                return self._fit_chains(X, y, masks, init, key, chains)
             return self._fit_single_threaded(X, y, n_classes, masks, init, key)
+
+    def _fit_chains(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        masks: np.ndarray,
+        init: np.ndarray | None,
+        key: str | None,
+        chains: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Binary task: solve each chain in order with the compiled chain solver."""
+        problem = _make_problem(X, y, 2)
+        K, P = len(masks), problem.n_params
+        groups = _chain_groups(chains, K)
+        for rows in groups:
+            members = masks[rows]
+            if len(rows) > 1 and (members[:-1] & ~members[1:]).any():
+                raise DataworthError(
+                    "Each member of a chain must contain the one before it (nested subsets)."
+                )
+        present = _class_presence(problem.y, masks, 2)
+        if (present.sum(axis=1) < 2).any():
+            first = int(np.flatnonzero(present.sum(axis=1) < 2)[0])
+            raise DataworthError(
+                f"Subset {first} has fewer than two classes; logistic regression cannot be "
+                "fitted on it (the engine scores such subsets with the prior-only policy)."
+            )
+        if init is None:
+            starts = np.broadcast_to(self._reference(problem, key).theta, (K, P))
+        else:
+            starts = np.broadcast_to(np.asarray(init, dtype=np.float64).reshape(-1, P), (K, P))
+        penalty = np.full(P, 1.0 / self.C)
+        penalty[-1] = 0.0
+        targets = problem.targets[:, 0]
+        kernel = chain_kernel()
+        params = np.empty((K, P))
+        n_iter = np.zeros(K, dtype=np.int64)
+        converged = np.zeros(K, dtype=bool)
+        for rows in groups:
+            order, sizes = join_order(masks[rows])
+            out = np.empty((len(rows), P))
+            steps = np.zeros(len(rows), dtype=np.int64)
+            done = np.zeros(len(rows), dtype=bool)
+            kernel(
+                np.ascontiguousarray(problem.Xa[order]),
+                np.ascontiguousarray(targets[order]),
+                sizes,
+                np.ascontiguousarray(starts[rows[0]]),
+                penalty,
+                self.tol,
+                self.max_iter,
+                out,
+                steps,
+                done,
+            )
+            params[rows], n_iter[rows], converged[rows] = out, steps, done
+        if not converged.all():
+            warnings.warn(
+                f"{int((~converged).sum())} of {K} logistic regression fits in chains did not "
+                f"reach the gradient tolerance {self.tol:g} within {self.max_iter} steps; their "
+                "`converged` flag is False. Raise max_iter or loosen tol.",
+                LogisticConvergenceWarning,
+                stacklevel=4,
+            )
+        return params, n_iter, converged
 
     def _fit_single_threaded(
         self,
@@ -970,6 +1061,19 @@ def _compact_length(sizes: np.ndarray, n: int) -> np.ndarray:
     grain = np.maximum(8, 2 ** np.maximum(np.floor(np.log2(s)).astype(np.int64) - 2, 0))
     length = grain * -(-s // grain)
     return np.where(2 * length <= n, length, 0)
+
+
+def _chain_groups(chains: np.ndarray, K: int) -> list[np.ndarray]:
+    """Row indices of each chain, in order of first appearance; rows keep their order."""
+    chains = np.asarray(chains).reshape(-1)
+    if chains.shape != (K,):
+        raise DataworthError(f"chains must hold one label per subset ({K}); got {chains.shape}.")
+    labels, first = np.unique(chains, return_index=True)
+    inverse = np.searchsorted(labels, chains)
+    rank = np.argsort(np.argsort(first, kind="stable"), kind="stable")[inverse]
+    order = np.lexsort((np.arange(K), rank))
+    bounds = np.flatnonzero(np.diff(rank[order])) + 1
+    return np.split(order, bounds)
 
 
 def _shared_rows(problem: _Problem) -> _Rows:

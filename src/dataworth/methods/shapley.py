@@ -5,12 +5,16 @@ empty set; once ``|U(D) - v_{j-1}| < tol * |U(D)|`` the remaining prefixes are t
 (``v_j = v_{j-1}``, no fit); each player's marginal contribution ``v_j - v_{j-1}`` is averaged
 over permutations. Prefixes are asked of the engine in blocks, many permutations at once: a
 block may reach past the truncation point (those fits are wasted, never used), so the values are
-exactly the paper's and the batching only changes the cost.
+exactly the paper's and the batching only changes the cost. Each block is passed as a *chain* of
+nested subsets, so a learner that supports chains warm-starts every prefix from the one before
+(DESIGN section 4); a block is fixed by its permutation alone, so the values do not depend on how
+permutations are batched, chunked or spread over workers.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import time
 from math import comb
@@ -47,6 +51,14 @@ def _players(utility, groups):
     return GroupGame(utility, groups), "groups"
 
 
+def _accepts_chains(game) -> bool:
+    """Whether ``game.evaluate`` takes chains of nested subsets (user games may not)."""
+    try:
+        return "chains" in inspect.signature(game.evaluate).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _run_key(game, params: dict) -> str | None:
     fingerprint = getattr(game, "fingerprint", None)
     if fingerprint is None:
@@ -76,7 +88,7 @@ class _Walk:
         masks[:, self.order[: self.j]] = True
         # Row r adds the players at positions j .. j+r of the permutation.
         masks[:, self.order[self.j : self.j + length]] = np.tri(length, dtype=bool)
-        self.block = min(int(round(_BLOCK_GROWTH * self.block)), _MAX_BLOCK)
+        self.block = min(round(_BLOCK_GROWTH * self.block), _MAX_BLOCK)
         return masks
 
     def consume(self, scores: np.ndarray, full_value: float, tol: float) -> None:
@@ -189,6 +201,7 @@ def tmc_shapley(
     store = getattr(game, "store", None)
     journal = store.journal_items(run_key) if store is not None and run_key else []
 
+    chained = _accepts_chains(game)
     marginal_sum, marginal_sq, used = np.zeros(n), np.zeros(n), 0
     history: list[np.ndarray] = []
     evaluations = 2  # the empty and the full set
@@ -222,7 +235,12 @@ def tmc_shapley(
             while not all(w.done for w in walks):
                 active = [w for w in walks if not w.done]
                 blocks = [w.next_masks(n) for w in active]
-                ev = game.evaluate(np.concatenate(blocks))
+                if chained:
+                    # One chain per block: its prefixes are nested, each one row larger.
+                    labels = np.repeat(np.arange(len(blocks)), [len(b) for b in blocks])
+                    ev = game.evaluate(np.concatenate(blocks), chains=labels)
+                else:
+                    ev = game.evaluate(np.concatenate(blocks))
                 n_fitted += ev.n_fitted
                 n_fallback += ev.n_fallback
                 offset = 0

@@ -1,0 +1,246 @@
+"""Compiled kernels of :mod:`dataworth.learners.logreg_chains` (imported only when Numba is).
+
+Module-level functions, so that Numba's on-disk cache (``cache=True``) serves every later process
+instead of compiling again.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+# Line search constants, as in the batched solver.
+_ARMIJO = 1e-4
+_MIN_STEP = 2.0**-40
+_OBJECTIVE_NOISE = 1e-12
+
+njit = numba.njit(cache=True, nogil=True)
+
+
+@njit
+def objective(X, t, s, theta, pen, grad):
+    """Sum-form objective over rows ``0..s-1`` and its gradient (written into ``grad``)."""
+    P = X.shape[1]
+    for j in range(P):
+        grad[j] = pen[j] * theta[j]
+    total = 0.0
+    for i in range(s):
+        z = 0.0
+        for j in range(P):
+            z += X[i, j] * theta[j]
+        e = math.exp(-abs(z))
+        p = 1.0 / (1.0 + e) if z >= 0.0 else e / (1.0 + e)
+        total += max(z, 0.0) + math.log1p(e) - t[i] * z
+        r = p - t[i]
+        for j in range(P):
+            grad[j] += r * X[i, j]
+    for j in range(P):
+        total += 0.5 * pen[j] * theta[j] * theta[j]
+    return total
+
+
+@njit
+def spd_inverse(H, out):
+    """Inverse of a symmetric positive definite matrix by Cholesky, into ``out``.
+
+    Returns False (``out`` untouched) when a pivot is not positive, i.e. the Hessian is not
+    numerically positive definite.
+    """
+    P = H.shape[0]
+    L = np.zeros((P, P))
+    for j in range(P):
+        d = H[j, j]
+        for k in range(j):
+            d -= L[j, k] * L[j, k]
+        if not d > 0.0:
+            return False
+        L[j, j] = math.sqrt(d)
+        for i in range(j + 1, P):
+            acc = H[i, j]
+            for k in range(j):
+                acc -= L[i, k] * L[j, k]
+            L[i, j] = acc / L[j, j]
+    M = np.zeros((P, P))  # L^{-1}, lower triangular
+    for i in range(P):
+        M[i, i] = 1.0 / L[i, i]
+        for j in range(i):
+            acc = 0.0
+            for k in range(j, i):
+                acc += L[i, k] * M[k, j]
+            M[i, j] = -acc / L[i, i]
+    for a in range(P):  # H^{-1} = M^T M
+        for b in range(a, P):
+            acc = 0.0
+            for k in range(b, P):
+                acc += M[k, a] * M[k, b]
+            out[a, b] = acc
+            out[b, a] = acc
+    return np.all(np.isfinite(out))
+
+
+@njit
+def inverse_hessian(X, s, theta, pen, out):
+    """Inverse Hessian of the objective over rows ``0..s-1`` at ``theta``, into ``out``.
+
+    Returns False when the Hessian is not numerically positive definite; ``out`` is then a
+    scaled identity, so the next step is a steepest-descent step.
+    """
+    P = X.shape[1]
+    H = np.zeros((P, P))
+    for i in range(s):
+        z = 0.0
+        for j in range(P):
+            z += X[i, j] * theta[j]
+        e = math.exp(-abs(z))
+        p = 1.0 / (1.0 + e) if z >= 0.0 else e / (1.0 + e)
+        c = p * (1.0 - p)
+        for a in range(P):
+            ca = c * X[i, a]
+            for b in range(a, P):
+                H[a, b] += ca * X[i, b]
+    scale = 0.0
+    for a in range(P):
+        H[a, a] += pen[a]
+        scale = max(scale, H[a, a])
+        for b in range(a):
+            H[a, b] = H[b, a]
+    if spd_inverse(H, out):
+        return True
+    out[:, :] = 0.0
+    for a in range(P):
+        out[a, a] = 1.0 / max(scale, 1.0)
+    return False
+
+
+@njit
+def add_rows(X, start, stop, theta, hinv, u):
+    """Sherman-Morrison: the inverse gains each new row's curvature at ``theta``."""
+    P = X.shape[1]
+    for i in range(start, stop):
+        z = 0.0
+        for j in range(P):
+            z += X[i, j] * theta[j]
+        e = math.exp(-abs(z))
+        p = 1.0 / (1.0 + e) if z >= 0.0 else e / (1.0 + e)
+        c = p * (1.0 - p)
+        xu = 0.0
+        for a in range(P):
+            acc = 0.0
+            for b in range(P):
+                acc += hinv[a, b] * X[i, b]
+            u[a] = acc
+            xu += X[i, a] * acc
+        f = c / (1.0 + c * xu)
+        for a in range(P):
+            fa = f * u[a]
+            for b in range(P):
+                hinv[a, b] -= fa * u[b]
+
+
+@njit
+def fit_chain(X, t, sizes, theta0, pen, tol, max_iter, params, n_iter, converged):
+    """Solve every member of one chain in order; see the module docstring."""
+    L = sizes.shape[0]
+    P = X.shape[1]
+    theta = theta0.copy()
+    grad = np.empty(P)
+    trial_grad = np.empty(P)
+    direction = np.empty(P)
+    trial = np.empty(P)
+    dgrad = np.empty(P)
+    hy = np.empty(P)
+    hinv = np.empty((P, P))
+    s = sizes[0]
+    F = objective(X, t, s, theta, pen, grad)
+    # A start worse than the all-zero model (objective s log 2) is discarded, as in the
+    # batched solver: far from the optimum the loss saturates and progress is slow.
+    if F > s * math.log(2.0):
+        theta[:] = 0.0
+        F = objective(X, t, s, theta, pen, grad)
+    inverse_hessian(X, s, theta, pen, hinv)
+    fresh = True
+    have = s  # rows already accounted for in F, grad and hinv
+    for r in range(L):
+        s = sizes[r]
+        if s > have:
+            add_rows(X, have, s, theta, hinv, hy)
+            F = objective(X, t, s, theta, pen, grad)
+            have = s
+        step = 1.0
+        steps = 0
+        while True:
+            gmax = 0.0
+            for j in range(P):
+                gmax = max(gmax, abs(grad[j]))
+            if gmax <= tol * s:
+                converged[r] = True
+                break
+            if steps >= max_iter or step < _MIN_STEP:
+                break
+            slope = 0.0
+            for a in range(P):
+                acc = 0.0
+                for b in range(P):
+                    acc += hinv[a, b] * grad[b]
+                direction[a] = -step * acc
+                slope += direction[a] * grad[a]
+            if not slope < 0.0:
+                if not fresh:
+                    fresh = True
+                    inverse_hessian(X, s, theta, pen, hinv)
+                    continue
+                slope = 0.0
+                for a in range(P):
+                    direction[a] = -step * grad[a]
+                    slope -= step * grad[a] * grad[a]
+            for j in range(P):
+                trial[j] = theta[j] + direction[j]
+            Ft = objective(X, t, s, trial, pen, trial_grad)
+            gnew = 0.0
+            for j in range(P):
+                gnew = max(gnew, abs(trial_grad[j]))
+            noise = _OBJECTIVE_NOISE * (abs(F) + 1.0)
+            accept = math.isfinite(Ft) and (
+                Ft <= F + _ARMIJO * slope or (Ft - F <= noise and gnew < gmax)
+            )
+            if accept:
+                sy = 0.0
+                for j in range(P):
+                    dgrad[j] = trial_grad[j] - grad[j]
+                    sy += direction[j] * dgrad[j]
+                    theta[j] = trial[j]
+                    grad[j] = trial_grad[j]
+                F = Ft
+                steps += 1
+                step = 1.0
+                fresh = False
+                if sy > 0.0:
+                    # BFGS update of the inverse Hessian with the step s and the change in
+                    # gradient y: H <- H - rho (s hy^T + hy s^T) + (rho^2 y.hy + rho) s s^T.
+                    rho = 1.0 / sy
+                    yhy = 0.0
+                    for a in range(P):
+                        acc = 0.0
+                        for b in range(P):
+                            acc += hinv[a, b] * dgrad[b]
+                        hy[a] = acc
+                        yhy += dgrad[a] * acc
+                    both = rho * rho * yhy + rho
+                    for a in range(P):
+                        da = direction[a]
+                        ha = hy[a]
+                        for b in range(P):
+                            hinv[a, b] += both * da * direction[b] - rho * (
+                                da * hy[b] + ha * direction[b]
+                            )
+            elif not fresh:
+                # A failed step with an updated inverse: recompute it before backtracking.
+                fresh = True
+                inverse_hessian(X, s, theta, pen, hinv)
+            else:
+                step *= 0.5
+        for j in range(P):
+            params[r, j] = theta[j]
+        n_iter[r] = steps
