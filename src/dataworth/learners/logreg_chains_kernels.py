@@ -20,25 +20,47 @@ njit = numba.njit(cache=True, nogil=True)
 
 
 @njit
-def objective(X, t, s, theta, pen, grad):
-    """Sum-form objective over rows ``0..s-1`` and its gradient (written into ``grad``)."""
+def objective(X, XT, t, s, theta, pen, grad, z):
+    """Sum-form objective over rows ``0..s-1`` and its gradient (written into ``grad``).
+
+    ``XT`` is ``X`` transposed (C-contiguous), so that the logits ``z = X theta`` accumulate one
+    feature at a time along contiguous memory, which the compiler vectorises; the gradient
+    accumulates one row at a time, likewise. (A dot product per row is a serial chain of
+    additions, which it may not reorder.)
+    """
     P = X.shape[1]
+    for i in range(s):
+        z[i] = 0.0
+    for j in range(P):
+        tj = theta[j]
+        for i in range(s):
+            z[i] += XT[j, i] * tj
     for j in range(P):
         grad[j] = pen[j] * theta[j]
     total = 0.0
     for i in range(s):
-        z = 0.0
-        for j in range(P):
-            z += X[i, j] * theta[j]
-        e = math.exp(-abs(z))
-        p = 1.0 / (1.0 + e) if z >= 0.0 else e / (1.0 + e)
-        total += max(z, 0.0) + math.log1p(e) - t[i] * z
+        zi = z[i]
+        e = math.exp(-abs(zi))
+        p = 1.0 / (1.0 + e) if zi >= 0.0 else e / (1.0 + e)
+        total += max(zi, 0.0) + math.log1p(e) - t[i] * zi
         r = p - t[i]
         for j in range(P):
             grad[j] += r * X[i, j]
     for j in range(P):
         total += 0.5 * pen[j] * theta[j] * theta[j]
     return total
+
+
+@njit
+def symmetric_times(A, v, out):
+    """``out = A v`` for a symmetric ``A``, as a sum of its rows (vectorised, no reductions)."""
+    P = v.shape[0]
+    for a in range(P):
+        out[a] = 0.0
+    for b in range(P):
+        vb = v[b]
+        for a in range(P):
+            out[a] += A[b, a] * vb
 
 
 @njit
@@ -125,13 +147,10 @@ def add_rows(X, start, stop, theta, hinv, u):
         e = math.exp(-abs(z))
         p = 1.0 / (1.0 + e) if z >= 0.0 else e / (1.0 + e)
         c = p * (1.0 - p)
+        symmetric_times(hinv, X[i], u)
         xu = 0.0
         for a in range(P):
-            acc = 0.0
-            for b in range(P):
-                acc += hinv[a, b] * X[i, b]
-            u[a] = acc
-            xu += X[i, a] * acc
+            xu += X[i, a] * u[a]
         f = c / (1.0 + c * xu)
         for a in range(P):
             fa = f * u[a]
@@ -141,9 +160,15 @@ def add_rows(X, start, stop, theta, hinv, u):
 
 @njit
 def fit_chain(X, t, sizes, theta0, pen, tol, max_iter, params, n_iter, converged):
-    """Solve every member of one chain in order; see the module docstring."""
+    """Solve every member of one chain in order; see :mod:`dataworth.learners.logreg_chains`.
+
+    ``X`` holds the chain's rows in the order they join it (member ``r`` is ``X[:sizes[r]]``),
+    ``t`` their 0/1 targets; results go to ``params``, ``n_iter`` and ``converged``.
+    """
     L = sizes.shape[0]
     P = X.shape[1]
+    XT = np.ascontiguousarray(X.T)
+    z = np.empty(X.shape[0])
     theta = theta0.copy()
     grad = np.empty(P)
     trial_grad = np.empty(P)
@@ -153,12 +178,12 @@ def fit_chain(X, t, sizes, theta0, pen, tol, max_iter, params, n_iter, converged
     hy = np.empty(P)
     hinv = np.empty((P, P))
     s = sizes[0]
-    F = objective(X, t, s, theta, pen, grad)
+    F = objective(X, XT, t, s, theta, pen, grad, z)
     # A start worse than the all-zero model (objective s log 2) is discarded, as in the
     # batched solver: far from the optimum the loss saturates and progress is slow.
     if F > s * math.log(2.0):
         theta[:] = 0.0
-        F = objective(X, t, s, theta, pen, grad)
+        F = objective(X, XT, t, s, theta, pen, grad, z)
     inverse_hessian(X, s, theta, pen, hinv)
     fresh = True
     have = s  # rows already accounted for in F, grad and hinv
@@ -166,7 +191,7 @@ def fit_chain(X, t, sizes, theta0, pen, tol, max_iter, params, n_iter, converged
         s = sizes[r]
         if s > have:
             add_rows(X, have, s, theta, hinv, hy)
-            F = objective(X, t, s, theta, pen, grad)
+            F = objective(X, XT, t, s, theta, pen, grad, z)
             have = s
         step = 1.0
         steps = 0
@@ -179,12 +204,10 @@ def fit_chain(X, t, sizes, theta0, pen, tol, max_iter, params, n_iter, converged
                 break
             if steps >= max_iter or step < _MIN_STEP:
                 break
+            symmetric_times(hinv, grad, direction)
             slope = 0.0
             for a in range(P):
-                acc = 0.0
-                for b in range(P):
-                    acc += hinv[a, b] * grad[b]
-                direction[a] = -step * acc
+                direction[a] *= -step
                 slope += direction[a] * grad[a]
             if not slope < 0.0:
                 if not fresh:
@@ -197,7 +220,7 @@ def fit_chain(X, t, sizes, theta0, pen, tol, max_iter, params, n_iter, converged
                     slope -= step * grad[a] * grad[a]
             for j in range(P):
                 trial[j] = theta[j] + direction[j]
-            Ft = objective(X, t, s, trial, pen, trial_grad)
+            Ft = objective(X, XT, t, s, trial, pen, trial_grad, z)
             gnew = 0.0
             for j in range(P):
                 gnew = max(gnew, abs(trial_grad[j]))
@@ -220,13 +243,10 @@ def fit_chain(X, t, sizes, theta0, pen, tol, max_iter, params, n_iter, converged
                     # BFGS update of the inverse Hessian with the step s and the change in
                     # gradient y: H <- H - rho (s hy^T + hy s^T) + (rho^2 y.hy + rho) s s^T.
                     rho = 1.0 / sy
+                    symmetric_times(hinv, dgrad, hy)
                     yhy = 0.0
                     for a in range(P):
-                        acc = 0.0
-                        for b in range(P):
-                            acc += hinv[a, b] * dgrad[b]
-                        hy[a] = acc
-                        yhy += dgrad[a] * acc
+                        yhy += dgrad[a] * hy[a]
                     both = rho * rho * yhy + rho
                     for a in range(P):
                         da = direction[a]
