@@ -15,6 +15,10 @@ import numpy as np
 _ARMIJO = 1e-4
 _MIN_STEP = 2.0**-40
 _OBJECTIVE_NOISE = 1e-12
+# BFGS steps on one member before every further step recomputes the inverse Hessian (Newton's
+# method with a line search): on an ill-conditioned problem (weak regularisation, nearly separable
+# classes) BFGS alone can crawl, and Newton converges quadratically near the optimum.
+_BFGS_PATIENCE = 20
 
 njit = numba.njit(cache=True, nogil=True)
 
@@ -239,7 +243,10 @@ def fit_chain(X, t, sizes, theta0, pen, tol, max_iter, params, n_iter, converged
                 steps += 1
                 step = 1.0
                 fresh = False
-                if sy > 0.0:
+                if steps >= _BFGS_PATIENCE:
+                    fresh = True
+                    inverse_hessian(X, s, theta, pen, hinv)
+                elif sy > 0.0:
                     # BFGS update of the inverse Hessian with the step s and the change in
                     # gradient y: H <- H - rho (s hy^T + hy s^T) + (rho^2 y.hy + rho) s s^T.
                     rho = 1.0 / sy
