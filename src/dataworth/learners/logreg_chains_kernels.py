@@ -24,28 +24,52 @@ njit = numba.njit(cache=True, nogil=True)
 
 
 @njit
+def sigmoid(z):
+    """``(sigmoid(z), exp(-|z|))``, without overflow for any ``z``."""
+    e = math.exp(-abs(z))
+    return (1.0 / (1.0 + e) if z >= 0.0 else e / (1.0 + e)), e
+
+
+@njit
+def curvature(x, theta):
+    """``p (1 - p)`` of one row at ``theta``: the row's weight in the Hessian."""
+    z = 0.0
+    for j in range(x.shape[0]):
+        z += x[j] * theta[j]
+    p, _ = sigmoid(z)
+    return p * (1.0 - p)
+
+
+@njit
+def combine_rows(A, v, out, m):
+    """``out[:m] = sum_b v[b] A[b, :m]``, i.e. ``A[:, :m]^T v``.
+
+    Accumulating whole rows runs along contiguous memory with no reduction, which the compiler
+    vectorises (a dot product is a serial chain of additions that it may not reorder).
+    """
+    for a in range(m):
+        out[a] = 0.0
+    for b in range(v.shape[0]):
+        vb = v[b]
+        for a in range(m):
+            out[a] += A[b, a] * vb
+
+
+@njit
 def objective(X, XT, t, s, theta, pen, grad, z):
     """Sum-form objective over rows ``0..s-1`` and its gradient (written into ``grad``).
 
-    ``XT`` is ``X`` transposed (C-contiguous), so that the logits ``z = X theta`` accumulate one
-    feature at a time along contiguous memory, which the compiler vectorises; the gradient
-    accumulates one row at a time, likewise. (A dot product per row is a serial chain of
-    additions, which it may not reorder.)
+    ``XT`` is ``X`` transposed (C-contiguous), so that the logits ``z = X theta`` are a
+    combination of its rows; the gradient accumulates one row of ``X`` at a time, likewise.
     """
     P = X.shape[1]
-    for i in range(s):
-        z[i] = 0.0
-    for j in range(P):
-        tj = theta[j]
-        for i in range(s):
-            z[i] += XT[j, i] * tj
+    combine_rows(XT, theta, z, s)
     for j in range(P):
         grad[j] = pen[j] * theta[j]
     total = 0.0
     for i in range(s):
         zi = z[i]
-        e = math.exp(-abs(zi))
-        p = 1.0 / (1.0 + e) if zi >= 0.0 else e / (1.0 + e)
+        p, e = sigmoid(zi)
         total += max(zi, 0.0) + math.log1p(e) - t[i] * zi
         r = p - t[i]
         for j in range(P):
@@ -53,18 +77,6 @@ def objective(X, XT, t, s, theta, pen, grad, z):
     for j in range(P):
         total += 0.5 * pen[j] * theta[j] * theta[j]
     return total
-
-
-@njit
-def symmetric_times(A, v, out):
-    """``out = A v`` for a symmetric ``A``, as a sum of its rows (vectorised, no reductions)."""
-    P = v.shape[0]
-    for a in range(P):
-        out[a] = 0.0
-    for b in range(P):
-        vb = v[b]
-        for a in range(P):
-            out[a] += A[b, a] * vb
 
 
 @njit
@@ -116,12 +128,7 @@ def inverse_hessian(X, s, theta, pen, out):
     P = X.shape[1]
     H = np.zeros((P, P))
     for i in range(s):
-        z = 0.0
-        for j in range(P):
-            z += X[i, j] * theta[j]
-        e = math.exp(-abs(z))
-        p = 1.0 / (1.0 + e) if z >= 0.0 else e / (1.0 + e)
-        c = p * (1.0 - p)
+        c = curvature(X[i], theta)
         for a in range(P):
             ca = c * X[i, a]
             for b in range(a, P):
@@ -145,13 +152,8 @@ def add_rows(X, start, stop, theta, hinv, u):
     """Sherman-Morrison: the inverse gains each new row's curvature at ``theta``."""
     P = X.shape[1]
     for i in range(start, stop):
-        z = 0.0
-        for j in range(P):
-            z += X[i, j] * theta[j]
-        e = math.exp(-abs(z))
-        p = 1.0 / (1.0 + e) if z >= 0.0 else e / (1.0 + e)
-        c = p * (1.0 - p)
-        symmetric_times(hinv, X[i], u)
+        c = curvature(X[i], theta)
+        combine_rows(hinv, X[i], u, P)  # hinv is symmetric: this is hinv @ x
         xu = 0.0
         for a in range(P):
             xu += X[i, a] * u[a]
@@ -208,7 +210,7 @@ def fit_chain(X, t, sizes, theta0, pen, tol, max_iter, params, n_iter, converged
                 break
             if steps >= max_iter or step < _MIN_STEP:
                 break
-            symmetric_times(hinv, grad, direction)
+            combine_rows(hinv, grad, direction, P)
             slope = 0.0
             for a in range(P):
                 direction[a] *= -step
@@ -250,7 +252,7 @@ def fit_chain(X, t, sizes, theta0, pen, tol, max_iter, params, n_iter, converged
                     # BFGS update of the inverse Hessian with the step s and the change in
                     # gradient y: H <- H - rho (s hy^T + hy s^T) + (rho^2 y.hy + rho) s s^T.
                     rho = 1.0 / sy
-                    symmetric_times(hinv, dgrad, hy)
+                    combine_rows(hinv, dgrad, hy, P)
                     yhy = 0.0
                     for a in range(P):
                         yhy += dgrad[a] * hy[a]
