@@ -221,3 +221,18 @@ def test_ill_conditioned_chains_still_converge():
     params, _, converged = model.fit_batch(X, y, 2, masks, chains=labels)
     assert converged.all()
     assert np.abs(model.mean_gradient(params, X, y, 2, masks)).max() <= model.tol
+
+
+def test_tmc_on_groups_of_a_game_without_chains():
+    """A user's game whose ``evaluate`` knows nothing of chains still serves TMC, by points or
+    by groups (the group game passes chains on only to games that take them)."""
+
+    class Additive:
+        n_players = 4
+
+        def evaluate(self, masks, per_prediction=False):
+            return dw.Game(lambda m: m @ np.array([1.0, 2.0, 3.0, 4.0]), 4).evaluate(masks)
+
+    groups = [[0, 1], [2], [3]]
+    result = dw.tmc_shapley(Additive(), permutations=3, tol=0, groups=groups)
+    np.testing.assert_allclose(result.values, [3.0, 3.0, 4.0])

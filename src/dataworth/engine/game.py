@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,6 +38,14 @@ class Evaluation:
     @property
     def n_fallback(self) -> int:
         return int(self.fallback.sum())
+
+
+def accepts_chains(game) -> bool:
+    """Whether ``game.evaluate`` takes ``chains`` of nested subsets (a user's game may not)."""
+    try:
+        return "chains" in inspect.signature(game.evaluate).parameters
+    except (AttributeError, TypeError, ValueError):
+        return False
 
 
 def as_masks(masks, n_players: int) -> np.ndarray:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from dataworth.engine.game import Evaluation, as_masks
+from dataworth.engine.game import Evaluation, accepts_chains, as_masks
 from dataworth.errors import DataworthError
 
 
@@ -59,7 +59,7 @@ class GroupGame:
     def evaluate(self, masks, per_prediction: bool = False, chains=None) -> Evaluation:
         # A chain of group coalitions is a chain of point subsets: unions grow with the groups.
         point_masks = self.point_masks(masks)
-        if chains is None:
+        if chains is None or not accepts_chains(self.utility):
             return self.utility.evaluate(point_masks, per_prediction=per_prediction)
         return self.utility.evaluate(point_masks, per_prediction=per_prediction, chains=chains)
 

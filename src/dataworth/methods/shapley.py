@@ -14,13 +14,13 @@ permutations are batched, chunked or spread over workers.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import time
 from math import comb
 
 import numpy as np
 
+from dataworth.engine.game import accepts_chains
 from dataworth.engine.group_game import GroupGame
 from dataworth.errors import DataworthError
 from dataworth.methods._common import Timer, manifest, point_ids
@@ -49,14 +49,6 @@ def _players(utility, groups):
     if groups is None:
         return utility, "points"
     return GroupGame(utility, groups), "groups"
-
-
-def _accepts_chains(game) -> bool:
-    """Whether ``game.evaluate`` takes chains of nested subsets (user games may not)."""
-    try:
-        return "chains" in inspect.signature(game.evaluate).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _run_key(game, params: dict) -> str | None:
@@ -201,7 +193,7 @@ def tmc_shapley(
     store = getattr(game, "store", None)
     journal = store.journal_items(run_key) if store is not None and run_key else []
 
-    chained = _accepts_chains(game)
+    chained = accepts_chains(game)
     marginal_sum, marginal_sq, used = np.zeros(n), np.zeros(n), 0
     history: list[np.ndarray] = []
     evaluations = 2  # the empty and the full set
