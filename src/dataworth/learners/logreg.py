@@ -526,13 +526,7 @@ class BatchedLogisticRegression:
                 raise DataworthError(
                     "Each member of a chain must contain the one before it (nested subsets)."
                 )
-        present = _class_presence(problem.y, masks, 2)
-        if (present.sum(axis=1) < 2).any():
-            first = int(np.flatnonzero(present.sum(axis=1) < 2)[0])
-            raise DataworthError(
-                f"Subset {first} has fewer than two classes; logistic regression cannot be "
-                "fitted on it (the engine scores such subsets with the prior-only policy)."
-            )
+        _require_two_classes(problem, masks)
         if init is None:
             starts = np.broadcast_to(self._reference(problem, key).theta, (K, P))
         else:
@@ -583,14 +577,7 @@ class BatchedLogisticRegression:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         problem = _make_problem(X, y, n_classes)
         K, P = len(masks), problem.n_params
-        present = _class_presence(problem.y, masks, n_classes)
-        too_few = present.sum(axis=1) < 2
-        if too_few.any():
-            first = int(np.flatnonzero(too_few)[0])
-            raise DataworthError(
-                f"Subset {first} has fewer than two classes; logistic regression cannot be "
-                "fitted on it (the engine scores such subsets with the prior-only policy)."
-            )
+        _require_two_classes(problem, masks)
         ref = self._reference(problem, key)
         if init is None:
             theta0 = np.broadcast_to(ref.theta, (K, P))
@@ -1061,6 +1048,16 @@ def _compact_length(sizes: np.ndarray, n: int) -> np.ndarray:
     grain = np.maximum(8, 2 ** np.maximum(np.floor(np.log2(s)).astype(np.int64) - 2, 0))
     length = grain * -(-s // grain)
     return np.where(2 * length <= n, length, 0)
+
+
+def _require_two_classes(problem: _Problem, masks: np.ndarray) -> None:
+    too_few = _class_presence(problem.y, masks, problem.n_classes).sum(axis=1) < 2
+    if too_few.any():
+        first = int(np.flatnonzero(too_few)[0])
+        raise DataworthError(
+            f"Subset {first} has fewer than two classes; logistic regression cannot be "
+            "fitted on it (the engine scores such subsets with the prior-only policy)."
+        )
 
 
 def _chain_groups(chains: np.ndarray, K: int) -> list[np.ndarray]:
