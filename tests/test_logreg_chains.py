@@ -236,3 +236,13 @@ def test_tmc_on_groups_of_a_game_without_chains():
     groups = [[0, 1], [2], [3]]
     result = dw.tmc_shapley(Additive(), permutations=3, tol=0, groups=groups)
     np.testing.assert_allclose(result.values, [3.0, 3.0, 4.0])
+
+
+def test_tmc_with_chains_is_identical_on_dask(cancer_small):
+    pytest.importorskip("distributed")
+
+    def run(**kwargs):
+        with dw.Utility(cancer_small, metric="neg_log_loss", **kwargs) as u:
+            return dw.tmc_shapley(u, permutations=3, seed=12).values
+
+    assert np.array_equal(run(backend="dask", n_jobs=2, chunk_size=15), run())
