@@ -19,7 +19,8 @@ from dataworth.errors import DataworthError
 from dataworth.learners.logreg import BatchedLogisticRegression
 from dataworth.learners.logreg_chains import chain_kernel, join_order
 
-pytestmark = pytest.mark.skipif(chain_kernel() is None, reason="Numba is not installed")
+# Tests of the compiled path; the others run with or without Numba.
+needs_numba = pytest.mark.skipif(chain_kernel() is None, reason="Numba is not installed")
 
 
 def _prefix_chains(n, n_chains, length, seed, start=1):
@@ -50,6 +51,7 @@ def test_join_order_lists_rows_as_they_join():
     assert sizes.tolist() == [2, 2, 4, 5]
 
 
+@needs_numba
 def test_chain_members_equal_independent_fits(cancer_400):
     task = cancer_400
     masks, labels = _two_classes(task, *_prefix_chains(task.n_train, 3, 60, seed=1))
@@ -67,6 +69,7 @@ def test_chain_members_equal_independent_fits(cancer_400):
     assert n_iter.mean() < alone_iter.mean()
 
 
+@needs_numba
 def test_chain_members_equal_scikit_learn(cancer_small):
     task = cancer_small
     masks, labels = _two_classes(task, *_prefix_chains(task.n_train, 2, 40, seed=2, start=5))
@@ -78,6 +81,7 @@ def test_chain_members_equal_scikit_learn(cancer_small):
         np.testing.assert_allclose(p, sk.predict_proba(task.X_test), rtol=0, atol=1e-8)
 
 
+@needs_numba
 def test_members_may_add_several_rows_or_none(cancer_small):
     task = cancer_small
     rng = np.random.default_rng(3)
@@ -99,6 +103,7 @@ def test_members_may_add_several_rows_or_none(cancer_small):
     assert same.size and all(np.array_equal(chained[i], chained[i + 1]) for i in same)
 
 
+@needs_numba
 def test_a_chain_depends_on_itself_alone(cancer_400):
     task = cancer_400
     masks, labels = _two_classes(task, *_prefix_chains(task.n_train, 4, 30, seed=4))
@@ -119,6 +124,7 @@ def test_a_chain_depends_on_itself_alone(cancer_400):
     assert np.array_equal(shuffled, together[mixed])
 
 
+@needs_numba
 def test_chain_members_must_be_nested(cancer_small):
     masks = np.ones((2, cancer_small.n_train), bool)
     masks[1, 0] = False
@@ -148,6 +154,7 @@ def test_multiclass_tasks_ignore_chains(wine_small):
     assert np.array_equal(chained, alone)
 
 
+@needs_numba
 def test_utility_recomputes_a_chain_from_its_start(cancer_small, tmp_path):
     """A chain with a member missing from the store is computed from its first member, so the
     values it adds do not depend on what the store held; stored values are never replaced."""
@@ -167,6 +174,7 @@ def test_utility_recomputes_a_chain_from_its_start(cancer_small, tmp_path):
     np.testing.assert_allclose(ev.scores, fresh.scores, rtol=0, atol=1e-9)
 
 
+@needs_numba
 def test_utility_never_splits_a_chain(cancer_small):
     task = cancer_small
     masks, labels = _two_classes(task, *_prefix_chains(task.n_train, 3, 20, seed=8, start=5))
@@ -182,6 +190,7 @@ def test_utility_checks_chain_labels(cancer_small):
         u.evaluate(masks, chains=[0.5, 1.5])
 
 
+@needs_numba
 def test_tmc_with_chains_equals_independent_fits(cancer_400, monkeypatch):
     u = dw.Utility(cancer_400, metric="neg_log_loss")
     chained = dw.tmc_shapley(u, permutations=2, seed=3)
@@ -191,6 +200,7 @@ def test_tmc_with_chains_equals_independent_fits(cancer_400, monkeypatch):
     np.testing.assert_allclose(chained.values, alone.values, rtol=0, atol=1e-9)
 
 
+@needs_numba
 def test_tmc_with_chains_is_identical_across_chunks_processes_and_resumes(cancer_small, tmp_path):
     def run(**kwargs):
         with dw.Utility(cancer_small, metric="neg_log_loss", **kwargs) as u:
@@ -205,6 +215,7 @@ def test_tmc_with_chains_is_identical_across_chunks_processes_and_resumes(cancer
     assert np.array_equal(run(store=path), serial)
 
 
+@needs_numba
 def test_ill_conditioned_chains_still_converge():
     """Weak regularisation on nearly separable digits: BFGS alone crawls there; after a few
     dozen steps the solver switches to Newton steps and every member meets the tolerance."""
@@ -238,6 +249,7 @@ def test_tmc_on_groups_of_a_game_without_chains():
     np.testing.assert_allclose(result.values, [3.0, 3.0, 4.0])
 
 
+@needs_numba
 def test_tmc_with_chains_is_identical_on_dask(cancer_small):
     pytest.importorskip("distributed")
 
