@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import difflib
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
 
-from dataworth.data.checks import emit, label_findings, run_checks
+from dataworth.data.checks import DataCheckWarning, Finding, emit, label_findings, run_checks
 from dataworth.data.describe import describe_dataset
 from dataworth.data.preprocess import (
     column_kinds,
@@ -37,7 +38,7 @@ from dataworth.data.split import (
 from dataworth.data.task import Task
 from dataworth.errors import DataworthError
 
-__all__ = ["load_dataset"]
+__all__ = ["check_data", "load_dataset"]
 
 
 def load_dataset(
@@ -215,6 +216,34 @@ def load_dataset(
         name=raw.source.get("name", "data"),
         metadata=metadata,
     )
+
+
+def check_data(name: str | None = "breast_cancer", **options) -> list[Finding]:
+    """Run the data checks of :func:`load_dataset` and return what they found, without warning.
+
+    Parameters
+    ----------
+    name : str or None
+        A built-in dataset, as for :func:`load_dataset`.
+    **options
+        Any other argument of :func:`load_dataset` (``csv``, ``frame``, ``target``, ``drop``,
+        ``split``, ``seed``...); the checks depend on the split, so pass the same ones.
+
+    Returns
+    -------
+    list of Finding
+        Warnings first, then notes; empty when nothing was found.
+
+    Examples
+    --------
+    >>> [f.check for f in check_data("digits")]
+    ['constant_column']
+    """
+    options.pop("strict", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataCheckWarning)
+        task = load_dataset(name, **options)
+    return list(task.metadata["checks"])
 
 
 def parse_drop(drop: str | list[str] | tuple[str, ...] | None) -> list[str]:
