@@ -90,7 +90,7 @@ def test_unnamed_index_column_written_by_pandas(tmp_path):
     findings = check_data(None, csv=path, target="y")
     finding = _only(findings, "identifier")
     assert finding.columns == ("Unnamed: 0",)
-    assert "--drop Unnamed: 0" in finding.message
+    assert "--drop 'Unnamed: 0'" in finding.message
 
 
 def test_names_unique_per_row_are_an_identifier():
@@ -228,7 +228,7 @@ def test_strict_turns_warnings_into_one_error():
     with pytest.raises(DataworthError) as error:
         load_dataset(frame=frame, target="y", strict=True)
     text = str(error.value)
-    assert "\n" not in text and "2 problem(s)" in text and "strict mode" in text
+    assert "\n" not in text and "2 problem(s)" in text and "Strict mode" in text
     # Notes do not trip strict mode.
     load_dataset("digits", strict=True)
 

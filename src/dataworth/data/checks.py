@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -143,6 +144,11 @@ def _plain(value):
     return value
 
 
+def _arg(text: str) -> str:
+    """``text`` as one shell word, quoted only when it needs it (``'Unnamed: 0'``)."""
+    return shlex.quote(str(text))
+
+
 def _names(columns: Sequence[str]) -> str:
     return ", ".join(repr(str(c)) for c in columns)
 
@@ -164,9 +170,9 @@ def emit(findings: Sequence[Finding], *, strict: bool = False) -> None:
     """
     alarms = [f for f in findings if f.severity == "warning"]
     if strict and alarms:
-        more = f" (and {len(alarms) - 1} more)" if len(alarms) > 1 else ""
+        first = "the first: " if len(alarms) > 1 else ""
         raise DataworthError(
-            f"Data checks found {len(alarms)} problem(s) and strict mode is on{more}: "
+            f"Strict mode: the data checks found {len(alarms)} problem(s); {first}"
             f"{alarms[0].message}"
         )
     for finding in alarms:
@@ -279,7 +285,7 @@ def _renamed_findings(renamed: dict[str, str], frame: pd.DataFrame) -> list[Find
                 message=(
                     f"Column name {original!r} appears {len(copies) + 1} times in the header; "
                     f"the copies were read as {_names(copies)}{detail}; rename them in the file, "
-                    f"or --drop {','.join(copies)} if they repeat {original!r}."
+                    f"or --drop {_arg(','.join(copies))} if they repeat {original!r}."
                 ),
                 meaning=(
                     "Two columns of one name are easily mixed up: values and reports name "
@@ -305,13 +311,13 @@ def _identifier_reason(name: str, column: pd.Series) -> str | None:
         return None
     if ptypes.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype):
         values = present.to_numpy(dtype=np.float64)
-        steps = np.diff(values)
-        if np.all(steps > 0):
-            return "increases strictly with the row number"
-        if not _is_integer_valued(values) or pd.Series(values).nunique() < n:
-            return None
-        if _UNNAMED.match(name):
+        unique_whole = _is_integer_valued(values) and pd.Series(values).nunique() == n
+        if unique_whole and _UNNAMED.match(name):
             return "is the unnamed index column pandas writes, a different number in every row"
+        if np.all(np.diff(values) > 0):
+            return "increases strictly with the row number"
+        if not unique_whole:
+            return None
         if _ID_NAME.search(name) or _ID_CAMEL.search(name):
             return "holds a different whole number in every row"
         if values.max() - values.min() + 1 == n:
@@ -330,7 +336,7 @@ def _identifier_findings(features: pd.DataFrame) -> tuple[list[Finding], set[str
             continue
         flagged.add(str(name))
         timing = (
-            f", or use it as --split time:{name} if it is a time"
+            f", or use it as --split {shlex.quote(f'time:{name}')} if it is a time"
             if reason.startswith("increases")
             else ""
         )
@@ -341,7 +347,7 @@ def _identifier_findings(features: pd.DataFrame) -> tuple[list[Finding], set[str
                 columns=(str(name),),
                 message=(
                     f"Column {str(name)!r} looks like a row identifier: it {reason}; "
-                    f"--drop {name}{timing}."
+                    f"--drop {_arg(name)}{timing}."
                 ),
                 meaning=(
                     "An identifier carries no information about new rows; a model can still use "
@@ -364,7 +370,7 @@ def _constant_findings(features: pd.DataFrame) -> tuple[list[Finding], set[str]]
         columns=tuple(constant),
         message=(
             f"{len(constant)} column(s) hold one value in every row: {shown}; they are harmless, "
-            f"--drop {','.join(constant)} removes them."
+            f"--drop {_arg(','.join(constant))} removes them."
         ),
         meaning=(
             "A constant column cannot change any fit (standardised, it is all zeros), so the "
@@ -529,7 +535,7 @@ def _leakage_findings(
                     f"Column {name!r} predicts the label {target!r} almost perfectly on its own "
                     f"({what}: balanced accuracy {score:.3f} under {n_splits}-fold "
                     f"cross-validation on the training rows); it likely restates the label, "
-                    f"--drop {name}."
+                    f"--drop {_arg(name)}."
                 ),
                 meaning=(
                     "A model that reads the label off one column is right for a trivial reason; "
