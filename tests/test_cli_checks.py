@@ -4,6 +4,7 @@ one line), the findings in data.json and the report, and both options in study.t
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -47,7 +48,7 @@ def test_each_problem_is_one_warning_line(leaky_csv):
     warnings = _lines(result.output, "warning: ")
     assert len(warnings) == 3, result.output
     assert "Column 'Unnamed: 0' looks like a row identifier" in warnings[0]
-    assert "Column 'score' predicts the label 'y'" in warnings[1]
+    assert "Column 'score' alone predicts the label 'y'" in warnings[1]
     assert "--drop score" in warnings[1]
     # The baseline step adds the symptom: every model perfect on the test rows.
     assert "Every baseline model (logreg, knn)" in warnings[2]
@@ -72,6 +73,25 @@ def test_findings_are_in_data_json(leaky_csv, tmp_path):
     checks = json.loads((tmp_path / "run" / "data.json").read_text())["checks"]
     assert [c["check"] for c in checks] == ["perfect_baseline", "identifier", "label_leakage"]
     assert all(c["severity"] == "warning" and c["meaning"] for c in checks)
+
+
+def test_report_opens_with_the_data_checks(leaky_csv, tmp_path):
+    args = ["baseline", "--csv", str(leaky_csv), "--target", "y", *FAST, "--out", "run"]
+    assert runner.invoke(app, args).exit_code == 0
+    result = runner.invoke(app, ["report", "run"])
+    assert result.exit_code == 0, result.output
+    md = (tmp_path / "run" / "report.md").read_text()
+    sections = re.findall(r"^## \d+\. (.+)$", md, flags=re.MULTILINE)
+    assert sections[0] == "Data checks"
+    checks = md.split("## 1. Data checks")[1].split("\n## ")[0]
+    assert "3 problem(s) that may make the values below wrong" in checks
+    assert "Column 'score' alone predicts the label 'y'" in checks
+    assert "right for a trivial reason" in checks  # what it means for the values
+    # A clean run says so.
+    clean = ["baseline", "--csv", str(leaky_csv), "--target", "y", *FAST, "--out", "clean"]
+    assert runner.invoke(app, [*clean, "--drop", "score,Unnamed: 0"]).exit_code == 0
+    assert runner.invoke(app, ["report", "clean"]).exit_code == 0
+    assert "No problems found" in (tmp_path / "clean" / "report.md").read_text()
 
 
 def _assert_one_line_error(result, *fragments: str) -> None:

@@ -76,7 +76,7 @@ def test_numeric_column_restating_the_label():
 def test_categorical_column_restating_the_label_counts_as_one_column():
     frame = _clean()
     frame["outcome"] = frame["y"].map({"pos": "survived", "neg": "died"})
-    with pytest.warns(DataCheckWarning, match="Column 'outcome' predicts the label 'y'"):
+    with pytest.warns(DataCheckWarning, match="Column 'outcome' alone predicts the label 'y'"):
         task = load_dataset(frame=frame, target="y")
     finding = _only(task.metadata["checks"], "label_leakage")
     assert finding.columns == ("outcome",)  # not one finding per one-hot column

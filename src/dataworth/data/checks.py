@@ -350,9 +350,9 @@ def _identifier_findings(features: pd.DataFrame) -> tuple[list[Finding], set[str
                     f"--drop {_arg(name)}{timing}."
                 ),
                 meaning=(
-                    "An identifier carries no information about new rows; a model can still use "
-                    "it to memorise rows (one-hot encoded it adds one column per row), so the "
-                    "values reward memorisation instead of what the rows say."
+                    "An identifier carries no information about new rows, but a model can use "
+                    "it to memorise rows (a text id one-hot encoded adds a column per row), so "
+                    "the values reward memorisation instead of what the rows say."
                 ),
             )
         )
@@ -409,14 +409,15 @@ def _duplicate_findings(frame: pd.DataFrame, train: np.ndarray, test: np.ndarray
                 severity="warning" if share >= DUPLICATE_WARNING_SHARE else "info",
                 columns=(),
                 message=(
-                    f"{len(repeated)} training rows ({share:.1%}) are exact copies of another "
-                    f"training row, in {len(groups)} group(s) of ids: {shown}{more}; remove the "
-                    "copies if they are not real repeated observations."
+                    f"{len(repeated)} training rows ({share:.1%}) are exact copies of one "
+                    f"another, in {len(groups)} group(s) of ids: {shown}{more}; remove the "
+                    "copies unless they are real repeated observations."
                 ),
                 meaning=(
                     "Copies share their value: removing one copy barely changes the model while "
                     "the other remains, so leave-one-out values of copies are near zero and "
-                    "Shapley values split between them."
+                    "Shapley values split between them (the LOO table flags each copy and "
+                    "counts them in its duplicates column)."
                 ),
                 rows=tuple(groups),
             )
@@ -525,17 +526,16 @@ def _leakage_findings(
         score = _balanced_accuracy(y, predicted, n_classes)
         if score < LEAKAGE_BALANCED_ACCURACY:
             continue
-        what = "its categories (one-hot encoded)" if categorical else "a few thresholds on it"
+        what = "from its categories" if categorical else "from a few thresholds on it"
         findings.append(
             Finding(
                 check="label_leakage",
                 severity="warning",
                 columns=(name,),
                 message=(
-                    f"Column {name!r} predicts the label {target!r} almost perfectly on its own "
-                    f"({what}: balanced accuracy {score:.3f} under {n_splits}-fold "
-                    f"cross-validation on the training rows); it likely restates the label, "
-                    f"--drop {_arg(name)}."
+                    f"Column {name!r} alone predicts the label {target!r} almost perfectly "
+                    f"(balanced accuracy {score:.3f} {what}, {n_splits}-fold cross-validation "
+                    f"on the training rows); it likely restates the label: --drop {_arg(name)}."
                 ),
                 meaning=(
                     "A model that reads the label off one column is right for a trivial reason; "

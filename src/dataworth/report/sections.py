@@ -70,7 +70,7 @@ def _metric(run: RunData) -> str:
 
 def checks_section(run: RunData) -> Section:
     """What the data checks found before valuation, and what it means for the values."""
-    section = Section("checks", "Data checks", "Part 1")
+    section = Section("checks", "Data checks")
     data = run.data or {}
     if "checks" not in data:
         return _not_run(section, "Checking the data", "the run folder predates the data checks")
@@ -90,11 +90,12 @@ def checks_section(run: RunData) -> Section:
         )
     alarms = [f for f in findings if f["severity"] == "warning"]
     notes = [f for f in findings if f["severity"] != "warning"]
+    counts = [f"{len(alarms)} problem(s) that may make the values below wrong"] if alarms else []
+    counts += [f"{len(notes)} note(s) that help reading them"] if notes else []
     section.add(
         Paragraph(
-            f"The checks found {len(alarms)} problem(s) that may make the values below wrong "
-            f"and {len(notes)} note(s) that help reading them. Each says what to do (`--drop "
-            "COLUMN` removes a column; `--strict` stops instead of warning)."
+            f"The checks found {' and '.join(counts)}. Each says what to do (`--drop COLUMN` "
+            "removes a column; `--strict` stops with an error instead of a warning)."
         )
     )
     for title, group in (("Warnings", alarms), ("Notes", notes)):
