@@ -13,7 +13,7 @@ import pytest
 
 import dataworth as dw
 from dataworth.baseline import run_baseline
-from dataworth.data import DataCheckWarning, Finding, check_data, load_dataset
+from dataworth.data import DataCheckWarning, Finding, check_data, get_dataset, load_dataset
 from dataworth.data.checks import baseline_findings, label_findings
 from dataworth.errors import DataworthError
 
@@ -71,6 +71,16 @@ def test_numeric_column_restating_the_label():
     finding = _only(_checks(frame), "label_leakage")
     assert finding.columns == ("score",)
     assert "'score'" in finding.message and "--drop score" in finding.message
+
+
+def test_numeric_copy_of_a_ten_class_label():
+    frame = get_dataset("digits").loader().frame
+    noise = np.random.default_rng(0).uniform(size=len(frame)) * 0.5
+    frame["digit_again"] = frame["target"].cat.codes * 1.0 + noise
+    findings = check_data(None, frame=frame, target="target")
+    assert [(f.check, f.columns) for f in findings if f.severity == "warning"] == [
+        ("label_leakage", ("digit_again",))
+    ]
 
 
 def test_categorical_column_restating_the_label_counts_as_one_column():

@@ -29,7 +29,6 @@ The checks:
 
 from __future__ import annotations
 
-import math
 import re
 import shlex
 import warnings
@@ -471,14 +470,14 @@ def _categorical_oof(codes: np.ndarray, y: np.ndarray, folds: list, n_classes: i
 
 
 def _numeric_oof(
-    values: np.ndarray, y: np.ndarray, folds: list, depth: int, seed: int
+    values: np.ndarray, y: np.ndarray, folds: list, leaves: int, seed: int
 ) -> np.ndarray:
     from sklearn.tree import DecisionTreeClassifier
 
     X = values.reshape(-1, 1)
     predicted = np.empty_like(y)
     for fit, held in folds:
-        tree = DecisionTreeClassifier(max_depth=depth, random_state=seed)
+        tree = DecisionTreeClassifier(max_leaf_nodes=leaves, random_state=seed)
         tree.fit(X[fit], y[fit])  # scikit-learn's trees route missing values themselves
         predicted[held] = tree.predict(X[held])
     return predicted
@@ -504,8 +503,11 @@ def _leakage_findings(
         return []
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     folds = list(splitter.split(np.zeros(len(y)), y))
-    # Deep enough to give every class its own leaf or two, shallow enough not to memorise.
-    depth = max(3, math.ceil(math.log2(max(n_classes, 2))) + 1)
+    # A few intervals of the column per class: enough for a column that restates the label
+    # (one interval per class, or a few when a class is coded by several values), too few to
+    # memorise rows. The size is limited by leaves, not depth: grown greedily, a tree peels
+    # evenly spaced classes off one at a time, so ten classes can need depth nine.
+    leaves = max(8, 4 * n_classes)
     findings = []
     for name, column in features.items():
         name = str(name)
@@ -522,7 +524,7 @@ def _leakage_findings(
             predicted = _categorical_oof(codes, y, folds, n_classes)
         else:
             values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-            predicted = _numeric_oof(values, y, folds, depth, seed)
+            predicted = _numeric_oof(values, y, folds, leaves, seed)
         score = _balanced_accuracy(y, predicted, n_classes)
         if score < LEAKAGE_BALANCED_ACCURACY:
             continue
