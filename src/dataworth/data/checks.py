@@ -25,6 +25,9 @@ The checks:
 - ``continuous_label``: a numeric target with many distinct values, such as a price.
 - ``perfect_baseline``: every baseline model is perfect on the test rows (added by the study's
   baseline step, see :func:`baseline_findings`).
+
+Missing labels are not a finding but an error when the data is loaded: a row without a label
+cannot be fitted or valued, so ``load_dataset`` stops and says which column to fill in.
 """
 
 from __future__ import annotations
@@ -400,8 +403,8 @@ def _duplicate_findings(frame: pd.DataFrame, train: np.ndarray, test: np.ndarray
             tuple(_plain(v) for v in g.index) for _, g in repeated.groupby(repeated, sort=False)
         ]
         share = len(repeated) / len(train)
-        shown = "; ".join(", ".join(map(str, g)) for g in groups[:3])
-        more = f"; and {len(groups) - 3} more group(s)" if len(groups) > 3 else ""
+        shown = ", ".join("(" + ", ".join(map(str, g)) + ")" for g in groups[:3])
+        more = f" and {len(groups) - 3} more" if len(groups) > 3 else ""
         findings.append(
             Finding(
                 check="duplicate_rows",
