@@ -62,6 +62,7 @@ def test_drop_silences_them_and_is_saved_in_study_toml(leaky_csv, tmp_path):
     assert _lines(result.output, "warning: ") == []
     data = json.loads((tmp_path / "run" / "data.json").read_text())
     assert data["checks"] == [] and data["dropped"] == ["score", "Unnamed: 0"]
+    assert "## Data checks\n\n- No problems found." in (tmp_path / "run" / "summary.md").read_text()
     assert data["feature_names"] == ["x1", "x2"]
     config = StudyConfig.from_toml(tmp_path / "run" / "study.toml")
     assert config.drop == ["score", "Unnamed: 0"] and config.strict is True
@@ -73,6 +74,8 @@ def test_findings_are_in_data_json(leaky_csv, tmp_path):
     checks = json.loads((tmp_path / "run" / "data.json").read_text())["checks"]
     assert [c["check"] for c in checks] == ["perfect_baseline", "identifier", "label_leakage"]
     assert all(c["severity"] == "warning" and c["meaning"] for c in checks)
+    summary = (tmp_path / "run" / "summary.md").read_text()
+    assert "- warning: Column 'score' alone predicts the label 'y'" in summary
 
 
 def test_report_opens_with_the_data_checks(leaky_csv, tmp_path):

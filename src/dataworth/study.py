@@ -382,6 +382,8 @@ def summary_markdown(ctx: StudyContext) -> str:
     data = ctx.results.get("data")
     if data:
         lines += ["## Data", ""] + [f"- {s}" for s in data["summary"]] + [""]
+        checks = [f"- {c['severity']}: {c['message']}" for c in data.get("checks", [])]
+        lines += ["## Data checks", "", *(checks or ["- No problems found."]), ""]
     baseline: BaselineResult | None = ctx.results.get("baseline")
     if baseline is not None:
         lines += ["## Baseline models", "", _markdown_table(baseline.metrics.round(4)), ""]
