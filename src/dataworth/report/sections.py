@@ -101,7 +101,9 @@ def checks_section(run: RunData) -> Section:
     for title, group in (("Warnings", alarms), ("Notes", notes)):
         if group:
             section.add(Heading(title))
-            section.add(Bullets(tuple(f"{f['message']} {f['meaning']}" for f in group)))
+            section.add(
+                Bullets(tuple(f"{f['message']} For the values: {f['meaning']}" for f in group))
+            )
     return section
 
 
