@@ -21,6 +21,7 @@ from dataworth.report.model import fmt
 runner = CliRunner()
 SMALL = ["--rows", "150", "--train-size", "100", "--baselines", "logreg,knn"]
 SECTIONS = {
+    "checks": "Data checks",
     "dataset": "Dataset",
     "features": "Features and labels",
     "split": "Train/test split",

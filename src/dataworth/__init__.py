@@ -8,7 +8,7 @@ The public API (DESIGN section 7)::
     dw.loo(u, n_random=10, seed=0).to_frame()
 """
 
-from dataworth.data import Task, list_datasets, load_dataset
+from dataworth.data import Task, check_data, list_datasets, load_dataset
 from dataworth.engine.game import Evaluation, Game
 from dataworth.engine.group_game import GroupGame
 from dataworth.engine.store import EvaluationStore
@@ -45,6 +45,7 @@ __all__ = [
     "banzhaf",
     "beta_shapley",
     "build_groups",
+    "check_data",
     "compare_values",
     "data_oob",
     "evaluate_methods",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -119,6 +120,23 @@ SeedOpt = Annotated[
         help="The one seed of every random choice. [default: 0]",
         rich_help_panel=_DATA,
         show_default=False,
+    ),
+]
+DropOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--drop",
+        help="Comma-separated columns to remove before anything else (an id, a column that "
+        "restates the label).",
+        rich_help_panel=_DATA,
+    ),
+]
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Stop with exit code 2 when a data check finds a problem, instead of warning.",
+        rich_help_panel=_DATA,
     ),
 ]
 ModelOpt = Annotated[
@@ -374,6 +392,8 @@ def build_config(base: StudyConfig | None = None, **options: Any) -> StudyConfig
             options[key] = str(options[key])
     if options.get("overwrite") is False:
         options["overwrite"] = None  # a flag left off must not undo `overwrite = true` in a file
+    if options.get("strict") is False:
+        options["strict"] = None  # likewise for `strict = true`
     options["budget_seconds"] = options.pop("budget", None)
     # Command-line names of the valuation options -> StudyConfig fields.
     for flag, name in (
@@ -412,7 +432,8 @@ def _reports_errors(command: Callable) -> Callable:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            with _data_check_warnings():
+                return command(*args, **kwargs)
         except DataworthError as error:
             print_error(error)
             raise typer.Exit(code=2) from None
@@ -424,6 +445,26 @@ def print_error(error: BaseException) -> None:
     """One line on stderr: a red ``error:`` and the message (never wrapped, never markup)."""
     message = " ".join(str(error).split())  # collapse stray newlines: one line, always
     err_console.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
+
+
+@contextmanager
+def _data_check_warnings() -> Iterator[None]:
+    """Show each data check's warning as one yellow ``warning:`` line on stderr."""
+    from dataworth.data.checks import DataCheckWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", DataCheckWarning)
+        show_other = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None) -> None:
+            if not issubclass(category, DataCheckWarning):
+                show_other(message, category, filename, lineno, file, line)
+                return
+            text = " ".join(str(message).split())
+            err_console.print(Text.assemble(("warning: ", "bold yellow"), text), soft_wrap=True)
+
+        warnings.showwarning = show  # catch_warnings puts the original back
+        yield
 
 
 @contextmanager
@@ -488,6 +529,9 @@ def _show_data(ctx) -> None:
     )
     for line in data["summary"]:
         console.print(f"  {line}", highlight=False)
+    for finding in data.get("checks", []):
+        if finding["severity"] == "info":
+            console.print(f"  note: {finding['message']}", highlight=False, markup=False)
 
 
 def _show_baseline(ctx) -> None:
@@ -683,6 +727,8 @@ def baseline(
     split: SplitOpt = None,
     flip: FlipOpt = None,
     seed: SeedOpt = None,
+    drop: DropOpt = None,
+    strict: StrictOpt = False,
     model: ModelOpt = None,
     metric: MetricOpt = None,
     baselines: BaselinesOpt = None,
@@ -712,6 +758,8 @@ def plan(
     split: SplitOpt = None,
     flip: FlipOpt = None,
     seed: SeedOpt = None,
+    drop: DropOpt = None,
+    strict: StrictOpt = False,
     model: ModelOpt = None,
     metric: MetricOpt = None,
     baselines: BaselinesOpt = None,
@@ -743,6 +791,8 @@ def study(
     split: SplitOpt = None,
     flip: FlipOpt = None,
     seed: SeedOpt = None,
+    drop: DropOpt = None,
+    strict: StrictOpt = False,
     model: ModelOpt = None,
     metric: MetricOpt = None,
     baselines: BaselinesOpt = None,
@@ -788,6 +838,8 @@ def loo(
     split: SplitOpt = None,
     flip: FlipOpt = None,
     seed: SeedOpt = None,
+    drop: DropOpt = None,
+    strict: StrictOpt = False,
     model: ModelOpt = None,
     metric: MetricOpt = None,
     points: PointsOpt = None,
@@ -820,6 +872,8 @@ def groups(
     split: SplitOpt = None,
     flip: FlipOpt = None,
     seed: SeedOpt = None,
+    drop: DropOpt = None,
+    strict: StrictOpt = False,
     model: ModelOpt = None,
     metric: MetricOpt = None,
     fractions: FractionsOpt = None,
@@ -852,6 +906,8 @@ def tmc(
     split: SplitOpt = None,
     flip: FlipOpt = None,
     seed: SeedOpt = None,
+    drop: DropOpt = None,
+    strict: StrictOpt = False,
     model: ModelOpt = None,
     metric: MetricOpt = None,
     permutations: PermutationsOpt = None,
@@ -887,6 +943,8 @@ def ame(
     split: SplitOpt = None,
     flip: FlipOpt = None,
     seed: SeedOpt = None,
+    drop: DropOpt = None,
+    strict: StrictOpt = False,
     model: ModelOpt = None,
     metric: MetricOpt = None,
     explain: TargetAmeOpt = None,
@@ -936,6 +994,8 @@ def knn_shapley_command(
     split: SplitOpt = None,
     flip: FlipOpt = None,
     seed: SeedOpt = None,
+    drop: DropOpt = None,
+    strict: StrictOpt = False,
     neighbours: NeighboursOpt = None,
     explain: TargetAmeOpt = None,
     out: OutOpt = None,
@@ -957,6 +1017,8 @@ def beta_shapley_command(
     split: SplitOpt = None,
     flip: FlipOpt = None,
     seed: SeedOpt = None,
+    drop: DropOpt = None,
+    strict: StrictOpt = False,
     model: ModelOpt = None,
     metric: MetricOpt = None,
     alpha: AlphaOpt = None,
@@ -985,6 +1047,8 @@ def data_oob_command(
     split: SplitOpt = None,
     flip: FlipOpt = None,
     seed: SeedOpt = None,
+    drop: DropOpt = None,
+    strict: StrictOpt = False,
     estimators: EstimatorsOpt = None,
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
@@ -1005,6 +1069,8 @@ def influence_command(
     split: SplitOpt = None,
     flip: FlipOpt = None,
     seed: SeedOpt = None,
+    drop: DropOpt = None,
+    strict: StrictOpt = False,
     metric: MetricOpt = None,
     explain: TargetAmeOpt = None,
     method: InfluenceMethodOpt = None,
@@ -1140,6 +1206,8 @@ def evaluate(
         ),
     ] = 0.1,
     seed: SeedOpt = None,
+    drop: DropOpt = None,
+    strict: StrictOpt = False,
     model: ModelOpt = None,
     metric: Annotated[
         str | None,
@@ -1200,6 +1268,8 @@ def evaluate(
         split=split,
         flip=flip,
         seed=seed,
+        drop=drop,
+        strict=strict,
         model=model,
         metric=metric,
     )

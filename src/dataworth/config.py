@@ -20,7 +20,18 @@ from dataworth.errors import DataworthError
 # Which TOML table each option lives in. The dataclass stays flat (the CLI maps options to fields
 # one to one); the tables only make study.toml easier to read.
 _SECTIONS: dict[str, tuple[str, ...]] = {
-    "data": ("dataset", "csv", "parquet", "target", "rows", "train_size", "split", "flip"),
+    "data": (
+        "dataset",
+        "csv",
+        "parquet",
+        "target",
+        "rows",
+        "train_size",
+        "split",
+        "flip",
+        "drop",
+        "strict",
+    ),
     "model": ("model", "metric", "baselines"),
     "study": ("seed", "budget_seconds"),
     "valuation": (
@@ -69,6 +80,10 @@ class StudyConfig:
         ``random`` (stratified), ``time:COLUMN`` or ``group:COLUMN``.
     flip : float
         Share of training labels flipped on purpose (for experiments with known bad points).
+    drop : list of str, optional
+        Columns removed before anything else (an identifier, a column restating the label).
+    strict : bool
+        Stop with an error when a data check finds a problem, instead of a warning.
     model : str
         The primary model: the one valued, whose confusion matrix and curves are reported.
     metric : str, optional
@@ -137,6 +152,8 @@ class StudyConfig:
     train_size: float | int = 0.7
     split: str = "random"
     flip: float = 0.0
+    drop: list[str] | None = None
+    strict: bool = False
     model: str = "logreg"
     metric: str | None = None
     baselines: list[str] | None = None
@@ -181,6 +198,10 @@ class StudyConfig:
                 f"flip must be a share in [0, 1), got {self.flip!r}; e.g. --flip 0.1 flips 10%."
             )
         self.budget_seconds = parse_duration(self.budget_seconds)
+        if self.drop is not None:
+            from dataworth.data.load import parse_drop
+
+            self.drop = parse_drop(self.drop) or None
         if self.csv is not None and self.parquet is not None:
             raise DataworthError("Give either --csv or --parquet, not both.")
         self.loo_points = parse_points(self.loo_points)

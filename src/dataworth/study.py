@@ -153,6 +153,8 @@ def load_task(config: StudyConfig) -> Task:
         split=config.split,
         seed=config.seed,
         flip=config.flip,
+        drop=config.drop,
+        strict=config.strict,
     )
 
 
@@ -172,6 +174,8 @@ def data_step(ctx: StudyContext) -> None:
         "source": task.metadata.get("source"),
         "description": description.to_dict() if description is not None else None,
         "summary": description.summary_lines() if description is not None else [],
+        "checks": [f.to_dict() for f in task.metadata.get("checks", [])],
+        "dropped": task.metadata.get("dropped", []),
     }
     ctx.results["data"] = info
     ctx.write_json("data.json", info)
@@ -202,11 +206,25 @@ def baseline_step(ctx: StudyContext) -> None:
         progress=ctx.progress,
     )
     ctx.results["baseline"] = result
+    add_baseline_checks(ctx, result)
     ctx.write_json("baseline.json", result.to_dict())
     ctx.write_csv("baseline_metrics.csv", result.metrics)
     ctx.write_csv("confusion_matrix.csv", result.confusion)
     ctx.write_csv("curves.csv", result.curves_frame(), index=False)
     ctx.save_figures(lambda folder: baseline_figures(result, folder))
+
+
+def add_baseline_checks(ctx: StudyContext, result: BaselineResult) -> None:
+    """Warn (or stop, in strict mode) when every baseline is perfect; record it in data.json."""
+    from dataworth.data.checks import baseline_findings, emit
+
+    findings = baseline_findings(result.metrics, ctx.require_task().n_test)
+    data = ctx.results.get("data")
+    if not findings or data is None:
+        return
+    emit(findings, strict=ctx.config.strict)
+    data["checks"] = [f.to_dict() for f in findings] + data.get("checks", [])
+    ctx.write_json("data.json", data)
 
 
 def cost_step(ctx: StudyContext) -> None:
@@ -364,6 +382,8 @@ def summary_markdown(ctx: StudyContext) -> str:
     data = ctx.results.get("data")
     if data:
         lines += ["## Data", ""] + [f"- {s}" for s in data["summary"]] + [""]
+        checks = [f"- {c['severity']}: {c['message']}" for c in data.get("checks", [])]
+        lines += ["## Data checks", "", *(checks or ["- No problems found."]), ""]
     baseline: BaselineResult | None = ctx.results.get("baseline")
     if baseline is not None:
         lines += ["## Baseline models", "", _markdown_table(baseline.metrics.round(4)), ""]

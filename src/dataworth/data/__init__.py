@@ -1,7 +1,8 @@
 """Data layer: sources, preprocessing, splits and the Task."""
 
+from dataworth.data.checks import DataCheckWarning, Finding
 from dataworth.data.describe import DatasetDescription, describe_dataset
-from dataworth.data.load import load_dataset
+from dataworth.data.load import check_data, load_dataset
 from dataworth.data.sources import (
     DatasetInfo,
     RawData,
@@ -13,10 +14,13 @@ from dataworth.data.sources import (
 from dataworth.data.task import Task
 
 __all__ = [
+    "DataCheckWarning",
     "DatasetDescription",
     "DatasetInfo",
+    "Finding",
     "RawData",
     "Task",
+    "check_data",
     "describe_dataset",
     "get_dataset",
     "list_datasets",

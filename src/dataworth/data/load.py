@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import difflib
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
 
+from dataworth.data.checks import DataCheckWarning, Finding, emit, label_findings, run_checks
 from dataworth.data.describe import describe_dataset
 from dataworth.data.preprocess import (
     column_kinds,
@@ -36,7 +38,7 @@ from dataworth.data.split import (
 from dataworth.data.task import Task
 from dataworth.errors import DataworthError
 
-__all__ = ["load_dataset"]
+__all__ = ["check_data", "load_dataset"]
 
 
 def load_dataset(
@@ -51,6 +53,8 @@ def load_dataset(
     split: str = "random",
     seed: int = 0,
     flip: float = 0.0,
+    drop: str | list[str] | None = None,
+    strict: bool = False,
 ) -> Task:
     """Load a dataset, split it and preprocess it into a :class:`Task`.
 
@@ -81,6 +85,12 @@ def load_dataset(
     flip : float
         Fraction of training labels changed to another class on purpose, to test whether a
         valuation method finds them; their ids are in ``metadata["flipped_ids"]``.
+    drop : str or list of str, optional
+        Columns removed before anything else (a list, or names separated by commas), such as
+        an identifier or a column that restates the label.
+    strict : bool
+        Raise a :class:`DataworthError` when a data check finds a problem, instead of a
+        :class:`~dataworth.data.checks.DataCheckWarning` per problem.
 
     Returns
     -------
@@ -91,7 +101,9 @@ def load_dataset(
         training labels before any flip, the generator's own for ``synthetic``),
         ``noisy_source_ids`` (every id with a wrong label, train or
         test), ``preprocessor`` (the fitted ``ColumnTransformer``), ``raw_train`` and
-        ``raw_test`` (the unprocessed rows, all columns, indexed by id).
+        ``raw_test`` (the unprocessed rows, all columns, indexed by id), ``checks`` (the
+        :class:`~dataworth.data.checks.Finding` list of the data checks) and ``dropped`` (the
+        columns removed by ``drop``).
 
     Raises
     ------
@@ -108,9 +120,11 @@ def load_dataset(
     flip = _check_flip(flip)
     spec = parse_split(split)
     raw = _read_source(name, csv=csv, parquet=parquet, frame=frame, target=target)
-    data, target = raw.frame, raw.target
+    dropped = parse_drop(drop)
+    data, target = drop_columns(raw.frame, dropped, raw.target, spec), raw.target
     _check_split_column(data, spec, target)
     codes, class_names = _labels(data[target], target)
+    label_checks = label_findings(data[target], target)
     subsample_rng, split_rng, flip_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
     )
@@ -126,7 +140,25 @@ def load_dataset(
     validate_features(features, kinds)
 
     n_train = resolve_train_size(train_size, len(data))
-    train, test, split_facts = _split(data, codes, class_names, spec, n_train, split_rng)
+    try:
+        train, test, split_facts = _split(data, codes, class_names, spec, n_train, split_rng)
+    except DataworthError:
+        # A continuous target fails the split for its one-row "classes"; say the real cause.
+        if label_checks:
+            raise DataworthError(label_checks[0].message) from None
+        raise
+    findings = label_checks + run_checks(
+        data,
+        target,
+        train=train,
+        test=test,
+        codes=codes,
+        class_names=class_names,
+        exclude=excluded[1:],
+        renamed={k: v for k, v in raw.renamed.items() if k in data.columns},
+        seed=seed,
+    )
+    emit(findings, strict=strict)
     X_train, X_test, feature_names, preprocessor = fit_transform(
         features.iloc[train], features.iloc[test], kinds
     )
@@ -169,6 +201,8 @@ def load_dataset(
         "preprocessor": preprocessor,
         "raw_train": data.iloc[train],
         "raw_test": data.iloc[test],
+        "checks": findings,
+        "dropped": dropped,
     }
     return Task(
         X_train=X_train,
@@ -182,6 +216,69 @@ def load_dataset(
         name=raw.source.get("name", "data"),
         metadata=metadata,
     )
+
+
+def check_data(name: str | None = "breast_cancer", **options) -> list[Finding]:
+    """Run the data checks of :func:`load_dataset` and return what they found, without warning.
+
+    Parameters
+    ----------
+    name : str or None
+        A built-in dataset, as for :func:`load_dataset`.
+    **options
+        Any other argument of :func:`load_dataset` (``csv``, ``frame``, ``target``, ``drop``,
+        ``split``, ``seed``...); the checks depend on the split, so pass the same ones.
+
+    Returns
+    -------
+    list of Finding
+        Warnings first, then notes; empty when nothing was found.
+
+    Examples
+    --------
+    >>> [f.check for f in check_data("digits")]
+    ['constant_column']
+    """
+    options.pop("strict", None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataCheckWarning)
+        task = load_dataset(name, **options)
+    return list(task.metadata["checks"])
+
+
+def parse_drop(drop: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """Column names to drop, from a list or from names separated by commas."""
+    if drop is None:
+        return []
+    items = drop.split(",") if isinstance(drop, str) else list(drop)
+    if not all(isinstance(item, str) for item in items):
+        raise DataworthError(f"drop={drop!r} must be column names; e.g. drop=['id', 'name'].")
+    return list(dict.fromkeys(item.strip() for item in items if item.strip()))
+
+
+def drop_columns(
+    frame: pd.DataFrame, dropped: list[str], target: str, spec: SplitSpec
+) -> pd.DataFrame:
+    """``frame`` without the ``dropped`` columns, with a clear error for a name it lacks."""
+    if not dropped:
+        return frame
+    for name in dropped:
+        if name not in frame.columns:
+            close = difflib.get_close_matches(name, list(frame.columns), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "name an existing column."
+            raise DataworthError(
+                f"--drop names the column {name!r}, which is not in the data; {hint}"
+            )
+        if name == target:
+            raise DataworthError(
+                f"--drop names the target column {name!r}; keep it, or pick another --target."
+            )
+        if name == spec.column:
+            raise DataworthError(
+                f"--drop names the {spec.kind} split column {name!r}; it is never used as a "
+                "feature, so keep it or change --split."
+            )
+    return frame.drop(columns=dropped)
 
 
 def _check_seed(seed) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,9 @@ class RawData:
         real data.
     clean_labels : pandas.Series or None
         The labels before those flips, indexed like ``frame``; ``None`` when nothing was flipped.
+    renamed : dict
+        Names pandas gave to repeated header names of a CSV file (``{"a.1": "a"}``), for the
+        data checks; empty otherwise.
     """
 
     frame: pd.DataFrame
@@ -56,6 +59,7 @@ class RawData:
     source: dict
     noisy_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     clean_labels: pd.Series | None = None
+    renamed: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -304,7 +308,22 @@ def read_csv(path, target: str | None) -> RawData:
         ) from None
     frame.index = pd.RangeIndex(len(frame))
     source = {"kind": "csv", "path": str(path), "name": path.stem}
-    return raw_from_frame(frame, target, source=source, what=f"CSV file {str(path)!r}")
+    raw = raw_from_frame(frame, target, source=source, what=f"CSV file {str(path)!r}")
+    return replace(raw, renamed=_repeated_header_names(path, list(raw.frame.columns)))
+
+
+def _repeated_header_names(path: Path, columns: list[str]) -> dict[str, str]:
+    """Columns pandas renamed because the header repeats a name: ``{"a.1": "a"}``.
+
+    pandas silently reads a second ``a`` as ``a.1``; only the header itself tells the two
+    apart from a column really named ``a.1``.
+    """
+    header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    names = [str(v) for v in header.iloc[0].tolist()] if len(header) else []
+    if len(names) != len(columns):
+        return {}
+    repeated = {n for n in names if n and names.count(n) > 1}
+    return {c: n for c, n in zip(columns, names, strict=True) if n in repeated and c != n}
 
 
 def read_parquet(path, target: str | None) -> RawData:

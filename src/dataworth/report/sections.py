@@ -68,6 +68,45 @@ def _metric(run: RunData) -> str:
 # --- part 1 --------------------------------------------------------------------------------------
 
 
+def checks_section(run: RunData) -> Section:
+    """What the data checks found before valuation, and what it means for the values."""
+    section = Section("checks", "Data checks")
+    data = run.data or {}
+    if "checks" not in data:
+        return _not_run(section, "Checking the data", "the run folder predates the data checks")
+    dropped = data.get("dropped") or []
+    if dropped:
+        names = ", ".join(f"`{c}`" for c in dropped)
+        section.add(Paragraph(f"Columns removed before anything else (`--drop`): {names}."))
+    findings = data["checks"]
+    if not findings:
+        return section.add(
+            Paragraph(
+                "No problems found: no column predicts the label on its own, no column looks "
+                "like a row identifier, no column name is repeated, no column is constant, no "
+                "training row is a copy of another or of a test row, every class has enough "
+                "rows, and the labels look like classes rather than a continuous number."
+            )
+        )
+    alarms = [f for f in findings if f["severity"] == "warning"]
+    notes = [f for f in findings if f["severity"] != "warning"]
+    counts = [f"{len(alarms)} problem(s) that may make the values below wrong"] if alarms else []
+    counts += [f"{len(notes)} note(s) that help reading them"] if notes else []
+    section.add(
+        Paragraph(
+            f"The checks found {' and '.join(counts)}. Each says what to do (`--drop COLUMN` "
+            "removes a column; `--strict` stops with an error instead of a warning)."
+        )
+    )
+    for title, group in (("Warnings", alarms), ("Notes", notes)):
+        if group:
+            section.add(Heading(title))
+            section.add(
+                Bullets(tuple(f"{f['message']} For the values: {f['meaning']}" for f in group))
+            )
+    return section
+
+
 def dataset_section(run: RunData) -> Section:
     """What the data is and where it came from."""
     section = Section("dataset", "Dataset", "Part 1")
@@ -980,6 +1019,7 @@ def _versions(run: RunData) -> dict[str, str]:
 
 
 SECTION_BUILDERS: tuple[Callable[[RunData], Section], ...] = (
+    checks_section,
     dataset_section,
     features_section,
     split_section,
