@@ -223,6 +223,25 @@ PermutationsOpt = Annotated[
         show_default=False,
     ),
 ]
+StableShareOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--stable-share",
+        help="Share of the budget for TMC continued until its top and bottom 10 are stable "
+        "(0: off). [default: 0.1]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
+StablePermutationsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--stable-permutations",
+        help="Most permutations of that run. [default: 500]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
 TolOpt = Annotated[
     float | None,
     typer.Option(
@@ -752,6 +771,8 @@ def study(
     by: ByOpt = None,
     permutations: PermutationsOpt = None,
     tol: TolOpt = None,
+    stable_share: StableShareOpt = None,
+    stable_permutations: StablePermutationsOpt = None,
     backend: BackendOpt = None,
     n_jobs: NJobsOpt = None,
     scheduler: SchedulerOpt = None,

@@ -257,7 +257,10 @@ def tmc_shapley(
             per_batch = min(per_batch, _OPEN_ENDED_BATCH)  # check the rule often
         # At least one batch runs whatever the budget, so there is always a result.
         while used == 0 or not rule(_state(used, started, history, rows, seed)):
-            batch = range(used, min(limit, used + per_batch))
+            # The rank rule checks when the run has grown by a tenth, so batches may grow too:
+            # fewer, larger rounds of fits.
+            size = per_batch if until is None else max(per_batch, min(used // 10, _MAX_BLOCK))
+            batch = range(used, min(limit, used + size))
             walks = [_Walk(_permutation(seed, t, n), empty_value) for t in batch]
             while not all(w.done for w in walks):
                 active = [w for w in walks if not w.done]
