@@ -16,6 +16,7 @@ from dataworth.engine.game import Game
 from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
 from dataworth.methods.ame import banzhaf
+from dataworth.methods.banzhaf_until import banzhaf_until
 from dataworth.methods.beta_shapley import beta_shapley, exact_beta_shapley
 from dataworth.methods.intervals import MIN_SAMPLES, t_interval
 from dataworth.methods.loo import loo
@@ -190,3 +191,21 @@ def test_rules_compose():
     assert custom.params["permutations"] == 16  # checked after each batch of 8
     with pytest.raises(DataworthError, match="level"):
         RankStable(level=0.0)
+
+
+def test_banzhaf_until_ranks_grows_the_same_design_and_stops_later_when_noisier():
+    quiet = banzhaf_until(quadratic(0.02), rank_k=3, seed=0)
+    noisy = banzhaf_until(quadratic(0.3), rank_k=3, seed=0)
+    assert quiet.params["stopped_by"] == "top and bottom 3 stable at 90%"
+    assert quiet.params["n_subsets"] < noisy.params["n_subsets"]
+    same = banzhaf(quadratic(0.3), n_subsets=noisy.params["n_subsets"], seed=0)
+    np.testing.assert_array_equal(same.values, noisy.values)
+    capped = banzhaf_until(quadratic(0.3), rank_k=3, max_subsets=100)
+    assert capped.params["stopped_by"] == "100 subsets"
+
+
+def test_beta_shapley_stops_by_ranks_with_the_permutation_estimator():
+    result = beta_shapley(quadratic(0.02), 4, 1, estimator="permutation", until="ranks", rank_k=3)
+    assert result.params["stopped_by"] == "top and bottom 3 stable at 90%"
+    with pytest.raises(DataworthError, match="estimator='permutation'"):
+        beta_shapley(quadratic(0.02), 4, 1, n_subsets=50, until="ranks")

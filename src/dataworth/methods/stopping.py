@@ -4,7 +4,8 @@ A rule looks at the run's state after each batch of draws and says whether to st
 combine with ``|`` (stop when any says so) and ``&`` (stop when all do), and a rule that stopped
 a run names itself in ``fired``, which the result records as ``params["stopped_by"]``. The
 shape follows pyDVL's stopping criteria; the rank rule is this package's own: it stops once a
-bootstrap over the draws so far says the top and bottom ``k`` are stable.
+bootstrap over the draws so far says the top and bottom ``k`` are stable. A rule keeps
+state between checks (when it last ran), so give each run a fresh one.
 """
 
 from __future__ import annotations
@@ -25,21 +26,22 @@ class RunState:
     """What a rule may look at: draws so far, seconds since the start, the running values.
 
     ``history`` holds the running values after each draw (for the convergence rule) and
-    ``rows`` each draw's contributions (for the rank rule; ``None`` once dropped for memory).
+    ``rows`` each draw's contributions (for the rank rule; ``None`` once dropped for memory),
+    or a result's ``samples`` dict as it is.
     """
 
     used: int
     started: float
     values: np.ndarray
     history: list = field(default_factory=list)
-    rows: list | None = None
+    rows: list | dict | None = None
     seed: int = 0
 
     @property
     def samples(self) -> dict | None:
         """The draws as a bootstrap takes them (built on demand: it copies them)."""
-        if not self.rows:
-            return None
+        if isinstance(self.rows, dict) or not self.rows:
+            return self.rows or None
         return {"kind": "mean", "rows": np.array(self.rows)}
 
     @property
