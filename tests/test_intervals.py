@@ -1,16 +1,19 @@
 """Confidence intervals, rank stability and stopping rules against games with known values.
 
 The coverage tests measure, over many seeds, how often the 95% intervals hold the exact value
-(exact enumeration of 10 players). Measured when written: TMC-Shapley with 30 permutations on
-a saturating game 92.6% and on the "any player" game 95.8% (where ten permutations' plain two
-standard errors cover only 65%); MSR Banzhaf with 100 subsets 93.7%; permutation Beta(4, 1)
-Shapley with 40 permutations 93.6%.
+(exact enumeration of 10 players, or a closed form). Measured when written: TMC-Shapley with 30
+permutations on a saturating game 97.3% (150 seeds); on the "any player" game (a player counts
+only when first) 99.9% from 10 permutations, where two of a player's own standard errors cover
+65%, and with 100 players 100% at 30 permutations where the player's own t-interval covers
+26%; MSR Banzhaf with 100 subsets 93.7%; permutation Beta(4, 1) Shapley with 40 permutations
+98.8%. The pooled floor of the permutation methods makes them conservative, never short.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from dataworth.engine.game import Game
 from dataworth.engine.utility import Utility
@@ -18,7 +21,7 @@ from dataworth.errors import DataworthError
 from dataworth.methods.ame import banzhaf
 from dataworth.methods.banzhaf_until import banzhaf_until
 from dataworth.methods.beta_shapley import beta_shapley, exact_beta_shapley
-from dataworth.methods.intervals import MIN_SAMPLES, t_interval
+from dataworth.methods.intervals import MIN_PERMUTATIONS, t_interval
 from dataworth.methods.loo import loo
 from dataworth.methods.result import ValuationResult
 from dataworth.methods.shapley import exact_semivalue, exact_shapley, tmc_shapley
@@ -56,36 +59,50 @@ def test_t_interval_is_students():
     assert low[0] == pytest.approx(2.0 - high[0])
 
 
-def test_tmc_intervals_cover_exact_shapley_at_close_to_nominal():
+def test_tmc_intervals_cover_exact_shapley_at_least_at_nominal():
     truth = exact_shapley(saturating()).values
     runs = [tmc_shapley(saturating(), permutations=30, tol=0, seed=s) for s in range(150)]
-    assert 0.90 <= coverage(runs, truth) <= 0.99
+    assert 0.95 <= coverage(runs, truth) <= 0.995
     assert runs[0].ci_note.startswith("95% Student-t interval across permutations")
 
 
-def test_heavy_tails_refuse_ten_permutations_and_cover_from_thirty():
+def test_heavy_tails_need_the_pooled_standard_error():
     truth = np.full(N, 1.0 / N)  # symmetric: every player is first 1/N of the time
     ten = [tmc_shapley(any_player(), permutations=10, tol=0, seed=s) for s in range(100)]
-    # The naive interval the refusal replaces: two standard errors from ten draws.
+    # The naive interval the pooled floor replaces: two of a player's own standard errors.
     naive = np.mean([np.abs(r.values - truth) <= 2 * r.stderr for r in ten])
     assert naive < 0.8
-    assert all(np.isnan(r.ci_low).all() and np.isnan(r.ci_high).all() for r in ten)
-    assert ten[0].ci_note == f"too few permutations for an interval (10 < {MIN_SAMPLES})"
-    thirty = [tmc_shapley(any_player(), permutations=30, tol=0, seed=s) for s in range(100)]
-    assert 0.90 <= coverage(thirty, truth) <= 0.99
+    assert coverage(ten, truth) >= 0.95
+    many = Game(lambda m: (m.sum(axis=1) > 0).astype(float), n_players=100)
+    runs = [tmc_shapley(many, permutations=30, tol=0, seed=s) for s in range(20)]
+    own = np.mean(
+        [
+            np.abs(r.values - 0.01) <= stats.t.ppf(0.975, 29) * r.stderr
+            for r in runs  # a player never first has standard error 0
+        ]
+    )
+    assert own < 0.5 and coverage(runs, np.full(100, 0.01)) >= 0.95
+
+
+def test_too_few_permutations_give_no_interval_and_say_so():
+    five = tmc_shapley(any_player(), permutations=5, tol=0)
+    assert np.isnan(five.ci_low).all() and np.isnan(five.ci_high).all()
+    assert five.ci_note == f"too few permutations for an interval (5 < {MIN_PERMUTATIONS})"
+    few = banzhaf(saturating(), n_subsets=40, seed=0)
+    assert np.isnan(few.ci_low).all() and few.ci_note.startswith("too few subsets")
 
 
 def test_banzhaf_and_beta_shapley_intervals_cover_their_exact_values():
     game = saturating()
     exact_banzhaf = exact_semivalue(game, lambda n: np.full(n, 0.5 ** (n - 1))).values
     runs = [banzhaf(game, n_subsets=100, seed=s) for s in range(80)]
-    assert 0.90 <= coverage(runs, exact_banzhaf) <= 0.99
+    assert 0.90 <= coverage(runs, exact_banzhaf) <= 0.99  # no pooled floor: near nominal
     truth = exact_beta_shapley(game, 4, 1).values
     runs = [
         beta_shapley(game, 4, 1, estimator="permutation", permutations=40, seed=s)
         for s in range(60)
     ]
-    assert 0.90 <= coverage(runs, truth) <= 0.99
+    assert 0.93 <= coverage(runs, truth) <= 1.0
 
 
 def test_exact_methods_say_so_and_their_interval_is_the_value(cancer_small):

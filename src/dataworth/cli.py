@@ -633,7 +633,9 @@ def _show_tmc(ctx) -> None:
     if groups is not None:
         frame = groups.to_frame()
         columns = [
-            c for c in ("player_id", "size", "value", "stderr", "sum_of_point_values") if c in frame
+            c
+            for c in ("player_id", "size", "value", "stderr", "exact_value", "sum_of_point_values")
+            if c in frame
         ]
         console.print(
             _frame_table(
@@ -644,6 +646,13 @@ def _show_tmc(ctx) -> None:
     comparison = ctx.results.get("shapley_vs_loo")
     if comparison is not None:
         console.print(f"  {comparison_sentence(comparison)}", highlight=False)
+    stable = ctx.results.get("tmc_stable_summary")
+    if stable is not None:
+        console.print(
+            f"  Continued to {stable['permutations']} permutations ({stable['stopped_by']}). "
+            + stable.get("stability", {}).get("verdict", ""),
+            highlight=False,
+        )
 
 
 def _show_ame(ctx) -> None:

@@ -69,6 +69,7 @@ def stable_tmc_step(ctx: StudyContext) -> None:
         _save(ctx, stable, "shapley_points_stable")
         found = rank_stability(stable, k=RANK_K) if stable.samples is not None else None
         summary["points"] = stable_summary(points, stable, _loo_reference(ctx), found)
+        ctx.results["tmc_stable_summary"] = summary["points"]
         if found is not None:
             ctx.write_csv("shapley_rank_stability.csv", found.to_frame(), index=False)
         figures["shapley_intervals"] = stable
@@ -112,16 +113,19 @@ def stable_summary(
     found : RankStability, optional
         The stable run's rank stability.
     """
-    with_ci = np.isfinite(stable.ci_low) if stable.ci_low is not None else np.zeros(0, bool)
-    zero_inside = (stable.ci_low <= 0) & (stable.ci_high >= 0) if with_ci.any() else with_ci
+    with_ci, zero = _zero_inside(stable)
+    short_with_ci, short_zero = _zero_inside(short)
     out: dict = {
         "permutations": stable.params["permutations"],
         "short_permutations": short.params["permutations"],
         "stopped_by": stable.params["stopped_by"],
         "until": stable.params.get("until"),
         "ci_note": stable.ci_note,
-        "with_ci": int(with_ci.sum()),
-        "ci_contains_zero": int(np.sum(zero_inside & with_ci)),
+        "with_ci": with_ci,
+        "ci_contains_zero": zero,
+        "short_ci_note": short.ci_note,
+        "short_with_ci": short_with_ci,
+        "short_ci_contains_zero": short_zero,
         # share just under k/n so the compared top and bottom hold exactly k players
         "short_vs_stable": compare_values(short, stable, share=(RANK_K - 0.5) / len(stable)),
     }
@@ -138,3 +142,12 @@ def stable_summary(
         out["loo_vs_short"] = compare_values(short, loo)
         out["loo_vs_stable"] = compare_values(stable, loo)
     return out
+
+
+def _zero_inside(result: ValuationResult) -> tuple[int, int]:
+    """How many values have an interval, and how many of those intervals contain 0."""
+    if result.ci_low is None:
+        return 0, 0
+    has = np.isfinite(result.ci_low) & np.isfinite(result.ci_high)
+    inside = has & (result.ci_low <= 0) & (result.ci_high >= 0)
+    return int(has.sum()), int(inside.sum())

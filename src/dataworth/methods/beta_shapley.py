@@ -118,8 +118,8 @@ def beta_shapley(
     Returns
     -------
     ValuationResult
-        With the permutation estimator, 95% Student-t intervals across permutations (none below
-        30 permutations) and the samples for
+        With the permutation estimator, 95% Student-t intervals across permutations (as
+        :func:`~dataworth.methods.shapley.tmc_shapley` gives them) and the samples for
         :func:`~dataworth.methods.stability.rank_stability`; the subset estimators give no
         interval (``ci_note`` says so).
 

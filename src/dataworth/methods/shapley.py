@@ -24,7 +24,7 @@ from dataworth.engine.game import accepts_chains
 from dataworth.engine.group_game import GroupGame
 from dataworth.errors import DataworthError
 from dataworth.methods._common import Timer, manifest, point_ids
-from dataworth.methods.intervals import LEVEL, sampled_interval
+from dataworth.methods.intervals import LEVEL, MIN_PERMUTATIONS, sampled_interval
 from dataworth.methods.result import ValuationResult
 from dataworth.methods.stability import SAMPLE_LIMIT
 from dataworth.methods.stopping import (
@@ -179,8 +179,9 @@ def tmc_shapley(
         permutations each player's value averages. ``params["truncated_share"]`` is the share
         of prefixes not fitted thanks to truncation; ``params["stopped_by"]`` names the rule
         that ended the run. ``ci_low``/``ci_high`` are 95% Student-t intervals across
-        permutations for the expectation of this (truncated) estimator, NaN below 30
-        permutations (see :mod:`dataworth.methods.intervals`). ``samples`` keeps each
+        permutations for the expectation of this (truncated) estimator, each standard error at
+        least the players' pooled one (heavy tails), NaN below 10 permutations (see
+        :mod:`dataworth.methods.intervals`). ``samples`` keeps each
         permutation's marginal contributions (while permutations times players stays below
         :data:`~dataworth.methods.stability.SAMPLE_LIMIT`) for
         :func:`~dataworth.methods.stability.rank_stability`.
@@ -292,7 +293,9 @@ def tmc_shapley(
         if used > 1
         else np.full(n, np.nan)
     )
-    ci_low, ci_high, ci_note = sampled_interval(values, stderr, used, what="permutations")
+    ci_low, ci_high, ci_note = sampled_interval(
+        values, stderr, used, what="permutations", pooled_floor=True, min_samples=MIN_PERMUTATIONS
+    )
     ids = game.names if kind == "groups" else point_ids(utility, np.arange(n))
     extra = {"permutations": np.full(n, used)}
     if kind == "groups":

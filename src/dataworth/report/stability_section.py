@@ -58,7 +58,12 @@ def _group_blocks(d: dict, groups, exact) -> list:
             "permutations (a group's contribution is large only when it comes early) "
             "understate the error."
         )
-    if groups.ci_note:
+    if d.get("with_ci"):
+        text += (
+            f" The 95% intervals ({groups.ci_note}) miss the exact value for "
+            f"{d['outside_ci']} of the {d['with_ci']} groups."
+        )
+    elif groups.ci_note:
         text += f" Intervals of the estimates: {groups.ci_note}."
     frame = pd.DataFrame(
         {
@@ -89,9 +94,8 @@ def _group_blocks(d: dict, groups, exact) -> list:
 
 def _point_blocks(run: RunData, d: dict) -> list:
     short = d["short_vs_stable"]
-    text = (
-        f"The {d['short_permutations']} permutations give no usable interval "
-        f"({_short_note(run)}). Beside them the study continued TMC with the same seed, to "
+    text = _short_sentence(d) + (
+        " Beside them the study continued TMC with the same seed, to "
         f"stop at the first of: {d.get('until') or 'a fixed count'}. It stopped at "
         f"{d['stopped_by']}, after {fmt(d['permutations'])} permutations. Of its intervals ("
         f"{d['ci_note']}), "
@@ -130,9 +134,16 @@ def _point_blocks(run: RunData, d: dict) -> list:
     return blocks
 
 
-def _short_note(run: RunData) -> str:
-    points = run.results.get("shapley_points")
-    return points.ci_note if points is not None and points.ci_note else "too few permutations"
+def _short_sentence(d: dict) -> str:
+    """What the course's run's own intervals say."""
+    n = d["short_permutations"]
+    if not d.get("short_with_ci"):
+        return f"The course's {n} permutations give no interval ({d.get('short_ci_note', '')})."
+    return (
+        f"The course's {n} permutations give intervals ({d['short_ci_note']}) of which "
+        f"{fmt(d['short_ci_contains_zero'])} of {fmt(d['short_with_ci'])} contain 0 (a point "
+        "whose interval contains 0 cannot be told from worthless)."
+    )
 
 
 def loo_noise_sentence(run: RunData) -> str | None:
