@@ -45,7 +45,7 @@ def _group_blocks(d: dict, groups, exact) -> list:
     n = d["players"]
     text = (
         f"The {n} groups make a game of 2^{n} = {2**n:,} coalitions, few enough to compute the "
-        f"exact Shapley values ({fmt(exact.n_fitted)} fits). They range from "
+        f"exact Shapley values ({fmt(exact.n_evaluations)} evaluations). They range from "
         f"{fmt(d['exact_range'][0])} to {fmt(d['exact_range'][1])}; the "
         f"{fmt(groups.params.get('permutations'))}-permutation estimates range from "
         f"{fmt(d['estimate_range'][0])} to {fmt(d['estimate_range'][1])}, off by "
