@@ -16,6 +16,7 @@ from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
 from dataworth.evaluate import evaluate_methods
 from dataworth.methods.ame import ame, ame_hierarchical, ame_shapley, banzhaf
+from dataworth.methods.banzhaf_until import banzhaf_until
 from dataworth.methods.beta_shapley import beta_shapley, exact_beta_shapley
 from dataworth.methods.compare import compare_values
 from dataworth.methods.data_oob import data_oob
@@ -26,6 +27,7 @@ from dataworth.methods.knn_shapley import knn_shapley
 from dataworth.methods.loo import leave_group_out, loo
 from dataworth.methods.result import ValuationResult
 from dataworth.methods.shapley import exact_shapley, tmc_shapley
+from dataworth.methods.stability import rank_stability
 
 __version__ = "0.1.0"
 
@@ -43,6 +45,7 @@ __all__ = [
     "ame_hierarchical",
     "ame_shapley",
     "banzhaf",
+    "banzhaf_until",
     "beta_shapley",
     "build_groups",
     "check_data",
@@ -59,5 +62,6 @@ __all__ = [
     "loo",
     "point_diagnostics",
     "random_groups",
+    "rank_stability",
     "tmc_shapley",
 ]

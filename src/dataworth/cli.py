@@ -241,6 +241,25 @@ PermutationsOpt = Annotated[
         show_default=False,
     ),
 ]
+StableShareOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--stable-share",
+        help="Share of the budget for TMC continued until its top and bottom 10 are stable "
+        "(0: off). [default: 0.1]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
+StablePermutationsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--stable-permutations",
+        help="Most permutations of that run. [default: 500]",
+        rich_help_panel=_VALUATION,
+        show_default=False,
+    ),
+]
 TolOpt = Annotated[
     float | None,
     typer.Option(
@@ -658,7 +677,9 @@ def _show_tmc(ctx) -> None:
     if groups is not None:
         frame = groups.to_frame()
         columns = [
-            c for c in ("player_id", "size", "value", "stderr", "sum_of_point_values") if c in frame
+            c
+            for c in ("player_id", "size", "value", "stderr", "exact_value", "sum_of_point_values")
+            if c in frame
         ]
         console.print(
             _frame_table(
@@ -669,6 +690,13 @@ def _show_tmc(ctx) -> None:
     comparison = ctx.results.get("shapley_vs_loo")
     if comparison is not None:
         console.print(f"  {comparison_sentence(comparison)}", highlight=False)
+    stable = ctx.results.get("tmc_stable_summary")
+    if stable is not None:
+        console.print(
+            f"  Continued to {stable['permutations']} permutations ({stable['stopped_by']}). "
+            + stable.get("stability", {}).get("verdict", ""),
+            highlight=False,
+        )
 
 
 def _show_ame(ctx) -> None:
@@ -802,6 +830,8 @@ def study(
     by: ByOpt = None,
     permutations: PermutationsOpt = None,
     tol: TolOpt = None,
+    stable_share: StableShareOpt = None,
+    stable_permutations: StablePermutationsOpt = None,
     backend: BackendOpt = None,
     n_jobs: NJobsOpt = None,
     scheduler: SchedulerOpt = None,

@@ -42,6 +42,8 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
         "permutations",
         "tmc_tol",
         "tmc_players",
+        "stable_share",
+        "stable_permutations",
         "ame_subsets",
         "ame_k",
         "ame_fdr",
@@ -109,6 +111,11 @@ class StudyConfig:
         TMC truncation tolerance.
     tmc_players : str
         ``points``, ``groups`` or ``both``: who receives TMC-Shapley values.
+    stable_share : float
+        Share of ``budget_seconds`` for a second TMC run of the points that continues the
+        course's permutations until the top and bottom 10 values are stable; 0 turns it off.
+    stable_permutations : int
+        Most permutations of that run (keeps the default study fast).
     ame_subsets : int, optional
         AME: the number of random subsets ``m`` (each one fit).
     ame_k : int, optional
@@ -168,6 +175,8 @@ class StudyConfig:
     permutations: int = 10
     tmc_tol: float = 0.01
     tmc_players: str = "both"
+    stable_share: float = 0.1
+    stable_permutations: int = 500
     ame_subsets: int | None = 4000
     ame_k: int | None = None
     ame_fdr: float = 0.1
@@ -216,6 +225,11 @@ class StudyConfig:
             raise DataworthError("permutations must be at least 1; e.g. --permutations 10.")
         if float(self.tmc_tol) < 0:
             raise DataworthError("The truncation tolerance must be >= 0; e.g. --tol 0.01.")
+        if not 0.0 <= float(self.stable_share) <= 1.0 or int(self.stable_permutations) < 1:
+            raise DataworthError(
+                "stable_share must lie in [0, 1] and stable_permutations be at least 1; "
+                "e.g. --stable-share 0.1 --stable-permutations 500."
+            )
         if isinstance(self.loo_ids, str):
             self.loo_ids = [x.strip() for x in self.loo_ids.split(",") if x.strip()]
         if self.tmc_players not in ("points", "groups", "both"):

@@ -37,6 +37,7 @@ from dataworth.cost import (
 from dataworth.data.task import Task
 from dataworth.errors import DataworthError
 from dataworth.runfolder import DEFAULT_ROOT, RunFolder, default_run_path
+from dataworth.stable_step import stable_tmc_step
 from dataworth.valuation_steps import (
     ame_step,
     beta_shapley_step,
@@ -345,6 +346,7 @@ DEFAULT_STEPS: list[Step] = [
     Step("loo", loo_step, "exact leave-one-out influence"),
     Step("groups", groups_step, "exact leave-group-out influence"),
     Step("tmc", tmc_step, "TMC-Shapley values of points and groups"),
+    Step("stable_tmc", stable_tmc_step, "exact group values; TMC until its ranks are stable"),
     Step("ame", ame_step, "AME with Knockoffs for the metric and single predictions"),
     Step("methods", methods_step, "KNN-Shapley, Data-OOB, influence, and every method compared"),
     Step("summary", summary_step, "write the summary"),

@@ -46,6 +46,7 @@ from sklearn.linear_model import lasso_path
 from dataworth.engine.game import Evaluation, as_masks
 from dataworth.errors import DataworthError
 from dataworth.methods._common import Timer, manifest, point_ids
+from dataworth.methods.intervals import banzhaf_interval
 from dataworth.methods.knockoffs import knockoff_threshold, w_statistics
 from dataworth.methods.result import ValuationResult
 from dataworth.methods.sampler import (
@@ -961,6 +962,9 @@ def banzhaf(
             var_in = (sq_in[:, t] - n_in * mean_in**2) / (n_in - 1)
             var_out = (sq_out[:, t] - n_out * mean_out**2) / (n_out - 1)
             stderr = np.sqrt(np.maximum(var_in, 0) / n_in + np.maximum(var_out, 0) / n_out)
+            ci_low, ci_high, ci_note, samples = banzhaf_interval(
+                mean_in - mean_out, stderr, var_in, var_out, n_in, n_out, ev.masks, ev.y[:, t]
+            )
             results[key] = ValuationResult(
                 method="banzhaf",
                 values=mean_in - mean_out,  # NaN for a player never in (or never out)
@@ -980,6 +984,10 @@ def banzhaf(
                 timings=dict(timer.seconds),
                 manifest=described,
                 extra=dict(extra) | {"n_in": n_in.astype(np.int64)},
+                ci_low=ci_low,
+                ci_high=ci_high,
+                ci_note=ci_note,
+                samples=samples,
             )
     return results[keys[0]] if _single(target) else results
 

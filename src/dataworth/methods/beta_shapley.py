@@ -77,6 +77,10 @@ def beta_shapley(
     permutations: int = 100,
     tol: float = 0.0,
     progress=None,
+    until=None,
+    rank_k: int = 10,
+    rank_level: float = 0.9,
+    time_budget: float | None = None,
 ) -> ValuationResult:
     """Beta Shapley values (Kwon and Zou, AISTATS 2022) estimated from random subsets.
 
@@ -107,16 +111,25 @@ def beta_shapley(
         Determines the subsets.
     progress : callable, optional
         ``progress(done, total)``.
+    until, rank_k, rank_level, time_budget : optional
+        For ``estimator="permutation"``: run until the ranks are stable, as
+        :func:`~dataworth.methods.shapley.tmc_shapley` does (``permutations`` is then ignored).
 
     Returns
     -------
     ValuationResult
+        With the permutation estimator, 95% Student-t intervals across permutations (as
+        :func:`~dataworth.methods.shapley.tmc_shapley` gives them) and the samples for
+        :func:`~dataworth.methods.stability.rank_stability`; the subset estimators give no
+        interval (``ci_note`` says so).
 
     References
     ----------
     Kwon, Y. and Zou, J. "Beta Shapley: a Unified and Noise-reduced Data Valuation Framework
     for Machine Learning", AISTATS 2022.
     """
+    if until is not None and estimator != "permutation":
+        raise DataworthError("until= stops a permutation run; use estimator='permutation' with it.")
     if estimator == "permutation":
 
         def multipliers(n: int) -> np.ndarray:
@@ -131,6 +144,10 @@ def beta_shapley(
             groups=groups,
             progress=progress,
             size_weights=(f"beta({alpha},{beta})", multipliers),
+            until=until,
+            rank_k=rank_k,
+            rank_level=rank_level,
+            time_budget=time_budget,
         )
         result.method = "beta_shapley"
         result.params |= {"alpha": alpha, "beta": beta, "estimator": "permutation"}
@@ -149,4 +166,5 @@ def beta_shapley(
     outside = 1.0 - (stats.beta(beta, alpha).cdf(1 - eps) - stats.beta(beta, alpha).cdf(eps))
     result.method = "beta_shapley"
     result.params |= {"alpha": alpha, "beta": beta, "eps": eps, "mass_outside": float(outside)}
+    result.ci_note = "no interval: the subset regression's sampling error is not estimated"
     return result

@@ -208,6 +208,7 @@ def knn_shapley(
             values=values,
             player_ids=ids,
             counts=np.zeros(task.n_train, dtype=np.int64),
+            exact=True,
             params=base_params | params,
             n_evaluations=0,
             n_fitted=0,

@@ -1,9 +1,8 @@
-"""ValuationResult: what every method returns (DESIGN section 1)."""
+"""ValuationResult: what every method returns."""
 
 from __future__ import annotations
 
 import functools
-
 import json
 import platform
 from dataclasses import dataclass, field
@@ -82,6 +81,18 @@ class ValuationResult:
         Package versions and fingerprints of the task, learner and utility.
     extra : dict of str to ndarray
         Further per-player columns (a group's size, a point's position, ...).
+    ci_low, ci_high : ndarray or None
+        Bounds of a confidence interval for each value at level ``params["ci_level"]``, NaN
+        where the method gives none (``ci_note`` says why). What the interval covers is the
+        method's own sampling error (see :mod:`dataworth.methods.intervals`).
+    exact : bool
+        Whether the values are exact (no sampling): then ``ci_low == ci_high == values``.
+    ci_note : str
+        Why there is no interval, or what the interval is, in one line.
+    samples : dict or None
+        What a bootstrap of the run needs (kept in memory only, not saved): for a permutation
+        method ``{"kind": "mean", "rows": (m, n) marginal contributions}``; for the MSR
+        Banzhaf estimator ``{"kind": "msr", "masks": (m, n) bool, "y": (m,) scores}``.
     """
 
     method: str
@@ -97,6 +108,11 @@ class ValuationResult:
     timings: dict = field(default_factory=dict)
     manifest: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    ci_low: np.ndarray | None = None
+    ci_high: np.ndarray | None = None
+    exact: bool = False
+    ci_note: str = ""
+    samples: dict | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.values = np.asarray(self.values, dtype=np.float64)
@@ -109,15 +125,23 @@ class ValuationResult:
         for name, column in self.extra.items():
             if len(column) != n:
                 raise ValueError(f"extra column {name!r} has the wrong length")
+        if self.exact and self.ci_low is None:
+            # An exact value has no sampling error: its interval is the value itself.
+            self.ci_low, self.ci_high = self.values.copy(), self.values.copy()
+            self.ci_note = self.ci_note or "exact: no sampling error"
+        elif self.ci_low is None and not self.ci_note:
+            self.ci_note = "this method gives no interval"
 
     def __len__(self) -> int:
         return len(self.values)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per player: id, value, standard error, count and the extra columns."""
+        """One row per player: id, value, standard error, count, interval and the extra columns."""
         frame = pd.DataFrame({"player_id": self.player_ids, "value": self.values})
         frame["stderr"] = np.nan if self.stderr is None else self.stderr
         frame["count"] = self.counts
+        frame["ci_low"] = np.nan if self.ci_low is None else self.ci_low
+        frame["ci_high"] = np.nan if self.ci_high is None else self.ci_high
         for name, column in self.extra.items():
             frame[name] = column
         return frame
@@ -135,6 +159,9 @@ class ValuationResult:
                 "timings": self.timings,
                 "manifest": self.manifest,
                 "has_stderr": self.stderr is not None,
+                "has_ci": self.ci_low is not None,
+                "exact": self.exact,
+                "ci_note": self.ci_note,
                 "extra_columns": list(self.extra),
             }
         )
@@ -169,6 +196,8 @@ class ValuationResult:
         meta = json.loads(meta_path.read_text())
         frame = pd.read_parquet(table_path)
         ids = frame["player_id"].to_numpy()
+        # Files written before intervals existed have no ci columns: the result has none.
+        has_ci = meta.get("has_ci", False) and "ci_low" in frame
         dtype = meta.get("player_id_dtype", "object")
         if dtype.startswith(("int", "uint")):
             ids = ids.astype(dtype)
@@ -186,4 +215,8 @@ class ValuationResult:
             timings=meta["timings"],
             manifest=meta["manifest"],
             extra={c: frame[c].to_numpy() for c in meta.get("extra_columns", [])},
+            ci_low=frame["ci_low"].to_numpy() if has_ci else None,
+            ci_high=frame["ci_high"].to_numpy() if has_ci else None,
+            exact=bool(meta.get("exact", False)),
+            ci_note=meta.get("ci_note", ""),
         )

@@ -24,7 +24,18 @@ from dataworth.engine.game import accepts_chains
 from dataworth.engine.group_game import GroupGame
 from dataworth.errors import DataworthError
 from dataworth.methods._common import Timer, manifest, point_ids
+from dataworth.methods.intervals import LEVEL, MIN_PERMUTATIONS, sampled_interval
 from dataworth.methods.result import ValuationResult
+from dataworth.methods.stability import SAMPLE_LIMIT
+from dataworth.methods.stopping import (
+    AnyOf,
+    Convergence,
+    MaxSamples,
+    RankStable,
+    RunState,
+    StoppingRule,
+    TimeBudget,
+)
 
 # Prefix blocks start short and grow by half while a permutation is not truncated, so at most
 # about a third of the fits of a permutation are wasted, and long untruncated walks still get big
@@ -117,6 +128,9 @@ def tmc_shapley(
     max_permutations: int = 100_000,
     progress=None,
     size_weights=None,
+    until: str | StoppingRule | None = None,
+    rank_k: int = 10,
+    rank_level: float = 0.9,
 ) -> ValuationResult:
     """Truncated Monte Carlo Shapley values (Ghorbani and Zou, ICML 2019, Algorithm 1).
 
@@ -148,13 +162,29 @@ def tmc_shapley(
         ``weights(n)[s]`` multiplies every marginal contribution to a coalition of size ``s``.
         A semivalue giving one coalition of size ``s`` the weight ``w(s)`` is the Shapley
         permutation average reweighted by ``n * C(n-1, s) * w(s)`` (used by Beta Shapley).
+    until : "ranks" or StoppingRule, optional
+        Run until a rule says the answer is enough, instead of a fixed count: ``"ranks"``
+        stops once the top and bottom ``rank_k`` values are stable at ``rank_level`` (see
+        :class:`~dataworth.methods.stopping.RankStable`); a
+        :class:`~dataworth.methods.stopping.StoppingRule` is used as it is. ``time_budget``,
+        ``convergence`` and ``max_permutations`` still stop the run, whichever comes first;
+        ``permutations`` is then ignored.
+    rank_k, rank_level : int, float
+        The size of the top and bottom and the stability level of ``until="ranks"``.
 
     Returns
     -------
     ValuationResult
         Values, standard errors across permutations, and in ``extra`` the number of
         permutations each player's value averages. ``params["truncated_share"]`` is the share
-        of prefixes not fitted thanks to truncation.
+        of prefixes not fitted thanks to truncation; ``params["stopped_by"]`` names the rule
+        that ended the run. ``ci_low``/``ci_high`` are 95% Student-t intervals across
+        permutations for the expectation of this (truncated) estimator, each standard error at
+        least the players' pooled one (heavy tails), NaN below 10 permutations (see
+        :mod:`dataworth.methods.intervals`). ``samples`` keeps each
+        permutation's marginal contributions (while permutations times players stays below
+        :data:`~dataworth.methods.stability.SAMPLE_LIMIT`) for
+        :func:`~dataworth.methods.stability.rank_stability`.
 
     References
     ----------
@@ -168,7 +198,9 @@ def tmc_shapley(
     >>> dw.tmc_shapley(g, permutations=5, tol=0).values
     array([1., 2., 3.])
     """
-    if permutations is None and convergence is None and time_budget is None:
+    if until is not None:
+        permutations = None
+    if permutations is None and convergence is None and time_budget is None and until is None:
         raise DataworthError("Give a number of permutations, a convergence level or a time budget.")
     if permutations is not None and permutations < 1:
         raise DataworthError("The number of permutations must be at least 1.")
@@ -177,6 +209,7 @@ def tmc_shapley(
     game, kind = _players(utility, groups)
     n = game.n_players
     limit = permutations if permutations is not None else max_permutations
+    rule = _stopping_rule(limit, convergence, time_budget, until, rank_k, rank_level)
     timer = Timer()
     started = time.perf_counter()
 
@@ -196,14 +229,19 @@ def tmc_shapley(
     chained = accepts_chains(game)
     marginal_sum, marginal_sq, used = np.zeros(n), np.zeros(n), 0
     history: list[np.ndarray] = []
+    rows: list[np.ndarray] | None = []  # each permutation's marginals, while memory allows
     evaluations = 2  # the empty and the full set
     prefixes_total = prefixes_fitted = 0
 
     def finish(walk_marginals: np.ndarray, walk: _Walk | None) -> None:
-        nonlocal used, marginal_sum, marginal_sq, prefixes_total, prefixes_fitted
+        nonlocal used, marginal_sum, marginal_sq, prefixes_total, prefixes_fitted, rows
         marginal_sum += walk_marginals
         marginal_sq += walk_marginals**2
         used += 1
+        if rows is not None:
+            rows.append(walk_marginals)
+            if used * n > SAMPLE_LIMIT:
+                rows = None
         history.append(marginal_sum / used)
         if walk is not None:
             prefixes_total += n
@@ -216,13 +254,14 @@ def tmc_shapley(
             prefixes_fitted += int(item["fitted"])
             evaluations += int(item["fitted"])
         per_batch = max(1, min(limit - used, _TARGET_BATCH_MASKS // max(1, min(n, _FIRST_BLOCK))))
-        if convergence is not None or time_budget is not None:
+        if convergence is not None or time_budget is not None or until is not None:
             per_batch = min(per_batch, _OPEN_ENDED_BATCH)  # check the rule often
         # At least one batch runs whatever the budget, so there is always a result.
-        while used < limit and (
-            used == 0 or not _should_stop(history, convergence, time_budget, started)
-        ):
-            batch = range(used, min(limit, used + per_batch))
+        while used == 0 or not rule(_state(used, started, history, rows, seed)):
+            # The rank rule checks when the run has grown by a tenth, so batches may grow too:
+            # fewer, larger rounds of fits.
+            size = per_batch if until is None else max(per_batch, min(used // 10, _MAX_BLOCK))
+            batch = range(used, min(limit, used + size))
             walks = [_Walk(_permutation(seed, t, n), empty_value) for t in batch]
             while not all(w.done for w in walks):
                 active = [w for w in walks if not w.done]
@@ -254,6 +293,9 @@ def tmc_shapley(
         if used > 1
         else np.full(n, np.nan)
     )
+    ci_low, ci_high, ci_note = sampled_interval(
+        values, stderr, used, what="permutations", pooled_floor=True, min_samples=MIN_PERMUTATIONS
+    )
     ids = game.names if kind == "groups" else point_ids(utility, np.arange(n))
     extra = {"permutations": np.full(n, used)}
     if kind == "groups":
@@ -268,8 +310,12 @@ def tmc_shapley(
         | {
             "permutations": used,
             "stopping": _stopping_name(permutations, convergence, time_budget),
+            "stopped_by": rule.fired or f"{limit} permutations",
             "truncated_share": 1.0 - prefixes_fitted / max(prefixes_total, 1),
-        },
+            "ci_level": LEVEL,
+            "samples_kept": rows is not None,
+        }
+        | ({"until": rule.describe()} if until is not None else {}),
         seed=seed,
         n_evaluations=evaluations,
         n_fitted=n_fitted,
@@ -282,7 +328,32 @@ def tmc_shapley(
             "efficiency_gap": full_value - empty_value - float(values.sum()),
         },
         extra=extra,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        ci_note=ci_note,
+        samples=None if rows is None else {"kind": "mean", "rows": np.array(rows)},
     )
+
+
+def _state(used, started, history, rows, seed) -> RunState:
+    values = history[-1] if history else np.zeros(0)
+    return RunState(used, started, values, history, rows, seed)
+
+
+def _stopping_rule(limit, convergence, time_budget, until, rank_k, rank_level) -> StoppingRule:
+    """The run's rule: the count, the time budget, convergence and ``until``, whichever first."""
+    rules: list[StoppingRule] = [MaxSamples(limit)]
+    if until == "ranks":
+        rules.insert(0, RankStable(k=rank_k, level=rank_level))
+    elif isinstance(until, StoppingRule):
+        rules.insert(0, until)
+    elif until is not None:
+        raise DataworthError(f"Unknown stopping rule {until!r}; use until='ranks' or a rule.")
+    if convergence is not None:
+        rules.insert(0, Convergence(convergence))
+    if time_budget is not None:
+        rules.insert(0, TimeBudget(time_budget))
+    return AnyOf(*rules)
 
 
 def _stopping_name(permutations, convergence, time_budget) -> str:
@@ -294,18 +365,6 @@ def _stopping_name(permutations, convergence, time_budget) -> str:
     if time_budget is not None:
         parts.append(f"time budget {time_budget:g} s")
     return " or ".join(parts)
-
-
-def _should_stop(history, convergence, time_budget, started) -> bool:
-    if time_budget is not None and time.perf_counter() - started >= time_budget:
-        return True
-    if convergence is not None and len(history) > 100:
-        now, before = history[-1], history[-101]
-        nonzero = now != 0
-        if nonzero.any():
-            change = np.abs(now[nonzero] - before[nonzero]) / np.abs(now[nonzero])
-            return bool(change.mean() < convergence)
-    return False
 
 
 def exact_shapley(utility, *, groups=None) -> ValuationResult:
@@ -383,6 +442,7 @@ def exact_semivalue(
         player_ids=ids,
         counts=np.full(n, 2**n),
         params={"players": kind} | (params or {}),
+        exact=True,
         n_evaluations=2**n,
         n_fitted=ev.n_fitted,
         n_fallback=ev.n_fallback,

@@ -38,6 +38,7 @@ from dataworth.report.model import (
     fmt,
     pct,
 )
+from dataworth.report.stability_section import loo_noise_sentence, stability_blocks
 
 # Metric columns of the baseline table, in the order they are shown.
 _METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "f1", "neg_log_loss", "neg_brier")
@@ -603,6 +604,7 @@ def shapley_section(run: RunData) -> Section:
         section.add(*_point_shapley_blocks(run, points))
     if groups is not None:
         section.add(*_group_shapley_blocks(run, groups))
+    section.add(*stability_blocks(run))
     if points is not None:
         section.add(*_loo_comparison_blocks(run, points))
     return section
@@ -777,6 +779,7 @@ def _loo_comparison_blocks(run: RunData, points: ValuationResult) -> list:
                 "Shapley averages it over coalitions of every size, so the two rank points "
                 "differently when points substitute for one another."
             ),
+            *[Paragraph(s) for s in [loo_noise_sentence(run)] if s],
             *_figure(run, "shapley_vs_loo", "Shapley value against exact LOO influence."),
         ]
     methods = run.csv("method_comparison.csv")
