@@ -33,20 +33,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import warnings
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import lasso_path
 
 from dataworth.engine.game import Evaluation, as_masks
 from dataworth.errors import DataworthError
 from dataworth.methods._common import Timer, manifest, point_ids
 from dataworth.methods.knockoffs import knockoff_threshold, w_statistics
+from dataworth.methods.lasso import DEFAULT_FOLDS, lasso_cv
 from dataworth.methods.result import ValuationResult
 from dataworth.methods.sampler import (
     STREAM_FOLDS,
@@ -64,8 +60,6 @@ Target = str | int | Sequence[int]
 # Subsets are drawn, evaluated and journaled this many at a time: small enough that an
 # interrupted run loses little, large enough that a batched learner fits whole chunks.
 _BLOCK = 256
-# Above this many regression columns the n x n Gram matrix costs more than it saves.
-_GRAM_LIMIT = 6000
 _ESTIMATORS = ("lasso", "ols", "moment")
 # Bumped whenever the sampler's stream layout changes, so a journal of an older design is
 # never mistaken for the current one.
@@ -352,108 +346,19 @@ def _lasso_cv(
     tol: float,
     n_jobs: int | None = None,
 ) -> list[_Fit]:
-    """K-fold cross-validated LASSO paths, one per column of ``y``, over a shared design.
+    """K-fold cross-validated LASSO paths, one per column of ``y`` (see :mod:`.lasso`).
 
-    ``x`` and ``y`` are already centred, so the LASSO has no intercept. The alpha grid of each
-    target runs from the smallest alpha that zeroes every coefficient down by a factor 0.01
-    (``m < columns``) or 1e-4, in ``n_alphas`` log-spaced steps, the whole way (glmnet's grid;
-    the authors patched glmnet so it never stops early). The Gram matrix ``x'x`` is formed once
-    and each fold's is derived from it, so every target and fold reuses it. Folds run in
-    threads (coordinate descent releases the GIL); each fold's result is independent of the
-    others, so the threading changes no number.
+    ``K = min(cv, m)`` folds, drawn from the seed; values at the CV-minimum alpha, selection
+    at the one-standard-error alpha.
     """
-    m, ncols = x.shape
+    m = x.shape[0]
     k = min(cv, m)
     if k < 2:
         raise DataworthError("Cross-validation needs at least 2 subsets.")
-    folds = _folds(m, k, seed)
-    use_gram = ncols <= _GRAM_LIMIT
-    gram = x.T @ x if use_gram else None
-    xy = x.T @ y
-    n_targets = y.shape[1]
-    ratio = 0.01 if m < ncols else 1e-4
-    alpha_max = np.abs(xy).max(axis=0) / m
-    grids = [np.geomspace(a, a * ratio, n_alphas) if a > 0 else None for a in alpha_max]
-    options = {"max_iter": max_iter, "tol": tol, "check_input": False}
-
-    def path(xt, yt, alphas, gram_t, xy_t):
-        if gram_t is not None:
-            return lasso_path(xt, yt, alphas=alphas, precompute=gram_t, Xy=xy_t, **options)[1]
-        return lasso_path(xt, yt, alphas=alphas, **options)[1]
-
-    def fold_errors(f: int) -> np.ndarray:
-        val = folds == f
-        train = ~val
-        x_train = np.asfortranarray(x[train])
-        x_val = x[val]
-        gram_f = np.ascontiguousarray(gram - x_val.T @ x_val) if use_gram else None
-        xy_f = xy - x_val.T @ y[val] if use_gram else None
-        errors = np.full((n_targets, n_alphas), np.nan)
-        for t in range(n_targets):
-            if grids[t] is None:
-                continue
-            coefs = path(
-                x_train,
-                np.ascontiguousarray(y[train, t]),
-                grids[t],
-                gram_f,
-                np.ascontiguousarray(xy_f[:, t]) if use_gram else None,
-            )
-            errors[t] = np.mean((y[val, t][:, None] - x_val @ coefs) ** 2, axis=0)
-        return errors
-
-    workers = n_jobs if n_jobs is not None else min(k, os.cpu_count() or 1)
-    # Each worker holds one fold's Gram matrix; keep their total under about 2 GB.
-    workers = max(1, min(workers, k, int(2e9 // max(8 * ncols * ncols, 1))))
-    # Convergence warnings from every thread are counted here (the warnings filters are
-    # process-wide, so they are set once, around the whole pool).
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        if workers == 1:
-            per_fold = [fold_errors(f) for f in range(k)]
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                per_fold = list(pool.map(fold_errors, range(k)))
-        mse = np.stack(per_fold, axis=1)  # (targets, folds, alphas)
-
-        fits = []
-        for t in range(n_targets):
-            if grids[t] is None:  # a constant target: nothing to explain
-                zeros = np.zeros(ncols)
-                fits.append(_Fit(zeros, zeros.copy(), info={"alpha_min": None, "alpha_1se": None}))
-                continue
-            mean = mse[t].mean(axis=0)
-            se = mse[t].std(axis=0, ddof=1) / np.sqrt(k)
-            i_min = int(np.argmin(mean))
-            # One-standard-error rule: the largest alpha (sparsest model) within one SE of the
-            # minimum; the grid is descending, so that is the first index that qualifies.
-            i_1se = int(np.flatnonzero(mean <= mean[i_min] + se[i_min])[0])
-            # The full-data path is needed only down to the CV minimum (warm starts make the
-            # same coefficients as the whole path would have at those alphas).
-            coefs = path(
-                np.asfortranarray(x),
-                np.ascontiguousarray(y[:, t]),
-                grids[t][: i_min + 1],
-                gram,
-                np.ascontiguousarray(xy[:, t]) if use_gram else None,
-            )
-            fits.append(
-                _Fit(
-                    coefs[:, i_min].copy(),
-                    coefs[:, i_1se].copy(),
-                    info={
-                        "alpha_min": float(grids[t][i_min]),
-                        "alpha_1se": float(grids[t][i_1se]),
-                        "cv_mse_min": float(mean[i_min]),
-                        "support_min": int(np.count_nonzero(coefs[:, i_min])),
-                        "support_1se": int(np.count_nonzero(coefs[:, i_1se])),
-                    },
-                )
-            )
-    n_warnings = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
-    for fit in fits:
-        fit.info |= {"cv_folds": k, "n_alphas": n_alphas, "convergence_warnings": n_warnings}
-    return fits
+    fits = lasso_cv(
+        x, y, _folds(m, k, seed), n_alphas=n_alphas, max_iter=max_iter, tol=tol, n_jobs=n_jobs
+    )
+    return [_Fit(fit.coef_min, fit.coef_1se, info=fit.info) for fit in fits]
 
 
 def _ols(x: np.ndarray, y: np.ndarray, n_strata: int) -> list[_Fit]:
@@ -506,7 +411,7 @@ class _Config:
     fdr: float | None = None
     knockoff_plus: bool = True
     side: str = "positive"
-    cv: int = 20
+    cv: int = DEFAULT_FOLDS
     n_alphas: int = 100
     max_iter: int = 1000
     tol: float = 1e-4
@@ -687,7 +592,7 @@ def ame(
     knockoff_plus: bool = True,
     side: str = "positive",
     groups=None,
-    cv: int = 20,
+    cv: int = DEFAULT_FOLDS,
     n_alphas: int = 100,
     n_jobs: int | None = None,
     seed: int = 0,
@@ -736,7 +641,7 @@ def ame(
         Select points that raise (``"positive"``) or lower the target.
     groups : dict or list, optional
         Value groups instead of points: each group is in or out of a subset as a whole.
-    cv : int, default=20
+    cv : int, default=10
         Folds of the cross-validation (at most ``m``).
     n_alphas : int, default=100
         Points on the LASSO path.
@@ -803,7 +708,7 @@ def ame_shapley(
     estimator: str = "lasso",
     groups=None,
     p_bins: int | None = None,
-    cv: int = 20,
+    cv: int = DEFAULT_FOLDS,
     n_alphas: int = 100,
     n_jobs: int | None = None,
     seed: int = 0,
@@ -879,7 +784,7 @@ def banzhaf(
     target: Target = "metric",
     estimator: str = "msr",
     groups=None,
-    cv: int = 20,
+    cv: int = DEFAULT_FOLDS,
     n_alphas: int = 100,
     n_jobs: int | None = None,
     seed: int = 0,
@@ -1035,7 +940,7 @@ def ame_hierarchical(
     fdr: float | None = 0.1,
     knockoff_plus: bool = True,
     side: str = "positive",
-    cv: int = 20,
+    cv: int = DEFAULT_FOLDS,
     n_alphas: int = 100,
     n_jobs: int | None = None,
     seed: int = 0,
