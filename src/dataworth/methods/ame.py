@@ -41,6 +41,7 @@ import numpy as np
 from dataworth.engine.game import Evaluation, as_masks
 from dataworth.errors import DataworthError
 from dataworth.methods._common import Timer, manifest, point_ids
+from dataworth.methods.ame_plan import check_fits
 from dataworth.methods.knockoffs import knockoff_threshold, w_statistics
 from dataworth.methods.lasso import DEFAULT_FOLDS, lasso_cv
 from dataworth.methods.result import ValuationResult
@@ -262,7 +263,7 @@ def _evaluate_design(
 # -- encoding and centring ---------------------------------------------------------------------
 
 
-def encode(masks: np.ndarray, p: np.ndarray, encoding: str = "ipw") -> np.ndarray:
+def encode(masks: np.ndarray, p: np.ndarray, encoding: str = "ipw", out=None) -> np.ndarray:
     """The regression design of a set of subsets.
 
     Parameters
@@ -272,6 +273,8 @@ def encode(masks: np.ndarray, p: np.ndarray, encoding: str = "ipw") -> np.ndarra
     encoding : {"ipw", "centred"}
         ``"ipw"``: ``1/p`` for a member, ``-1/(1-p)`` otherwise (AME); ``"centred"``:
         ``x - p`` (AMESV).
+    out : ndarray of float64, shape (m, n), optional
+        Where to write the design (a block of a wider one), instead of a new array.
 
     Returns
     -------
@@ -279,12 +282,28 @@ def encode(masks: np.ndarray, p: np.ndarray, encoding: str = "ipw") -> np.ndarra
     """
     p = np.asarray(p, dtype=np.float64)[:, None]
     if encoding == "ipw":
-        x = np.where(masks, 1.0 / p, -1.0 / (1.0 - p))
+        member, other = 1.0 / p, -1.0 / (1.0 - p)
     elif encoding == "centred":
-        x = masks.astype(np.float64) - p
+        member, other = 1.0 - p, 0.0 - p
     else:
         raise DataworthError(f"Unknown encoding {encoding!r}; use 'ipw' or 'centred'.")
-    return np.asfortranarray(x)
+    x = np.empty(masks.shape, order="F") if out is None else out
+    # Written in place (no temporary of the design's size): every non-member, then members.
+    np.copyto(x, np.broadcast_to(other, masks.shape))
+    np.copyto(x, np.broadcast_to(member, masks.shape), where=masks)
+    return x
+
+
+def _design(
+    masks: np.ndarray, knockoffs: np.ndarray | None, p: np.ndarray, encoding: str
+) -> np.ndarray:
+    """The encoded design, with the knockoff columns after the players' when given."""
+    m, n = masks.shape
+    x = np.empty((m, n * (2 if knockoffs is not None else 1)), order="F")
+    encode(masks, p, encoding, out=x[:, :n])
+    if knockoffs is not None:
+        encode(knockoffs, p, encoding, out=x[:, n:])
+    return x
 
 
 def _p_strata(p: np.ndarray, law: PLaw, p_bins: int | None) -> np.ndarray:
@@ -306,14 +325,18 @@ def _p_strata(p: np.ndarray, law: PLaw, p_bins: int | None) -> np.ndarray:
     return np.searchsorted(edges, p, side="right")
 
 
-def _centre(a: np.ndarray, strata: np.ndarray) -> np.ndarray:
-    """Subtract each stratum's column means from ``a`` (in place; ``a`` is 2-D)."""
+def _centre(a: np.ndarray, strata: np.ndarray, block: int = 1024) -> np.ndarray:
+    """Subtract each stratum's column means from ``a`` (in place; ``a`` is 2-D).
+
+    Column blocks bound the temporary to ``m x block`` whatever the design's width.
+    """
     n_strata = int(strata.max()) + 1 if len(strata) else 0
     onehot = np.zeros((len(strata), n_strata))
     onehot[np.arange(len(strata)), strata] = 1.0
-    counts = onehot.sum(axis=0)
-    means = (onehot.T @ a) / np.maximum(counts, 1.0)[:, None]
-    a -= means[strata]
+    counts = np.maximum(onehot.sum(axis=0), 1.0)[:, None]
+    for start in range(0, a.shape[1], block):
+        part = a[:, start : start + block]
+        part -= ((onehot.T @ part) / counts)[strata]
     return a
 
 
@@ -468,6 +491,9 @@ def _estimate(
         raise DataworthError(f"cv must be at least 2 folds; got {config.cv}.")
     keys, per_prediction = _resolve_target(game, target)
     n = game.n_players
+    # Before any fit: a regression that cannot fit in memory is refused now, not after the
+    # subsets were paid for.
+    check_fits(n, m, knockoffs=config.fdr is not None, n_targets=len(keys), n_jobs=config.n_jobs)
     sampler = SubsetSampler(n, config.law)
     timer = Timer()
     with timer.phase("evaluate"):
@@ -484,11 +510,9 @@ def _estimate(
     with timer.phase("regress"):
         strata = _p_strata(ev.p, config.law, config.p_bins)
         n_strata = int(strata.max()) + 1
-        x = encode(ev.masks, ev.p, config.encoding)
-        if config.fdr is not None:
-            knock = sampler.knockoffs(seed, ev.p, 0)
-            x = np.asfortranarray(np.hstack([x, encode(knock, ev.p, config.encoding)]))
-        x = _centre(x, strata)
+        knock = sampler.knockoffs(seed, ev.p, 0) if config.fdr is not None else None
+        x = _centre(_design(ev.masks, knock, ev.p, config.encoding), strata)
+        del knock
         y = _centre(ev.y.copy(), strata)
         if config.estimator == "lasso":
             fits = _lasso_cv(
@@ -903,6 +927,21 @@ def _each(out) -> list[ValuationResult]:
 # -- hierarchical ------------------------------------------------------------------------------
 
 
+def _within_budget(chosen, values, members, names, side: str, max_points: int):
+    """The selected groups of largest value on ``side`` whose points fit in ``max_points``."""
+    sign = 1.0 if side == "positive" else -1.0
+    order = chosen[np.argsort(-sign * values[chosen], kind="stable")]
+    kept, dropped, total = [], [], 0
+    for g in order:
+        size = len(members[g])
+        if total + size <= max_points:
+            kept.append(g)
+            total += size
+        else:
+            dropped.append(names[g])
+    return np.sort(np.array(kept, dtype=np.int64)), dropped
+
+
 @dataclass
 class HierarchicalResult:
     """The two levels of :func:`ame_hierarchical`.
@@ -945,6 +984,7 @@ def ame_hierarchical(
     n_jobs: int | None = None,
     seed: int = 0,
     progress: ProgressCallback | None = None,
+    max_points: int | None = None,
 ) -> HierarchicalResult:
     """Two-level AME: groups first, then the points inside the selected groups.
 
@@ -974,6 +1014,10 @@ def ame_hierarchical(
         Level 1 uses ``seed``; level 2 a seed derived from it (recorded in its params).
     progress : callable, optional
         ``progress(done, total)`` within each level.
+    max_points : int, optional
+        At most this many points at level 2: when the selected groups hold more, the
+        selected groups of largest level-1 value (on ``side``) are kept while they fit; the
+        others are listed in the level-2 ``params["groups_dropped_for_size"]``.
 
     Returns
     -------
@@ -1010,6 +1054,9 @@ def ame_hierarchical(
     )
     level1.method = "ame_hierarchical_groups"
     chosen = np.flatnonzero(level1.extra["selected"])
+    dropped: list[str] = []
+    if max_points is not None and len(chosen):
+        chosen, dropped = _within_budget(chosen, level1.values, members, names, side, max_points)
     selected = [names[g] for g in chosen]
     if not len(chosen):
         return HierarchicalResult(level1, None, selected)
@@ -1061,6 +1108,7 @@ def ame_hierarchical(
     full.params |= {
         "level1_seed": seed,
         "selected_groups": selected,
+        "groups_dropped_for_size": dropped,
         "context_groups": context_names,
     }
     level2 = ValuationResult(

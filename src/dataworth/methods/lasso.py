@@ -166,7 +166,8 @@ def lasso_cv(
         y_val = y[val]
         errors = np.full((n_targets, n_alphas), np.nan)
         if use_gram:
-            gram_f = gram32 - x_val32.T @ x_val32
+            gram_f = x_val32.T @ x_val32
+            np.subtract(gram32, gram_f, out=gram_f)  # one n x n array per worker, no temporary
             xy_f = (xy - x_val.T @ y_val).astype(np.float32)
         else:
             x_train32 = np.asfortranarray(x[train], dtype=np.float32)
