@@ -16,6 +16,7 @@ from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
 from dataworth.evaluate import evaluate_methods
 from dataworth.methods.ame import ame, ame_hierarchical, ame_shapley, banzhaf
+from dataworth.methods.ame_plan import ame_memory_bytes, plan_ame
 from dataworth.methods.beta_shapley import beta_shapley, exact_beta_shapley
 from dataworth.methods.compare import compare_values
 from dataworth.methods.data_oob import data_oob
@@ -41,6 +42,7 @@ __all__ = [
     "__version__",
     "ame",
     "ame_hierarchical",
+    "ame_memory_bytes",
     "ame_shapley",
     "banzhaf",
     "beta_shapley",
@@ -56,6 +58,7 @@ __all__ = [
     "list_datasets",
     "load_dataset",
     "loo",
+    "plan_ame",
     "point_diagnostics",
     "random_groups",
     "tmc_shapley",
