@@ -62,13 +62,13 @@ from dataworth.methods.shapley import tmc_shapley
 
 SCALE_CASES = (
     "flat2000:4000",
-    "targets:2000:4000",
-    "cancer:1000",
     "cancer:4000",
     "hier:10000:4000",
     "hier:50000:4000",
+    "cancer:1000",
+    "targets:500:2000",
 )
-SCALE_CASES_QUICK = ("flat2000:1000", "targets:500:1000", "cancer:1000", "hier:3000:1000")
+SCALE_CASES_QUICK = ("flat2000:1000", "targets:500:1000", "cancer:1000", "hier:8000:1000")
 
 
 def _pr(selected: np.ndarray, poisons: np.ndarray) -> tuple[float, float]:
@@ -358,7 +358,7 @@ def scale(cases) -> None:
             [sys.executable, __file__, "--case", spec], capture_output=True, text=True
         )
         if done.returncode != 0:
-            print(f"{spec}: failed\n{done.stderr[-2000:]}")
+            print(f"{spec}: failed\n{done.stderr[-2000:]}", flush=True)
             continue
         row = json.loads(done.stdout.strip().splitlines()[-1])
         cells = ", ".join(
