@@ -14,24 +14,61 @@ Run with ``python benchmarks/bench_ame.py`` (``--quick`` for a smaller run). Pri
 2. The threshold game (1,000 players, 3 matter, Shapley value 1/3 each): L2 error of
    ``ame_shapley`` (eps 0.01 and 0.1), TMC and plain permutation sampling against the number
    of utility evaluations.
+3. ``--scale`` (alone): AME's cost at scale, each case in a fresh process with its peak
+   memory. A 2,000-row binary task (logistic regression, neg_log_loss) with 4,000 subsets, fits
+   and estimation timed apart, and the LASSO against the previous estimator (float64 paths, 20
+   folds, each fold's own Gram matrix) on the same design in the same run, with whether the
+   chosen alphas, the support and the values agree; the estimation time of 1, 10 and 100 test
+   rows explained by one set of fits; breast cancer with Knockoffs at m = 1,000 and 4,000; the
+   hierarchical AME (the memory plan's choice) on 10,000 and 50,000 training rows.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from sklearn.datasets import make_classification
+from sklearn.linear_model import lasso_path
 
+from dataworth.data.load import load_dataset
 from dataworth.data.poison import poisoned_digits
+from dataworth.data.task import Task
 from dataworth.engine.game import Game
 from dataworth.engine.utility import Utility
-from dataworth.methods.ame import ame, ame_shapley
+from dataworth.methods.ame import (
+    _centre,
+    _design,
+    _evaluate_design,
+    _folds,
+    _p_strata,
+    ame,
+    ame_shapley,
+)
+from dataworth.methods.ame_scale import hierarchical_metric, study_ame_plan
 from dataworth.methods.knockoffs import knockoff_select
+from dataworth.methods.lasso import DEFAULT_FOLDS, alpha_grid, lasso_cv
 from dataworth.methods.loo import loo
-from dataworth.methods.sampler import subsets_for
+from dataworth.methods.sampler import SubsetSampler, make_law, subsets_for
 from dataworth.methods.shapley import tmc_shapley
+
+SCALE_CASES = (
+    "flat2000:4000",
+    "cancer:4000",
+    "hier:10000:4000",
+    "hier:50000:4000",
+    "cancer:1000",
+    "targets:500:2000",
+)
+SCALE_CASES_QUICK = ("flat2000:1000", "targets:500:1000", "cancer:1000", "hier:8000:1000")
 
 
 def _pr(selected: np.ndarray, poisons: np.ndarray) -> tuple[float, float]:
@@ -165,11 +202,197 @@ def threshold_curve(budgets, seeds) -> None:
     print(" permutation methods get budget // 1000 whole permutations; TMC truncates them)")
 
 
+# -- scale: the LASSO and the memory plan (python benchmarks/bench_ame.py --scale) -------------
+
+
+def _legacy_lasso_cv(x: np.ndarray, y: np.ndarray, folds: np.ndarray, n_alphas: int) -> dict:
+    """The estimator before the fast path: float64 ``lasso_path`` per fold from each fold's own
+    Gram matrix, ``K = min(m, 20)`` folds, folds in threads; returns the chosen alphas and the
+    CV-minimum coefficients of the first target."""
+    m, ncols = x.shape
+    k = int(folds.max()) + 1
+    gram, xy = x.T @ x, x.T @ y
+    grids = alpha_grid(xy, m, ncols, n_alphas)
+    options = {"max_iter": 1000, "tol": 1e-4, "check_input": False}
+
+    def fold_errors(f: int) -> np.ndarray:
+        val = folds == f
+        x_train, x_val = np.asfortranarray(x[~val]), x[val]
+        gram_f = np.ascontiguousarray(gram - x_val.T @ x_val)
+        xy_f = xy - x_val.T @ y[val]
+        errors = np.full((y.shape[1], n_alphas), np.nan)
+        for t in range(y.shape[1]):
+            coefs = lasso_path(
+                x_train,
+                np.ascontiguousarray(y[~val, t]),
+                alphas=grids[t],
+                precompute=gram_f,
+                Xy=np.ascontiguousarray(xy_f[:, t]),
+                **options,
+            )[1]
+            errors[t] = np.mean((y[val, t][:, None] - x_val @ coefs) ** 2, axis=0)
+        return errors
+
+    with ThreadPoolExecutor(max_workers=min(k, os.cpu_count() or 1)) as pool:
+        mse = np.stack(list(pool.map(fold_errors, range(k))), axis=1)
+    mean = mse[0].mean(axis=0)
+    se = mse[0].std(axis=0, ddof=1) / np.sqrt(k)
+    i_min = int(np.argmin(mean))
+    i_1se = int(np.flatnonzero(mean <= mean[i_min] + se[i_min])[0])
+    coefs = lasso_path(
+        np.asfortranarray(x),
+        np.ascontiguousarray(y[:, 0]),
+        alphas=grids[0][: i_min + 1],
+        precompute=gram,
+        Xy=np.ascontiguousarray(xy[:, 0]),
+        **options,
+    )[1]
+    return {"alpha_min": grids[0][i_min], "alpha_1se": grids[0][i_1se], "coef": coefs[:, i_min]}
+
+
+def _scale_task(n_train: int, seed: int = 0) -> Task:
+    """A binary task of ``n_train`` rows (make_classification, 10 features, 10% label noise)
+    and 500 test rows."""
+    x, y = make_classification(
+        n_samples=n_train + 500, n_features=10, n_informative=5, flip_y=0.1, random_state=seed
+    )
+    return Task.from_arrays(x[:n_train], y[:n_train], x[n_train:], y[n_train:])
+
+
+def _design_of(u, m: int, fdr: float | None, seed: int, columns=None):
+    """The centred design and scores AME regresses, rebuilt from the utility's store."""
+    sampler = SubsetSampler(u.n_players, make_law("grid"))
+    per_prediction = columns is not None
+    ev = _evaluate_design(u, sampler, seed, m, per_prediction, columns or [0], "ame", None)
+    strata = _p_strata(ev.p, sampler.law, None)
+    knock = sampler.knockoffs(seed, ev.p, 0) if fdr is not None else None
+    x = _centre(_design(ev.masks, knock, ev.p, "ipw"), strata)
+    return x, _centre(ev.y.copy(), strata)
+
+
+def _flat_case(name: str, task: Task, m: int, fdr: float | None, legacy: bool) -> dict:
+    with Utility(task, learner="logreg", metric="neg_log_loss", seed=0) as u:
+        start = time.perf_counter()
+        result = ame(u, n_subsets=m, fdr=fdr, seed=0)
+        total = time.perf_counter() - start
+        row = {
+            "case": name,
+            "n": task.n_train,
+            "m": m,
+            "knockoffs": fdr is not None,
+            "fits_s": result.timings["evaluate"],
+            "estimate_s": result.timings["regress"],
+            "total_s": total,
+            "folds": result.params["cv_folds"],
+            "support": result.params["support_min"],
+        }
+        if legacy:
+            x, y = _design_of(u, m, fdr, 0)
+            start = time.perf_counter()
+            old = _legacy_lasso_cv(x, y, _folds(m, min(20, m), 0), 100)
+            row["legacy_lasso_s"] = time.perf_counter() - start
+            start = time.perf_counter()
+            new = lasso_cv(x, y, _folds(m, DEFAULT_FOLDS, 0), n_alphas=100)[0]
+            row["new_lasso_s"] = time.perf_counter() - start
+            row["same_alpha_min"] = bool(np.isclose(new.info["alpha_min"], old["alpha_min"]))
+            row["same_alpha_1se"] = bool(np.isclose(new.info["alpha_1se"], old["alpha_1se"]))
+            scale = np.abs(old["coef"]).max()
+            row["max_value_diff_rel"] = float(np.abs(new.coef_min - old["coef"]).max() / scale)
+            row["same_support"] = bool(np.array_equal(new.coef_min != 0, old["coef"] != 0))
+    return row
+
+
+def _targets_case(n_train: int, m: int, counts=(1, 10, 100)) -> dict:
+    """Estimation time for 1, 10 and 100 test rows explained by one set of fits."""
+    task = _scale_task(n_train)
+    row = {"case": f"targets n={n_train} m={m}"}
+    with Utility(task, learner="logreg", metric="neg_log_loss", seed=0) as u:
+        ame(u, n_subsets=m, target=list(range(max(counts))), seed=0)  # the fits, once
+        for count in counts:
+            result = ame(u, n_subsets=m, target=list(range(count)), seed=0)
+            row[f"estimate_{count}_s"] = result[0].timings["regress"]
+    return row
+
+
+def _hierarchical_case(n_train: int, m: int) -> dict:
+    task = _scale_task(n_train)
+    plan = study_ame_plan(n_train, n_subsets=m, k=None, fdr=0.1, n_targets=1)
+    start = time.perf_counter()
+    with Utility(task, learner="logreg", metric="neg_log_loss", seed=0) as u:
+        out = hierarchical_metric(u, plan, n_subsets=m, k=None, fdr=0.1, seed=0)
+    levels = list(out.values())
+    return {
+        "case": f"hierarchical n={n_train}",
+        "n": n_train,
+        "m": m,
+        "plan": plan.mode,
+        "groups": plan.n_groups,
+        "flat_gib": plan.describe()["flat_gib"],
+        "selected_groups": int(out["ame_groups"].extra["selected"].sum()),
+        "level2_points": len(out["ame_metric"].values) if "ame_metric" in out else 0,
+        "fits_s": sum(r.timings["evaluate"] for r in levels),
+        "estimate_s": sum(r.timings["regress"] for r in levels),
+        "total_s": time.perf_counter() - start,
+    }
+
+
+def _run_case(spec: str) -> dict:
+    kind, *args = spec.split(":")
+    if kind == "flat2000":
+        return _flat_case("2,000 rows", _scale_task(2000), int(args[0]), None, legacy=True)
+    if kind == "cancer":
+        task = load_dataset("breast_cancer", seed=0)
+        return _flat_case("breast cancer", task, int(args[0]), 0.1, legacy=True)
+    if kind == "targets":
+        return _targets_case(int(args[0]), int(args[1]))
+    if kind == "hier":
+        return _hierarchical_case(int(args[0]), int(args[1]))
+    raise SystemExit(f"unknown case {spec}")
+
+
+def scale(cases) -> None:
+    """Each case in its own process, so its peak memory is its own."""
+    print("\n3. AME at scale (each case in a fresh process; peak = its maximum resident memory)")
+    for spec in cases:
+        done = subprocess.run(
+            [sys.executable, __file__, "--case", spec], capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            print(f"{spec}: failed\n{done.stderr[-2000:]}", flush=True)
+            continue
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        cells = ", ".join(
+            f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
+        )
+        print(cells, flush=True)
+        if "legacy_lasso_s" in row:
+            print(
+                f"  LASSO {row['legacy_lasso_s'] / row['new_lasso_s']:.1f}x faster than the "
+                f"previous estimator (float64, 20 folds) in the same run; estimation / fits "
+                f"{row['estimate_s'] / row['fits_s']:.2f}"
+            )
+
+
+def _case_main(spec: str) -> None:
+    row = _run_case(spec)
+    row["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(row))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smaller run")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes for the fits")
+    parser.add_argument("--scale", action="store_true", help="only the scale benchmark (3.)")
+    parser.add_argument("--case", help=argparse.SUPPRESS)  # one scale case, in its own process
     args = parser.parse_args()
+    if args.case:
+        _case_main(args.case)
+        return
+    if args.scale:
+        cases = SCALE_CASES_QUICK if args.quick else SCALE_CASES
+        scale(cases)
+        return
     if args.quick:
         poisoning(n_train=300, k=10, factors=(1, 2, 4), n_targets=10, q=0.2, jobs=args.jobs)
         threshold_curve(budgets=(1024, 4096), seeds=range(2))

@@ -16,6 +16,7 @@ from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
 from dataworth.evaluate import evaluate_methods
 from dataworth.methods.ame import ame, ame_hierarchical, ame_shapley, banzhaf
+from dataworth.methods.ame_plan import ame_memory_bytes, plan_ame
 from dataworth.methods.banzhaf_until import banzhaf_until
 from dataworth.methods.beta_shapley import beta_shapley, exact_beta_shapley
 from dataworth.methods.compare import compare_values
@@ -43,6 +44,7 @@ __all__ = [
     "__version__",
     "ame",
     "ame_hierarchical",
+    "ame_memory_bytes",
     "ame_shapley",
     "banzhaf",
     "banzhaf_until",
@@ -60,6 +62,7 @@ __all__ = [
     "list_datasets",
     "load_dataset",
     "loo",
+    "plan_ame",
     "point_diagnostics",
     "random_groups",
     "rank_stability",

@@ -700,8 +700,12 @@ def _show_tmc(ctx) -> None:
 
 
 def _show_ame(ctx) -> None:
+    from dataworth.methods.ame_scale import ame_plan_lines
     from dataworth.valuation_steps import ame_table
 
+    shown = list(ctx.results.get("ame", {}).values())
+    for line in ame_plan_lines(shown[0]) if shown else []:
+        console.print(line)  # which estimator ran (flat or hierarchical) and why
     for result in ctx.results.get("ame", {}).values():
         test_id = result.params.get("test_id")
         what = f"test row {test_id} (label {result.params['test_label']})" if test_id else "metric"

@@ -18,6 +18,7 @@ import pandas as pd
 from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
 from dataworth.methods.ame import ame
+from dataworth.methods.ame_scale import ame_plan_lines, hierarchical_metric, study_ame_plan
 from dataworth.methods.beta_shapley import beta_shapley
 from dataworth.methods.compare import compare_values
 from dataworth.methods.data_oob import data_oob
@@ -261,6 +262,23 @@ def ame_step(ctx: StudyContext) -> None:
         "groups": groups,
     }
     results: dict[str, ValuationResult] = {}
+    # Decided before any fit: flat AME, or hierarchical when the flat regression is too large.
+    plan = None
+    if groups is None:
+        plan = study_ame_plan(
+            u.n_players,
+            n_subsets=config.ame_subsets,
+            k=config.ame_k,
+            fdr=config.ame_fdr,
+            n_targets=len(rows) + (target == "metric"),
+        )
+        ctx.log(f"AME: {plan.reason}.")
+    if plan is not None and plan.mode == "hierarchical":
+        if rows:
+            ctx.log("AME: the hierarchical estimator explains the metric only, not test rows.")
+        options.pop("groups")
+        results |= hierarchical_metric(u, plan, progress=_progress(ctx, "AME"), **options)
+        rows, target = [], "hierarchical"
     # Single predictions first: their fits store the per-prediction scores, which the metric's
     # run then finds in the store (the other order would fit every subset twice).
     if rows:
@@ -273,6 +291,8 @@ def ame_step(ctx: StudyContext) -> None:
         results["ame_metric"] = ame(u, progress=_progress(ctx, "AME, metric"), **options)
     ctx.results["ame"] = results
     for stem, result in results.items():
+        if plan is not None:
+            result.params["ame_plan"] = plan.describe()
         _save(ctx, result, stem)
     figures = {
         stem: ame_rank_figure(result, _ame_title(result)) for stem, result in results.items()
@@ -494,6 +514,7 @@ def valuation_markdown(ctx: StudyContext, table_fn) -> list[str]:
             f"with c = {result.params['scale_c']:.4g}; Knockoff+ at FDR "
             f"{result.params.get('fdr')} selects {n_selected} players.",
             "",
+            *ame_plan_lines(result),
             table_fn(ame_table(result)),
             "",
         ]

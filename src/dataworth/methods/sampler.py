@@ -32,11 +32,12 @@ from scipy import integrate, special, stats
 from dataworth.errors import DataworthError
 
 # Stream labels in the spawn key: the subsets, their knockoffs, the CV folds of the regression
-# and the seed of a hierarchical second level never share random numbers.
+# the seed of a hierarchical second level and its random groups never share random numbers.
 STREAM_DESIGN = 1
 STREAM_KNOCKOFF = 2
 STREAM_FOLDS = 3
 STREAM_LEVEL2 = 4
+STREAM_PARTITION = 5
 
 DEFAULT_GRID: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)
 
