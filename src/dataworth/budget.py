@@ -28,6 +28,7 @@ import pandas as pd
 
 from dataworth.cost import (
     CostResult,
+    estimate_ame,
     estimate_data_oob,
     estimate_influence,
     estimate_knn_shapley,
@@ -74,6 +75,9 @@ class MethodBudget:
         What a unit is (``points``, ``permutations``, ``subsets``).
     note : str
         Why it runs as it does, in a sentence.
+    fixed : float
+        Seconds of a sampled method that do not depend on its units (AME's LASSO has a part
+        that grows with the players only).
     actual : float or None
         Seconds it took (filled in as the study runs).
     valued : str
@@ -91,6 +95,7 @@ class MethodBudget:
     note: str = ""
     actual: float | None = None
     valued: str = ""
+    fixed: float = 0.0
 
 
 @dataclass
@@ -193,6 +198,8 @@ class StudyShape:
         AME's random subsets as configured.
     ame_players : int
         AME's players (points or groups).
+    ame_targets : int
+        What AME explains: the metric and single predictions, one regression each.
     oob_estimators : int
     steps : set of str
         The study's step names (``groups``, ``tmc``, ``ame``, ``methods``...).
@@ -213,6 +220,7 @@ class StudyShape:
     ame_players: int
     oob_estimators: int
     steps: set[str]
+    ame_targets: int = 1
     tmc_points: bool = True
     tmc_groups: bool = True
     batched: bool = False
@@ -370,13 +378,15 @@ def _sampled_methods(
     if "ame" in shape.steps:
         wanted = shape.ame_subsets
         limit = ame_memory_limit(shape.ame_players, memory_bytes)
+        fixed, per_subset = estimate_ame(cost, shape.ame_players, shape.ame_targets)
         method = MethodBudget(
             "ame",
             "AME",
-            wanted * cost.seconds_per_fit(max(1, n // 2)),
+            fixed + wanted * per_subset,
             units=wanted,
             wanted=wanted,
             unit="subsets",
+            fixed=fixed,
         )
         if limit is not None and limit < wanted:
             method.units = limit
@@ -390,12 +400,24 @@ def _sampled_methods(
 
 def unit_seconds(method: MethodBudget) -> float:
     """Estimated seconds of one unit (a permutation, a subset) of a sampled method."""
-    return method.estimate / max(method.wanted or 1, 1)
+    return (method.estimate - method.fixed) / max(method.wanted or 1, 1)
+
+
+def units_within(method: MethodBudget, seconds: float) -> int:
+    """How many units of a sampled method fit in ``seconds``."""
+    # A hair of slack: seconds equal to the estimate must not lose a unit to rounding.
+    spare = (seconds - method.fixed) * (1 + 1e-9)
+    return max(0, int(spare // max(unit_seconds(method), 1e-12)))
+
+
+def smallest_run_seconds(method: MethodBudget) -> float:
+    """Seconds of a sampled method's smallest useful run."""
+    return method.fixed + _minimum_units(method) * unit_seconds(method)
 
 
 def _want(method: MethodBudget) -> float:
     """Seconds for the units a sampled method may run at most (memory may cap them)."""
-    return unit_seconds(method) * (method.units or 0)
+    return method.fixed + unit_seconds(method) * (method.units or 0)
 
 
 def _minimum_units(method: MethodBudget) -> int:
@@ -411,20 +433,15 @@ def _share_sampled(methods: list[MethodBudget], left: float) -> None:
     active = list(methods)
     while True:
         shares = _water_fill([_want(m) for m in active], left)
-        short = [
-            (m, s)
-            for m, s in zip(active, shares, strict=True)
-            if s < _minimum_units(m) * unit_seconds(m)
-        ]
+        short = [(m, s) for m, s in zip(active, shares, strict=True) if s < smallest_run_seconds(m)]
         if not short:
             break
         # Drop the method furthest from its smallest run, then share again.
-        worst, share = max(short, key=lambda ms: _minimum_units(ms[0]) * unit_seconds(ms[0]))
+        worst, share = max(short, key=lambda ms: smallest_run_seconds(ms[0]))
         worst.run, worst.allotted = False, 0.0
         worst.note = (
             f"skipped: its smallest run ({_minimum_units(worst)} {worst.unit}) would take about "
-            f"{_minimum_units(worst) * unit_seconds(worst):.0f} s, more than its share of "
-            f"{share:.0f} s."
+            f"{smallest_run_seconds(worst):.0f} s, more than its share of {share:.0f} s."
         )
         active.remove(worst)
     total = sum(_want(m) for m in active)
@@ -435,8 +452,7 @@ def _share_sampled(methods: list[MethodBudget], left: float) -> None:
             method.note = method.note or "runs as configured."
             continue
         method.allotted = share
-        # A hair of slack: a share equal to the estimate must not lose a unit to rounding.
-        fit = int(share * (1 + 1e-9) // max(unit_seconds(method), 1e-12))
+        fit = units_within(method, share)
         if fit < (method.units or 0):
             method.units = max(_minimum_units(method), fit)
             method.note = (

@@ -423,6 +423,27 @@ def estimate_knn_shapley(cost: CostResult, rows: int | None = None) -> float | N
     return path["per_test_row"] * path["n_test"] * rows / cost.n_train
 
 
+def estimate_ame(
+    cost: CostResult, players: int | None = None, targets: int = 1, rows: int | None = None
+) -> tuple[float, float]:
+    """``(fixed, per_subset)`` seconds of AME: about ``fixed + per_subset * subsets`` in all.
+
+    ``per_subset`` is one fit (subsets hold half the rows on average). ``fixed`` is its
+    estimation, a cross-validated LASSO per target, at its smallest useful number of subsets
+    (timed on a small subsample and scaled to the players, see
+    :func:`dataworth.cost_paths.ame_estimation_seconds`): at many players it costs far more than
+    the fits. Zero when it was not timed.
+    """
+    n = cost.n_train if rows is None else rows
+    per_fit = cost.seconds_per_fit(max(1, n // 2))
+    timing = cost.paths.get("ame_estimation")
+    if not timing:
+        return 0.0, per_fit
+    from dataworth.cost_paths import ame_estimation_seconds
+
+    return targets * ame_estimation_seconds(timing, n if players is None else players), per_fit
+
+
 def estimate_influence(cost: CostResult) -> float | None:
     """Seconds for influence functions (one fit and one solve), as timed on all rows."""
     path = cost.paths.get("influence")
@@ -447,6 +468,13 @@ def _plan_rows(
                 return estimate_loo(cost, r if points is None else points, r)
 
             note += "; timed on a batch of one-out subsets (the learner's one-out path)"
+        elif method.startswith("AME") and "ame_estimation" in cost.paths:
+
+            def seconds_of(r: int) -> float:
+                fixed, per_subset = estimate_ame(cost, players=r, rows=r)
+                return fixed + ame_subsets * per_subset
+
+            note += "; with its LASSO, timed on 100 players and scaled to all of them"
         elif method.startswith("TMC-Shapley (") and "tmc_chain" in cost.paths:
 
             def seconds_of(r: int) -> float:

@@ -283,6 +283,12 @@ def study_shape(ctx: StudyContext) -> StudyShape:
         if config.ame_subsets is not None
         else subsets_for(int(config.ame_k or 10), ame_players)
     )
+    if config.ame_target == "metric":
+        ame_targets = 1 + min(int(config.ame_rows), task.n_test)
+    elif config.ame_target == "all-test":
+        ame_targets = task.n_test
+    else:
+        ame_targets = max(1, config.ame_target.count(",") + 1)
     learner = make_learner(config.model, seed=config.seed)
     return StudyShape(
         n_train=n,
@@ -292,6 +298,7 @@ def study_shape(ctx: StudyContext) -> StudyShape:
         permutations=int(config.permutations),
         ame_subsets=ame_subsets,
         ame_players=ame_players,
+        ame_targets=ame_targets,
         oob_estimators=int(config.oob_estimators),
         steps=set(ctx.step_names),
         tmc_points=config.tmc_players in ("points", "both"),

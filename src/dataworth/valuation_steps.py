@@ -389,16 +389,15 @@ def ame_step(ctx: StudyContext) -> None:
 def _ame_subsets_within_budget(ctx: StudyContext) -> int | None:
     """AME's subsets under the budget: None as configured, 0 to skip, else how many fit.
 
-    Sized from the measured seconds per fit (AME's subsets hold half the rows on average), so
-    AME spends about its share; it has no clock of its own.
+    Sized from the measured seconds per fit (AME's subsets hold half the rows on average) and
+    the timed cost of its LASSO, so AME spends about its share; it has no clock of its own.
     """
-    from dataworth.budget import AME_MIN_SUBSETS, unit_seconds
+    from dataworth.budget import AME_MIN_SUBSETS, units_within
 
     plan = _planned(ctx, "ame")
     if plan is None or plan.units >= plan.wanted:
         return None
-    fit = int(ctx.results["budget"].allowed("ame") // max(unit_seconds(plan), 1e-12))
-    subsets = min(plan.units, fit)
+    subsets = min(plan.units, units_within(plan, ctx.results["budget"].allowed("ame")))
     if subsets < AME_MIN_SUBSETS:
         plan.run = False
         plan.note = (
