@@ -64,6 +64,19 @@ def test_engine_time_per_subset_is_measured(task):
     assert cost.utility["rows"] == round(0.9 * task.n_train)
     # Plans then use the engine's time per subset, which is what valuation methods pay.
     assert cost.seconds_per_fit() == pytest.approx(cost.utility["seconds_per_subset"])
+    # Each method's own path is timed too, and the plan estimates from it.
+    assert {"loo_one_out", "tmc_chain", "data_oob", "knn_shapley", "ame_estimation"} <= set(
+        cost.paths
+    )
+    plan = plan_table(cost).set_index("method")
+    one_out = cost.paths["loo_one_out"]
+    assert plan.loc["LOO (all points)", "estimated_seconds"] == pytest.approx(
+        one_out["full_fit_seconds"] + task.n_train * one_out["per_subset"]
+    )
+    assert "one-out path" in plan.loc["LOO (all points)", "note"]
+    assert "chain of nested prefixes" in plan.loc["TMC-Shapley (10 perms)", "note"]
+    assert {"KNN-Shapley", "Data-OOB (200 models)"} <= set(plan.index)
+    assert plan.loc["KNN-Shapley", "fits"] == 0
 
 
 def test_plan_counts_refits(task, cost):
