@@ -109,3 +109,15 @@ def test_a_budget_too_small_for_the_baseline_stops_before_valuing(tmp_path, budg
 
     with pytest.raises(DataworthError, match="raise --budget to at least"):
         _study(tmp_path, budget=budget, seconds_per_fit=1.0)
+
+
+def test_the_study_on_dask_gives_the_serial_values(tmp_path):
+    pytest.importorskip("distributed")
+    names = ("data", "loo", "groups")
+    values = {}
+    for backend in ("serial", "dask"):
+        config = StudyConfig(rows=200, train_size=100, backend=backend, n_jobs=2)
+        ctx = run_study(config, steps=steps_named(*names), root=tmp_path / backend).context
+        values[backend] = (ctx.results["loo"].values, ctx.results["lgo"].values)
+    for serial, on_dask in zip(values["serial"], values["dask"], strict=True):
+        np.testing.assert_array_equal(serial, on_dask)
