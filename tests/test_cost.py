@@ -135,3 +135,20 @@ def test_cost_result_is_json_able_and_plotted(cost, tmp_path):
     saved = cost_figures(cost, tmp_path)
     assert [p.suffix for p in saved["fit_time"]] == [".png", ".svg"]
     assert all(p.stat().st_size > 1000 for p in saved["fit_time"])
+
+
+def test_full_size_times_from_the_baseline_are_not_measured_again(task):
+    cost = run_cost_study(
+        task,
+        models=["logreg", "knn"],
+        fractions=(1.0, 0.1),
+        repeats=1,
+        utility_subsets=0,
+        full_fit_seconds={"logreg": (123.0, 3)},
+    )
+    times = cost.fit_times.set_index(["model", "fraction"])
+    assert times.loc[("logreg", 1.0), "seconds"] == 123.0
+    assert times.loc[("logreg", 1.0), "n_timed"] == 3
+    # Other sizes and other models are timed as before.
+    assert 0 < times.loc[("knn", 1.0), "seconds"] < 123.0
+    assert 0 < times.loc[("logreg", 0.1), "seconds"] < 123.0

@@ -227,6 +227,11 @@ def cost_step(ctx: StudyContext) -> None:
     from dataworth.report.figures import cost_figures
 
     config = ctx.config
+    baseline = ctx.results.get("baseline")
+    known = None
+    if baseline is not None:  # the baseline timed every model on all rows already
+        frame = baseline.metrics
+        known = {m: (frame.loc[m, "fit_seconds"], frame.loc[m, "n_timed"]) for m in frame.index}
     cost = run_cost_study(
         ctx.require_task(),
         models=config.baselines,
@@ -234,6 +239,7 @@ def cost_step(ctx: StudyContext) -> None:
         metric=ctx.primary_metric,
         seed=config.seed,
         knn_k=config.knn_k,
+        full_fit_seconds=known,
         progress=ctx.progress,
     )
     plan = plan_table(
