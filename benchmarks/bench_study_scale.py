@@ -77,14 +77,15 @@ def _study(n_train: int, budget: str, folder: Path, extra: list[str] | None = No
     return outcome
 
 
-def part_study(sizes: list[int], budget: str) -> None:
+def part_study(sizes: list[int], budget: str, extra: list[str] | None = None) -> None:
     from dataworth.config import parse_duration
 
-    print(f"\n1. dataworth study --budget {budget}, synthetic binary tables (20 features)")
+    flags = " ".join(["--budget", budget, *(extra or [])])
+    print(f"\n1. dataworth study {flags}, synthetic binary tables (20 features)")
     limit = parse_duration(budget)
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
-            outcome = _study(n, budget, Path(tmp))
+            outcome = _study(n, budget, Path(tmp), extra)
             kept = "kept" if outcome["seconds"] <= limit * 1.05 else "NOT kept"
             print(
                 f"   {n:>6} training rows: {outcome['seconds']:.0f} s (budget {limit:g} s, "
@@ -172,12 +173,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a short budget")
     parser.add_argument("--part", choices=("study", "dask", "all"), default="all")
+    parser.add_argument("--sizes", help="training rows of the study part, e.g. 10000,50000")
+    parser.add_argument("--baselines", help="passed to dataworth study (default: every model)")
     args = parser.parse_args()
     if args.part in ("study", "all"):
-        if args.quick:
-            part_study([2000], "90s")
-        else:
-            part_study([10_000, 50_000], "10m")
+        extra = ["--baselines", args.baselines] if args.baselines else None
+        sizes = [2000] if args.quick else [10_000, 50_000]
+        if args.sizes:
+            sizes = [int(x) for x in args.sizes.split(",")]
+        part_study(sizes, "90s" if args.quick else "10m", extra)
     if args.part in ("dask", "all"):
         part_dask(300 if args.quick else 1000, 2000 if args.quick else 10_000)
 
