@@ -75,6 +75,7 @@ def test_engine_time_per_subset_is_measured(task):
     )
     assert "one-out path" in plan.loc["LOO (all points)", "note"]
     assert "chain of nested prefixes" in plan.loc["TMC-Shapley (10 perms)", "note"]
+    assert 0 < cost.paths["tmc_chain"]["fitted_share"] <= 1
     assert {"KNN-Shapley", "Data-OOB (200 models)"} <= set(plan.index)
     assert plan.loc["KNN-Shapley", "fits"] == 0
 

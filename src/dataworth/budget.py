@@ -457,11 +457,7 @@ def _share_sampled(methods: list[MethodBudget], left: float) -> None:
             method.units = max(_minimum_units(method), fit)
             method.note = (
                 f"{method.units} of {method.wanted} {method.unit} fit its share of {share:.0f} s"
-                + (
-                    " (the estimate is an upper bound; more may fit)."
-                    if method.name != "ame"
-                    else "."
-                )
+                + ("; it stops by the clock, so more may fit." if method.name != "ame" else ".")
             )
         else:
             method.note = method.note or "runs as configured."
@@ -517,5 +513,5 @@ def budget_sentence(budget: StudyBudget | dict[str, Any]) -> str:
         f"Budget {data['budget_seconds']:g} s for the whole study: data, baseline and cost "
         f"study took {data['spent_seconds']:.1f} s, {data['reserve_seconds']:.0f} s were kept "
         "for the summary and report, and the valuation methods shared the rest. Estimates come "
-        "from the path each method takes (TMC's is an upper bound: truncation skips prefixes)."
+        "from the path each method takes; TMC stops by the clock at its share."
     )

@@ -194,6 +194,7 @@ def run_cost_study(
     seed: int = 0,
     knn_k: int = 10,
     full_fit_seconds: dict[str, tuple[float, int]] | None = None,
+    tmc_tol: float = 0.01,
     progress: ProgressFn | None = None,
 ) -> CostResult:
     """Time every model at several training sizes and the engine on a batch of subsets.
@@ -222,6 +223,8 @@ def run_cost_study(
         ``model -> (seconds, n_timed)`` already measured on the whole training set the same way
         (the baseline times each model with :func:`time_fit`); those models are not fitted on
         the whole set again, which at many rows saves as long as the baseline took.
+    tmc_tol : float, default=0.01
+        TMC's truncation tolerance, for estimating the prefixes it fits.
     progress : callable, optional
         ``progress(description, done, total)``.
 
@@ -297,7 +300,7 @@ def run_cost_study(
 
         if progress:
             progress("timing each method's own path", done, total)
-        paths = time_paths(task, valuation_model, metric, seed=seed, knn_k=knn_k)
+        paths = time_paths(task, valuation_model, metric, seed=seed, knn_k=knn_k, tmc_tol=tmc_tol)
     if progress:
         progress("cost study done", total, total)
     return CostResult(
@@ -402,15 +405,20 @@ def estimate_loo(cost: CostResult, points: int, rows: int | None = None) -> floa
 
 
 def estimate_tmc(cost: CostResult, permutations: int, rows: int | None = None) -> float:
-    """Seconds for TMC-Shapley on points, an upper bound (every prefix of every permutation).
+    """Seconds for TMC-Shapley on points.
 
     From the timed chain of nested prefixes when the learner has chains (each prefix is
-    warm-started from the one before), else one generic refit per prefix.
+    warm-started from the one before) times the share of prefixes a permutation fits before
+    truncation (measured on a subsample, which errs on the long side); else an upper bound,
+    one generic refit per prefix of every permutation.
     """
     rows = cost.n_train if rows is None else rows
     path = cost.paths.get("tmc_chain")
-    per_prefix = cost.seconds_per_fit(rows) if path is None else path["per_prefix"]
-    return permutations * rows * per_prefix * (1.0 if path is None else cost.scale(rows))
+    if path is None:
+        return permutations * rows * cost.seconds_per_fit(rows)
+    # The prefixes a permutation fits before truncation, as measured on a subsample.
+    share = path.get("fitted_share", 1.0)
+    return permutations * rows * share * path["per_prefix"] * cost.scale(rows)
 
 
 def estimate_data_oob(cost: CostResult, models: int, rows: int | None = None) -> float | None:
@@ -488,7 +496,11 @@ def _plan_rows(
             def seconds_of(r: int) -> float:
                 return estimate_tmc(cost, 10, r)
 
-            note += "; timed on a chain of nested prefixes, each warm-started from the last"
+            share = cost.paths["tmc_chain"].get("fitted_share", 1.0)
+            note = (
+                "timed on a chain of nested prefixes, each warm-started from the last, for the "
+                f"{share:.0%} of prefixes a permutation fitted before truncation on a subsample"
+            )
         rows_out.append((method, fits_of, seconds_of, note))
     knn = estimate_knn_shapley(cost)
     if knn is not None:

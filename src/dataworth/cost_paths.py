@@ -27,6 +27,8 @@ OOB_MODELS = 4
 """Bootstrap models timed for Data-OOB; its cost grows linearly with the number of models."""
 KNN_TEST_ROWS = 8
 """Test rows timed for KNN-Shapley; its cost grows linearly with the test rows."""
+TRUNCATION_ROWS = 200
+"""TMC's truncation is measured with two permutations on a tenth of the rows, at least this many."""
 AME_PLAYERS = 100
 AME_SUBSETS = 100
 """AME's estimation (its cross-validated LASSO, not the fits) is timed on a subsample of this many
@@ -34,7 +36,13 @@ players with this many subsets, its fits already stored; see :func:`ame_estimati
 
 
 def time_paths(
-    task: Task, learner: str, metric: str, *, seed: int = 0, knn_k: int = 10
+    task: Task,
+    learner: str,
+    metric: str,
+    *,
+    seed: int = 0,
+    knn_k: int = 10,
+    tmc_tol: float = 0.01,
 ) -> dict[str, dict[str, Any]]:
     """Seconds per unit of work of each method's own path, measured on this task.
 
@@ -48,6 +56,8 @@ def time_paths(
     seed : int, default=0
     knn_k : int, default=10
         KNN-Shapley's number of neighbours.
+    tmc_tol : float, default=0.01
+        TMC's truncation tolerance, for the share of prefixes a permutation fits.
 
     Returns
     -------
@@ -104,6 +114,7 @@ def time_paths(
                 "prefixes": length,
                 "seconds": seconds,
                 "per_prefix": seconds / length,
+                "fitted_share": _fitted_share(task, learner, metric, seed, tmc_tol),
             }
         if getattr(utility.learner, "name", "") == "logreg" and metric in (
             "neg_log_loss",
@@ -135,6 +146,23 @@ def time_paths(
         "n_test": task.n_test,
     }
     return paths
+
+
+def _fitted_share(task: Task, learner: str, metric: str, seed: int, tol: float) -> float:
+    """Share of a permutation's prefixes TMC fits before truncating, on a tenth of the rows.
+
+    Truncation stops a permutation once its prefix scores within ``tol`` of the full set's, which
+    on more rows happens at a smaller share of them, so the share measured on a subsample errs on
+    the long side.
+    """
+    from dataworth.engine.utility import Utility
+    from dataworth.methods.shapley import tmc_shapley
+
+    rows = min(task.n_train, max(TRUNCATION_ROWS, task.n_train // 10))
+    sub = task if rows == task.n_train else task.subsample_train(rows, seed=seed)
+    with Utility(sub, learner=learner, metric=metric, seed=seed) as utility:
+        result = tmc_shapley(utility, permutations=2, tol=tol, seed=seed)
+    return float(max(1.0 - result.params["truncated_share"], 1.0 / rows))
 
 
 def _time_ame(task: Task, learner: str, metric: str, seed: int) -> dict[str, float]:

@@ -240,6 +240,7 @@ def cost_step(ctx: StudyContext) -> None:
         seed=config.seed,
         knn_k=config.knn_k,
         full_fit_seconds=known,
+        tmc_tol=config.tmc_tol,
         progress=ctx.progress,
     )
     plan = plan_table(
