@@ -1,4 +1,4 @@
-"""The budget: durations, the subsample decision, and a study that follows it."""
+"""The budget: durations, how the study shares it among methods, and a study that keeps it."""
 
 from __future__ import annotations
 
@@ -6,10 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dataworth.budget import (
+    AME_BYTES_PER_CELL,
+    AME_MIN_SUBSETS,
+    StudyShape,
+    ame_memory_limit,
+    reserve_seconds,
+    share_budget,
+    unit_seconds,
+)
 from dataworth.config import parse_duration
 from dataworth.cost import CostResult
 from dataworth.errors import DataworthError
-from dataworth.study import valuation_size
 
 
 @pytest.mark.parametrize(
@@ -25,7 +33,7 @@ def test_bad_durations(text):
         parse_duration(text)
 
 
-def _cost(seconds_per_fit_at_100_rows: float) -> CostResult:
+def _cost(seconds_per_fit_at_100_rows: float, n_train: int = 1000) -> CostResult:
     """A cost study whose fits take the given time at 100 rows and grow linearly with rows."""
     times = pd.DataFrame(
         {
@@ -37,30 +45,106 @@ def _cost(seconds_per_fit_at_100_rows: float) -> CostResult:
             "note": ["", ""],
         }
     )
-    return CostResult(fit_times=times, n_train=1000, n_classes=2, valuation_model="logreg")
+    return CostResult(fit_times=times, n_train=n_train, n_classes=2, valuation_model="logreg")
 
 
-def _total_seconds(cost: CostResult, rows: int, ame_subsets: int) -> float:
-    # The study's methods: LOO of 10 points, 10 groups, TMC on points and on 10 groups, AME.
-    fits = 11 + 11 + (10 * rows + 1) + 101 + ame_subsets
-    return fits * cost.seconds_per_fit(rows)
+STEPS = {"loo", "groups", "tmc", "ame", "methods"}
 
 
-def test_no_subsample_when_the_study_fits_the_budget():
-    cost = _cost(1e-4)  # 1 ms per fit on all 1,000 rows: about 14 s in all
-    assert valuation_size(cost, 600.0, ame_subsets=4000) is None
+def _shape(n: int = 1000, **changes) -> StudyShape:
+    options = dict(
+        n_train=n,
+        n_test=200,
+        loo_points=10,
+        n_groups=10,
+        permutations=10,
+        ame_subsets=4000,
+        ame_players=n,
+        oob_estimators=200,
+        steps=STEPS,
+        batched=True,
+        influence=True,
+    )
+    return StudyShape(**(options | changes))
 
 
-def test_subsample_is_the_largest_size_whose_total_fits():
-    cost = _cost(1e-3)  # 10 ms per fit at 1,000 rows: about 140 s for the full study
-    rows = valuation_size(cost, 30.0, ame_subsets=4000)
-    assert rows is not None and rows < 1000
-    assert _total_seconds(cost, rows, 4000) <= 30.0 < _total_seconds(cost, rows + 1, 4000)
+def test_everything_runs_as_configured_when_it_fits():
+    cost = _cost(1e-5)  # 0.1 ms per fit on all 1,000 rows
+    budget = share_budget(cost, _shape(), 600.0, spent_seconds=5.0, now=0.0)
+    assert all(m.run for m in budget.methods.values())
+    for name in ("tmc", "tmc_groups", "ame"):
+        method = budget.methods[name]
+        assert method.units == method.wanted and method.allotted >= method.estimate
+    # All that is left is shared out, nothing more.
+    total = sum(m.allotted for m in budget.methods.values())
+    assert total == pytest.approx(600.0 - 5.0 - reserve_seconds(600.0))
+    assert list(budget.methods)[:3] == ["loo", "groups", "tmc"]
 
 
-def test_impossible_budget_is_one_clear_error():
-    with pytest.raises(DataworthError, match="raise --budget"):
-        valuation_size(_cost(1.0), 1.0, ame_subsets=4000)
+def test_sampled_methods_share_what_the_full_row_methods_leave():
+    cost = _cost(1e-3)  # 10 ms per fit on 1,000 rows: TMC alone would take 100 s
+    budget = share_budget(cost, _shape(), 60.0, spent_seconds=10.0, now=0.0)
+    full = [budget.methods[m] for m in ("loo", "groups", "loo_all")]
+    assert all(m.run and m.allotted == m.estimate for m in full)
+    left = 60.0 - 10.0 - reserve_seconds(60.0) - sum(m.allotted for m in full)
+    tmc, groups, ame = (budget.methods[m] for m in ("tmc", "tmc_groups", "ame"))
+    assert tmc.allotted + groups.allotted + ame.allotted == pytest.approx(left)
+    # TMC of groups needs little and gets it all; the other two split the rest evenly.
+    assert groups.units == groups.wanted and groups.allotted == pytest.approx(groups.estimate)
+    assert tmc.allotted == pytest.approx(ame.allotted)
+    assert tmc.units == int(tmc.allotted // unit_seconds(tmc)) < tmc.wanted
+    assert AME_MIN_SUBSETS <= ame.units < ame.wanted
+    assert ame.units * unit_seconds(ame) <= ame.allotted
+    assert "of 10 permutations" in tmc.note and "of 4000 subsets" in ame.note
+
+
+def test_a_method_whose_smallest_run_does_not_fit_is_skipped_and_says_why():
+    cost = _cost(1e-2)  # 100 ms per fit: one TMC permutation of 1,000 rows is 100 s
+    budget = share_budget(cost, _shape(batched=False), 120.0, spent_seconds=5.0, now=0.0)
+    tmc = budget.methods["tmc"]
+    assert not tmc.run and tmc.allotted == 0 and tmc.note.startswith("skipped")
+    assert "1 permutations" in tmc.note
+    # Its share went to the others.
+    assert budget.methods["ame"].run and budget.methods["ame"].units > AME_MIN_SUBSETS
+
+
+def test_loo_of_all_points_values_as_many_random_points_as_fit():
+    cost = _cost(1e-2)
+    budget = share_budget(cost, _shape(loo_points=1000), 60.0, spent_seconds=5.0, now=0.0)
+    loo = budget.methods["loo"]
+    assert 10 <= loo.units < 1000 and loo.wanted == 1000 and "random points" in loo.note
+
+
+def test_a_full_row_method_that_does_not_fit_is_skipped():
+    cost = _cost(1e-2)  # LOO of all 1,000 rows: 1,001 fits of 100 ms
+    budget = share_budget(cost, _shape(), 60.0, spent_seconds=5.0, now=0.0)
+    loo_all = budget.methods["loo_all"]
+    assert not loo_all.run and "skipped" in loo_all.note and "1000 rows" in loo_all.note
+
+
+def test_budget_too_small_for_the_baseline_is_one_clear_error():
+    with pytest.raises(DataworthError, match="too small even for the baseline") as error:
+        share_budget(_cost(1e-3), _shape(), 10.0, spent_seconds=12.0, now=0.0)
+    message = str(error.value)
+    assert "\n" not in message and "raise --budget to at least" in message
+    need = int(message.split("at least ")[1].split(" ")[0])
+    # The budget it names is enough.
+    share_budget(_cost(1e-3), _shape(), float(need), spent_seconds=12.0, now=0.0)
+
+
+def test_ame_subsets_are_capped_by_memory():
+    limit = ame_memory_limit(50_000, 8 * 1024**3)
+    assert limit is not None and limit * 50_000 * AME_BYTES_PER_CELL <= 0.5 * 8 * 1024**3
+    budget = share_budget(
+        _cost(1e-6, n_train=50_000),
+        _shape(50_000, ame_players=50_000),
+        600.0,
+        spent_seconds=5.0,
+        memory_bytes=8 * 1024**3,
+        now=0.0,
+    )
+    assert budget.methods["ame"].units == limit < 4000
+    assert "memory" in budget.methods["ame"].note
 
 
 def test_subsample_keeps_ids_classes_and_test_rows(cancer_400):
@@ -70,3 +154,16 @@ def test_subsample_keeps_ids_classes_and_test_rows(cancer_400):
     assert np.abs(np.bincount(small.y_train) - 100 * share).max() <= 1
     positions = cancer_400.positions_of(small.train_ids)
     np.testing.assert_array_equal(cancer_400.X_train[positions], small.X_train)
+
+
+def test_ame_is_skipped_when_its_lasso_alone_would_overrun_its_share():
+    cost = _cost(1e-5)
+    # AME's estimation timed at 1 s for 100 players: about 100 s per target at 1,000 players.
+    cost.paths["ame_estimation"] = {"players": 100, "subsets": 100, "seconds": 1.0}
+    budget = share_budget(cost, _shape(ame_targets=4), 120.0, spent_seconds=5.0, now=0.0)
+    ame = budget.methods["ame"]
+    assert ame.fixed == pytest.approx(400.0)
+    assert not ame.run and ame.note.startswith("skipped") and "100 subsets" in ame.note
+    # With time for it, the same AME runs as configured.
+    roomy = share_budget(cost, _shape(ame_targets=4), 3600.0, spent_seconds=5.0, now=0.0)
+    assert roomy.methods["ame"].run and roomy.methods["ame"].units == 4000

@@ -210,3 +210,47 @@ def test_plan_with_a_tiny_budget_marks_methods_infeasible(tmp_path):
     plan = pd.read_csv(tmp_path / "p" / "plan.csv")
     assert not plan["feasible"].any()
     assert "budget 1e-06 s" in result.output
+
+
+def test_progress_appears_as_lines_when_output_is_not_a_terminal(monkeypatch):
+    from dataworth import progress_lines
+
+    monkeypatch.setattr(progress_lines, "QUIET", 0.0)  # show lines from the first second
+    result = _invoke("loo", "--rows", "150", "--train-size", "100")
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert "step data: load and split the data" in lines[0] and lines[0].startswith("[")
+    assert any(line.endswith("leave-one-out: 10/10") for line in lines), lines
+    assert any("loo: 10 of 100 rows in" in line for line in lines), lines
+
+
+def test_progress_lines_are_rate_limited_and_flushed():
+    import io
+
+    from dataworth.progress_lines import ProgressLines
+
+    stream = io.StringIO()
+    with ProgressLines(stream, every=3600, gap=0, quiet=0) as lines:
+        for done in range(1, 101):
+            lines("TMC-Shapley, points", done, 100)  # the same work: first and last line only
+        lines.log("tmc: all 100 players")
+        lines("AME, metric", 0, 10)  # new work: a line at once
+    shown = stream.getvalue().splitlines()
+    assert [line.split("] ", 1)[1] for line in shown] == [
+        "TMC-Shapley, points: 1/100",
+        "TMC-Shapley, points: 100/100",
+        "tmc: all 100 players",
+        "AME, metric: 0/10",
+    ]
+
+
+def test_progress_lines_hold_back_the_first_seconds():
+    import io
+
+    from dataworth.progress_lines import ProgressLines
+
+    stream = io.StringIO()
+    with ProgressLines(stream, quiet=3600) as lines:
+        lines.log("step data: load and split the data")
+    # A run that ends (or fails on bad input) within the quiet time prints nothing.
+    assert stream.getvalue() == ""

@@ -64,6 +64,20 @@ def test_engine_time_per_subset_is_measured(task):
     assert cost.utility["rows"] == round(0.9 * task.n_train)
     # Plans then use the engine's time per subset, which is what valuation methods pay.
     assert cost.seconds_per_fit() == pytest.approx(cost.utility["seconds_per_subset"])
+    # Each method's own path is timed too, and the plan estimates from it.
+    assert {"loo_one_out", "tmc_chain", "data_oob", "knn_shapley", "ame_estimation"} <= set(
+        cost.paths
+    )
+    plan = plan_table(cost).set_index("method")
+    one_out = cost.paths["loo_one_out"]
+    assert plan.loc["LOO (all points)", "estimated_seconds"] == pytest.approx(
+        one_out["full_fit_seconds"] + task.n_train * one_out["per_subset"]
+    )
+    assert "one-out path" in plan.loc["LOO (all points)", "note"]
+    assert "chain of nested prefixes" in plan.loc["TMC-Shapley (10 perms)", "note"]
+    assert 0 < cost.paths["tmc_chain"]["fitted_share"] <= 1
+    assert {"KNN-Shapley", "Data-OOB (200 models)"} <= set(plan.index)
+    assert plan.loc["KNN-Shapley", "fits"] == 0
 
 
 def test_plan_counts_refits(task, cost):
@@ -122,3 +136,20 @@ def test_cost_result_is_json_able_and_plotted(cost, tmp_path):
     saved = cost_figures(cost, tmp_path)
     assert [p.suffix for p in saved["fit_time"]] == [".png", ".svg"]
     assert all(p.stat().st_size > 1000 for p in saved["fit_time"])
+
+
+def test_full_size_times_from_the_baseline_are_not_measured_again(task):
+    cost = run_cost_study(
+        task,
+        models=["logreg", "knn"],
+        fractions=(1.0, 0.1),
+        repeats=1,
+        utility_subsets=0,
+        full_fit_seconds={"logreg": (123.0, 3)},
+    )
+    times = cost.fit_times.set_index(["model", "fraction"])
+    assert times.loc[("logreg", 1.0), "seconds"] == 123.0
+    assert times.loc[("logreg", 1.0), "n_timed"] == 3
+    # Other sizes and other models are timed as before.
+    assert 0 < times.loc[("knn", 1.0), "seconds"] < 123.0
+    assert 0 < times.loc[("logreg", 0.1), "seconds"] < 123.0

@@ -169,9 +169,9 @@ BudgetOpt = Annotated[
     str | None,
     typer.Option(
         "--budget",
-        help="Time the study's valuation methods may take together: 600, 90s, 10m or 1h. The "
-        "study values a stratified subsample of the training rows when the cost study says the "
-        "full set would not fit; the plan also checks each method alone. [default: 10m]",
+        help="Time the whole study may take: 600, 90s, 10m or 1h. Methods that grow gently "
+        "with the rows value every row when they fit; TMC and AME stop at their share; the "
+        "plan also checks each method alone. [default: 10m]",
         rich_help_panel=_MODEL,
         show_default=False,
     ),
@@ -456,8 +456,31 @@ def _reports_errors(command: Callable) -> Callable:
         except DataworthError as error:
             print_error(error)
             raise typer.Exit(code=2) from None
+        except (KeyboardInterrupt, MemoryError) as error:
+            _print_stopped(error)
+            raise typer.Exit(code=_stop_code(error)) from None
 
     return wrapper
+
+
+def _print_stopped(error: BaseException) -> None:
+    """One line for a stopped run: why, where its partial folder is, and how to resume."""
+    from dataworth.study_log import stop_reason
+
+    partial = getattr(error, "partial_path", None)
+    where = f"; what finished is in {partial} (see its study.log)" if partial else ""
+    print_error(
+        f"stopped, {stop_reason(error)}{where}; run the same command again to resume: "
+        "finished fits are stored and are not refitted."
+    )
+
+
+def _stop_code(error: BaseException) -> int:
+    from dataworth.study_log import StudyStopped
+
+    if isinstance(error, StudyStopped):
+        return 143  # the shell's code for a process ended by SIGTERM
+    return 130 if isinstance(error, KeyboardInterrupt) else 1
 
 
 def print_error(error: BaseException) -> None:
@@ -488,7 +511,18 @@ def _data_check_warnings() -> Iterator[None]:
 
 @contextmanager
 def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress bar on stderr; yields the ``progress(description, done, total)`` callback."""
+    """Progress on stderr; yields the ``progress(description, done, total)`` callback.
+
+    A live rich bar on a terminal. When stderr is not a terminal (piped, or written to a file),
+    flushed lines instead (see :mod:`dataworth.progress_lines`), so a person reading the file
+    sees the run advance.
+    """
+    if not err_console.is_terminal:
+        from dataworth.progress_lines import ProgressLines
+
+        with ProgressLines(sys.stderr) as lines:
+            yield lines
+        return
     columns = (
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
@@ -502,6 +536,9 @@ def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
         def update(description: str, done: int, total: int) -> None:
             progress.update(task_id, description=description, completed=done, total=total)
 
+        update.log = lambda message: progress.console.print(  # type: ignore[attr-defined]
+            message, highlight=False, markup=False
+        )
         yield update
 
 
@@ -510,7 +547,11 @@ def _run(config: StudyConfig, step_names: tuple[str, ...] | None, write: bool):
 
     steps = DEFAULT_STEPS if step_names is None else steps_named(*step_names)
     with _progress_bar() as progress:
-        return run_study(config, steps=steps, write=write, progress=progress)
+        log = getattr(progress, "log", None)
+        on_step = getattr(progress, "on_step", None)
+        return run_study(
+            config, steps=steps, write=write, progress=progress, log=log, on_step=on_step
+        )
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -730,6 +771,23 @@ def _show_method(ctx) -> None:
         console.print(f"  {result.n_fitted} fits, {seconds:.2f} s", highlight=False)
 
 
+def _show_budget(ctx) -> None:
+    budget = ctx.results.get("budget")
+    if budget is None:
+        return
+    from dataworth.budget import budget_frame, budget_sentence
+
+    frame = budget_frame(budget).rename(
+        columns={
+            "estimated_seconds": "est. s",
+            "allotted_seconds": "allotted s",
+            "actual_seconds": "actual s",
+        }
+    )
+    console.print(_frame_table(frame, "Budget: estimate against actual", digits=2))
+    console.print(f"  {budget_sentence(budget)}", highlight=False, markup=False)
+
+
 def _show_written(outcome) -> None:
     if outcome.path is not None:
         console.print(f"[bold green]Wrote[/bold green] {outcome.path}", highlight=False)
@@ -854,9 +912,7 @@ def study(
     shows = (_show_data, _show_baseline, _show_cost, _show_loo, _show_groups, _show_tmc, _show_ame)
     for show in shows:
         show(outcome.context)
-    decision = outcome.context.results.get("subsample")
-    if decision and decision["subsampled"]:
-        console.print(f"[bold]Subsample:[/bold] {decision['reason']}", highlight=False)
+    _show_budget(outcome.context)
     _show_written(outcome)
 
 

@@ -95,7 +95,8 @@ class StudyConfig:
     seed : int
         The one seed every random choice derives from.
     budget_seconds : float
-        Compute budget: the study's valuation methods together (each method alone in the plan).
+        Time the whole study may take (the plan checks each method alone against it); see
+        :mod:`dataworth.budget` for how the study shares it.
     loo_points : int or "all"
         Training points whose exact LOO influence is computed (random, drawn with ``seed``).
     loo_ids : list of str, optional

@@ -126,6 +126,8 @@ class CostResult:
     utility: dict[str, Any] | None = None
     utility_note: str = ""
     notes: list[str] = field(default_factory=list)
+    paths: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Seconds of each method's own path (see :func:`dataworth.cost_paths.time_paths`)."""
 
     def seconds_per_fit(self, rows: int | None = None) -> float:
         """Estimated seconds per valuation refit on ``rows`` training rows (default: all).
@@ -157,7 +159,14 @@ class CostResult:
             "utility": self.utility,
             "utility_note": self.utility_note,
             "notes": list(self.notes),
+            "paths": self.paths,
         }
+
+    def scale(self, rows: int | None) -> float:
+        """How much longer a fit on ``rows`` rows takes than one on all training rows."""
+        if rows is None or rows == self.n_train:
+            return 1.0
+        return self.seconds_per_fit(rows) / self.seconds_per_fit(self.n_train)
 
 
 def _power_law(rows: np.ndarray, seconds: np.ndarray) -> Callable[[float], float]:
@@ -183,6 +192,9 @@ def run_cost_study(
     repeats: int = 3,
     utility_subsets: int = 20,
     seed: int = 0,
+    knn_k: int = 10,
+    full_fit_seconds: dict[str, tuple[float, int]] | None = None,
+    tmc_tol: float = 0.01,
     progress: ProgressFn | None = None,
 ) -> CostResult:
     """Time every model at several training sizes and the engine on a batch of subsets.
@@ -202,8 +214,17 @@ def run_cost_study(
         Fits per timing (median), fewer for slow models.
     utility_subsets : int, default=20
         Random 90% subsets evaluated through :class:`~dataworth.engine.utility.Utility`.
-        ``0`` skips the engine and estimates from scikit-learn fit times.
+        ``0`` skips the engine and estimates from scikit-learn fit times; it also skips
+        timing each method's own path (:func:`dataworth.cost_paths.time_paths`).
     seed : int, default=0
+    knn_k : int, default=10
+        KNN-Shapley's number of neighbours, for timing its path.
+    full_fit_seconds : dict, optional
+        ``model -> (seconds, n_timed)`` already measured on the whole training set the same way
+        (the baseline times each model with :func:`time_fit`); those models are not fitted on
+        the whole set again, which at many rows saves as long as the baseline took.
+    tmc_tol : float, default=0.01
+        TMC's truncation tolerance, for estimating the prefixes it fits.
     progress : callable, optional
         ``progress(description, done, total)``.
 
@@ -244,7 +265,10 @@ def run_cost_study(
             if progress:
                 progress(f"timing {name} on {rows} rows", done, total)
             seconds, n_timed = math.nan, 0
-            if not note:
+            known = (full_fit_seconds or {}).get(name) if picks is None and not note else None
+            if known is not None:
+                seconds, n_timed = float(known[0]), int(known[1])
+            elif not note:
                 X = task.X_train if picks is None else task.X_train[picks]
                 y = task.y_train if picks is None else task.y_train[picks]
                 try:
@@ -270,6 +294,13 @@ def run_cost_study(
         utility, utility_note = _time_utility(task, valuation_model, metric, utility_subsets, seed)
     else:
         utility, utility_note = None, "engine timing skipped; estimates use scikit-learn fits."
+    paths: dict[str, dict[str, Any]] = {}
+    if utility is not None:
+        from dataworth.cost_paths import time_paths
+
+        if progress:
+            progress("timing each method's own path", done, total)
+        paths = time_paths(task, valuation_model, metric, seed=seed, knn_k=knn_k, tmc_tol=tmc_tol)
     if progress:
         progress("cost study done", total, total)
     return CostResult(
@@ -280,6 +311,7 @@ def run_cost_study(
         utility=utility,
         utility_note=utility_note,
         notes=notes,
+        paths=paths,
     )
 
 
@@ -359,10 +391,160 @@ def method_fits(
     ]
 
 
+def estimate_loo(cost: CostResult, points: int, rows: int | None = None) -> float:
+    """Seconds for exact LOO of ``points`` points (plus the full fit) on ``rows`` rows.
+
+    From the timed batch of one-out subsets when there is one (the batched logistic
+    regression's one-out path, which starts from the full-data solution), else ``points + 1``
+    generic refits.
+    """
+    path = cost.paths.get("loo_one_out")
+    if path is None:
+        return (points + 1) * cost.seconds_per_fit(rows)
+    return (path["full_fit_seconds"] + points * path["per_subset"]) * cost.scale(rows)
+
+
+def estimate_tmc(cost: CostResult, permutations: int, rows: int | None = None) -> float:
+    """Seconds for TMC-Shapley on points.
+
+    From the timed chain of nested prefixes when the learner has chains (each prefix is
+    warm-started from the one before) times the share of prefixes a permutation fits before
+    truncation (measured on a subsample, which errs on the long side); else an upper bound,
+    one generic refit per prefix of every permutation.
+    """
+    rows = cost.n_train if rows is None else rows
+    path = cost.paths.get("tmc_chain")
+    if path is None:
+        return permutations * rows * cost.seconds_per_fit(rows)
+    # The prefixes a permutation fits before truncation, as measured on a subsample.
+    share = path.get("fitted_share", 1.0)
+    return permutations * rows * share * path["per_prefix"] * cost.scale(rows)
+
+
+def estimate_data_oob(cost: CostResult, models: int, rows: int | None = None) -> float | None:
+    """Seconds for Data-OOB with ``models`` bootstrap models (linear in models and in rows)."""
+    path = cost.paths.get("data_oob")
+    if path is None:
+        return None
+    rows = cost.n_train if rows is None else rows
+    return models * path["per_model"] * rows / cost.n_train
+
+
+def estimate_knn_shapley(cost: CostResult, rows: int | None = None) -> float | None:
+    """Seconds for KNN-Shapley of the test metric (linear in the test rows and training rows)."""
+    path = cost.paths.get("knn_shapley")
+    if path is None:
+        return None
+    rows = cost.n_train if rows is None else rows
+    return path["per_test_row"] * path["n_test"] * rows / cost.n_train
+
+
+def estimate_ame(
+    cost: CostResult, players: int | None = None, targets: int = 1, rows: int | None = None
+) -> tuple[float, float]:
+    """``(fixed, per_subset)`` seconds of AME: about ``fixed + per_subset * subsets`` in all.
+
+    ``per_subset`` is one fit (subsets hold half the rows on average). ``fixed`` is its
+    estimation, a cross-validated LASSO per target, at its smallest useful number of subsets
+    (timed on a small subsample and scaled to the players, see
+    :func:`dataworth.cost_paths.ame_estimation_seconds`): at many players it costs far more than
+    the fits. Zero when it was not timed.
+    """
+    n = cost.n_train if rows is None else rows
+    per_fit = cost.seconds_per_fit(max(1, n // 2))
+    timing = cost.paths.get("ame_estimation")
+    if not timing:
+        return 0.0, per_fit
+    from dataworth.cost_paths import ame_estimation_seconds
+
+    return targets * ame_estimation_seconds(timing, n if players is None else players), per_fit
+
+
+def estimate_influence(cost: CostResult) -> float | None:
+    """Seconds for influence functions (one fit and one solve), as timed on all rows."""
+    path = cost.paths.get("influence")
+    return None if path is None else path["seconds"]
+
+
+def _plan_rows(
+    cost: CostResult, ame_subsets: int, sized_by_rule: bool, oob_estimators: int
+) -> list[tuple[str, Callable[[int], int], Callable[[int], float], str]]:
+    """(method, fits of rows, seconds of rows, note) of each planned method."""
+    rows_out = []
+    for method, fits_of, note in method_fits(cost.n_train, ame_subsets, sized_by_rule):
+
+        def generic(r: int, fits_of=fits_of) -> float:
+            return fits_of(r) * cost.seconds_per_fit(r)
+
+        seconds_of = generic
+        if method.startswith("LOO") and "loo_one_out" in cost.paths:
+            points = 10 if "10 points" in method else None
+
+            def seconds_of(r: int, points=points) -> float:
+                return estimate_loo(cost, r if points is None else points, r)
+
+            note += "; timed on a batch of one-out subsets (the learner's one-out path)"
+        elif method.startswith("AME") and "ame_estimation" in cost.paths:
+
+            def seconds_of(r: int) -> float:
+                fixed, per_subset = estimate_ame(cost, players=r, rows=r)
+                return fixed + ame_subsets * per_subset
+
+            note += "; with its LASSO, timed on 100 players and scaled to all of them"
+        elif method.startswith("TMC-Shapley (") and "tmc_chain" in cost.paths:
+
+            def seconds_of(r: int) -> float:
+                return estimate_tmc(cost, 10, r)
+
+            share = cost.paths["tmc_chain"].get("fitted_share", 1.0)
+            note = (
+                "timed on a chain of nested prefixes, each warm-started from the last, for the "
+                f"{share:.0%} of prefixes a permutation fitted before truncation on a subsample"
+            )
+        rows_out.append((method, fits_of, seconds_of, note))
+    knn = estimate_knn_shapley(cost)
+    if knn is not None:
+        rows_out.append(
+            (
+                "KNN-Shapley",
+                lambda r: 0,
+                lambda r: estimate_knn_shapley(cost, r),
+                "no model is fitted; timed on a few test rows",
+            )
+        )
+    if estimate_data_oob(cost, oob_estimators) is not None:
+        rows_out.append(
+            (
+                f"Data-OOB ({oob_estimators} models)",
+                lambda r: oob_estimators,
+                lambda r: estimate_data_oob(cost, oob_estimators, r),
+                f"one tree per bootstrap sample; timed on {cost.paths['data_oob']['models']}",
+            )
+        )
+    influence_seconds = estimate_influence(cost)
+    if influence_seconds is not None:
+        rows_out.append(
+            (
+                "influence (first order)",
+                lambda r: 1,
+                lambda r: influence_seconds * r / cost.n_train,
+                "one fit, one linear solve; timed on all rows",
+            )
+        )
+    return rows_out
+
+
 def plan_table(
-    cost: CostResult, *, budget_seconds: float = 600.0, ame_subsets: int | None = None
+    cost: CostResult,
+    *,
+    budget_seconds: float = 600.0,
+    ame_subsets: int | None = None,
+    oob_estimators: int = 200,
 ) -> pd.DataFrame:
     """Refits and estimated time of each valuation method, against a budget.
+
+    Each estimate follows the path the method takes where that path was timed (see
+    :mod:`dataworth.cost_paths`), else its number of refits times the seconds of one refit.
 
     Parameters
     ----------
@@ -372,32 +554,36 @@ def plan_table(
         Time one method may take.
     ame_subsets : int, optional
         Submodels for AME; default :func:`default_ame_subsets` of the training size.
+    oob_estimators : int, default=200
+        Data-OOB's bootstrap models.
 
     Returns
     -------
     DataFrame
         Columns ``method, fits, seconds_per_fit, estimated_seconds, feasible, suggested_rows,
-        note``. ``suggested_rows`` is the largest training subsample (stratified) that fits the
-        budget when the full set does not, and empty when it does.
+        note``. ``seconds_per_fit`` is the estimate divided by the fits (empty for a method that
+        fits nothing). ``suggested_rows`` is the largest training subsample (stratified) that
+        fits the budget when the full set does not, and empty when it does.
     """
     n = cost.n_train
     m = default_ame_subsets(n) if ame_subsets is None else int(ame_subsets)
-    per_fit = cost.seconds_per_fit(n)
     rows_out = []
-    for method, fits_of, note in method_fits(n, m, sized_by_rule=ame_subsets is None):
+    for method, fits_of, seconds_of, note in _plan_rows(
+        cost, m, ame_subsets is None, oob_estimators
+    ):
         fits = fits_of(n)
-        estimate = fits * per_fit
+        estimate = float(seconds_of(n))
         feasible = estimate <= budget_seconds
         suggested: int | None = None
         if not feasible:
-            suggested = largest_feasible_rows(cost, fits_of, budget_seconds)
+            suggested = _largest_rows(cost, seconds_of, budget_seconds)
             if suggested is None:
                 note += "; not feasible within the budget even on a small subsample"
         rows_out.append(
             {
                 "method": method,
                 "fits": fits,
-                "seconds_per_fit": per_fit,
+                "seconds_per_fit": estimate / fits if fits else math.nan,
                 "estimated_seconds": estimate,
                 "feasible": feasible,
                 "suggested_rows": suggested,
@@ -413,14 +599,20 @@ def largest_feasible_rows(
     cost: CostResult, fits_of: Callable[[int], int], budget: float
 ) -> int | None:
     """Largest training size (down to a few rows per class) whose estimate fits the budget."""
+    return _largest_rows(cost, lambda r: fits_of(r) * cost.seconds_per_fit(r), budget)
+
+
+def _largest_rows(
+    cost: CostResult, seconds_of: Callable[[int], float], budget: float
+) -> int | None:
     floor = MIN_ROWS_PER_CLASS * cost.n_classes * 2
     low, high = floor, cost.n_train
-    if fits_of(low) * cost.seconds_per_fit(low) > budget:
+    if seconds_of(low) > budget:
         return None
     # The estimate grows with the rows, so bisection finds the largest feasible size.
     while high - low > 1:
         mid = (low + high) // 2
-        if fits_of(mid) * cost.seconds_per_fit(mid) <= budget:
+        if seconds_of(mid) <= budget:
             low = mid
         else:
             high = mid

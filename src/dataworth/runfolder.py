@@ -6,6 +6,12 @@ user names with ``--out``. Files are written into a hidden temporary sibling
 finished; on any error it is deleted. A rename within one directory is atomic, so a reader never
 sees a half-written run folder.
 
+A run stopped by the user (Ctrl-C) or by a time limit (SIGTERM) is the exception: its temporary
+folder is kept as ``<name>.partial/`` (see :meth:`RunFolder.keep_partial`), with ``study.log``
+and the files of the steps that finished. It is never mistaken for a finished run (no
+``manifest.json``, and the name says so); a later stop of the same target replaces it, and the
+finished run removes it.
+
 Policy for an existing target: a folder named with ``--out`` that already exists is refused
 (before any work is done) unless ``overwrite=True``, which replaces it as a whole at the end.
 A default, timestamped name that already exists (two runs in the same second) gets a ``-2``,
@@ -166,8 +172,23 @@ class RunFolder:
         self.path.rename(self.target)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(self.partial_path, ignore_errors=True)  # a stopped attempt, now superseded
         self._done = True
         return self.target
+
+    @property
+    def partial_path(self) -> Path:
+        """Where :meth:`keep_partial` puts a stopped run: ``<target>.partial``."""
+        return self.target.with_name(self.target.name + ".partial")
+
+    def keep_partial(self) -> Path:
+        """Keep what a stopped run wrote as ``<target>.partial`` (replacing an older one)."""
+        if self._done:
+            return self.partial_path
+        shutil.rmtree(self.partial_path, ignore_errors=True)
+        self.path.rename(self.partial_path)
+        self._done = True
+        return self.partial_path
 
     def discard(self) -> None:
         """Delete the temporary folder and everything written into it."""

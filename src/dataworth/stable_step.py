@@ -51,7 +51,11 @@ def stable_tmc_step(ctx: StudyContext) -> None:
     points: ValuationResult | None = ctx.results.get("tmc")
     share, cap = float(config.stable_share), int(config.stable_permutations)
     figures = {}
-    if points is not None and share > 0 and cap > points.params["permutations"]:
+    seconds = share * float(config.budget_seconds)
+    budget = ctx.results.get("budget")
+    if budget is not None:  # never at the expense of the methods the budget still owes time
+        seconds = min(seconds, budget.spare())
+    if points is not None and seconds > 0 and cap > points.params["permutations"]:
         # The same seed and tolerance: the stable run extends the 10 permutations (the store
         # journal resumes them), so the two rankings differ by the added permutations only.
         stable = tmc_shapley(
@@ -61,7 +65,7 @@ def stable_tmc_step(ctx: StudyContext) -> None:
             until="ranks",
             rank_k=RANK_K,
             rank_level=RANK_LEVEL,
-            time_budget=share * float(config.budget_seconds),
+            time_budget=seconds,
             max_permutations=cap,
             progress=_progress(ctx, "TMC-Shapley until stable"),
         )

@@ -7,7 +7,9 @@ own list): a step reads what earlier steps left in ``context.results`` and write
 ``context.write_*``, which do nothing when the study writes no folder.
 
 Every step writes into the run folder's temporary twin, so an error in any step leaves no run
-folder behind (see :mod:`dataworth.runfolder`).
+folder behind (see :mod:`dataworth.runfolder`). A study stopped by the user, a time limit or
+lack of memory keeps it as ``<name>.partial/`` with ``study.log`` (see
+:mod:`dataworth.study_log`).
 """
 
 from __future__ import annotations
@@ -25,19 +27,20 @@ from typing import Any
 import pandas as pd
 
 from dataworth.baseline import DEFAULT_METRIC, BaselineResult, run_baseline
-from dataworth.config import StudyConfig
-from dataworth.cost import (
-    CostResult,
-    default_ame_subsets,
-    largest_feasible_rows,
-    method_fits,
-    plan_table,
-    run_cost_study,
+from dataworth.budget import (
+    StudyShape,
+    available_memory_bytes,
+    budget_frame,
+    budget_sentence,
+    share_budget,
 )
+from dataworth.config import StudyConfig
+from dataworth.cost import CostResult, plan_table, run_cost_study
 from dataworth.data.task import Task
 from dataworth.errors import DataworthError
 from dataworth.runfolder import DEFAULT_ROOT, RunFolder, default_run_path
 from dataworth.stable_step import stable_tmc_step
+from dataworth.study_log import StudyLog, stop_on_sigterm, stop_reason
 from dataworth.valuation_steps import (
     ame_step,
     beta_shapley_step,
@@ -80,6 +83,10 @@ class StudyContext:
         Called when the study ends (shut down workers, close the evaluation store).
     root : Path
         Parent of default-named run folders; the evaluation cache lives there too.
+    started : float
+        ``perf_counter()`` when the study began (the budget counts from it).
+    step_names : set of str
+        The names of the study's steps (the budget shares time only among those).
     """
 
     config: StudyConfig
@@ -92,6 +99,8 @@ class StudyContext:
     log: LogFn = lambda message: None
     closers: list[Callable[[], None]] = field(default_factory=list)
     root: Path = DEFAULT_ROOT
+    started: float = field(default_factory=perf_counter)
+    step_names: set[str] = field(default_factory=set)
 
     @property
     def writes(self) -> bool:
@@ -113,9 +122,13 @@ class StudyContext:
         """Call ``make(folder)`` with the figures folder, and record the final paths."""
         if self.run is None:
             return
+        start = perf_counter()
         saved = make(self.run.folder("figures"))
         for name, paths in saved.items():
             self.figures[name] = [self.run.final_path(p) for p in paths]
+        # The budget keeps time back for the figures still to come, at the pace measured so far.
+        count, seconds = self.results.get("figure_seconds", (0, 0.0))
+        self.results["figure_seconds"] = (count + len(saved), seconds + perf_counter() - start)
 
     def require_task(self) -> Task:
         if self.task is None:
@@ -233,15 +246,28 @@ def cost_step(ctx: StudyContext) -> None:
     from dataworth.report.figures import cost_figures
 
     config = ctx.config
+    baseline = ctx.results.get("baseline")
+    known = None
+    if baseline is not None:  # the baseline timed every model on all rows already
+        frame = baseline.metrics
+        known = {m: (frame.loc[m, "fit_seconds"], frame.loc[m, "n_timed"]) for m in frame.index}
     cost = run_cost_study(
         ctx.require_task(),
         models=config.baselines,
         valuation_model=config.model,
         metric=ctx.primary_metric,
         seed=config.seed,
+        knn_k=config.knn_k,
+        full_fit_seconds=known,
+        tmc_tol=config.tmc_tol,
         progress=ctx.progress,
     )
-    plan = plan_table(cost, budget_seconds=config.budget_seconds, ame_subsets=config.ame_subsets)
+    plan = plan_table(
+        cost,
+        budget_seconds=config.budget_seconds,
+        ame_subsets=config.ame_subsets,
+        oob_estimators=config.oob_estimators,
+    )
     ctx.results["cost"] = cost
     ctx.results["plan"] = plan
     ctx.write_json(
@@ -257,68 +283,88 @@ def cost_step(ctx: StudyContext) -> None:
     ctx.save_figures(lambda folder: cost_figures(cost, folder))
 
 
-# The planned methods `dataworth study` runs (the plan also lists LOO of all points).
-_STUDY_METHODS = ("LOO (10 points)", "leave-group-out", "TMC-Shapley", "AME")
+def study_shape(ctx: StudyContext) -> StudyShape:
+    """What this study's valuation steps will run, as the budget needs to know it."""
+    from dataworth.learners import make_learner
+    from dataworth.methods.groups import build_groups
+    from dataworth.methods.sampler import subsets_for
+
+    config, task = ctx.config, ctx.require_task()
+    n = task.n_train
+    if config.loo_ids:
+        points = len(config.loo_ids)
+    elif config.loo_points == "all":
+        points = n
+    else:
+        points = min(int(config.loo_points), n)
+    if config.group_by == "random":
+        n_groups = len(config.group_fractions)
+    else:
+        n_groups = len(
+            build_groups(task, config.group_by, fractions=config.group_fractions, seed=config.seed)
+        )
+    ame_players = n_groups if config.ame_players == "groups" else n
+    ame_subsets = (
+        int(config.ame_subsets)
+        if config.ame_subsets is not None
+        else subsets_for(int(config.ame_k or 10), ame_players)
+    )
+    if config.ame_target == "metric":
+        ame_targets = 1 + min(int(config.ame_rows), task.n_test)
+    elif config.ame_target == "all-test":
+        ame_targets = task.n_test
+    else:
+        ame_targets = max(1, config.ame_target.count(",") + 1)
+    learner = make_learner(config.model, seed=config.seed)
+    return StudyShape(
+        n_train=n,
+        n_test=task.n_test,
+        loo_points=points,
+        n_groups=n_groups,
+        permutations=int(config.permutations),
+        ame_subsets=ame_subsets,
+        ame_players=ame_players,
+        ame_targets=ame_targets,
+        oob_estimators=int(config.oob_estimators),
+        steps=set(ctx.step_names),
+        tmc_points=config.tmc_players in ("points", "both"),
+        tmc_groups=config.tmc_players in ("groups", "both"),
+        batched=bool(getattr(learner, "batched", False)),
+        influence=getattr(learner, "name", "") == "logreg"
+        and ctx.primary_metric in ("neg_log_loss", "neg_brier"),
+    )
 
 
-def valuation_size(
-    cost: CostResult, budget_seconds: float, ame_subsets: int | None = None
-) -> int | None:
-    """Training rows the study's valuation should use: ``None`` for all, else a subsample size.
+def budget_step(ctx: StudyContext) -> None:
+    """Share the time left of the budget among the valuation methods (see :mod:`dataworth.budget`).
 
-    The budget is for the valuation methods of the study together: the largest number of
-    training rows whose estimated total (every study method's fits times the measured seconds
-    per fit at that size) fits it. A DataworthError when even a few rows per class would not.
+    Every training row is kept: the methods that grow gently with the rows value all of them
+    when they fit, and the sampled methods stop at their share.
     """
-    n = cost.n_train
-    m = default_ame_subsets(n) if ame_subsets is None else int(ame_subsets)
-    chosen = [fits for name, fits, _ in method_fits(n, m) if name.startswith(_STUDY_METHODS)]
-
-    def total_fits(rows: int) -> int:
-        return sum(fits(rows) for fits in chosen)
-
-    if total_fits(n) * cost.seconds_per_fit(n) <= budget_seconds:
-        return None
-    rows = largest_feasible_rows(cost, total_fits, budget_seconds)
-    if rows is None:
-        raise DataworthError(
-            f"The study's valuation would not fit the budget of {budget_seconds:g} s even on a "
-            "small subsample; raise --budget or pick a faster --model."
-        )
-    return rows
-
-
-def subsample_step(ctx: StudyContext) -> None:
-    """Follow the plan: value a stratified subsample when the full set would not fit the budget."""
-    plan = ctx.results.get("plan")
-    if plan is None:
+    cost = ctx.results.get("cost")
+    if cost is None:
         return
-    task = ctx.require_task()
-    rows = valuation_size(ctx.results["cost"], ctx.config.budget_seconds, ctx.config.ame_subsets)
-    decision = {
-        "budget_seconds": ctx.config.budget_seconds,
-        "n_train": task.n_train,
-        "valuation_rows": task.n_train if rows is None else rows,
-        "subsampled": rows is not None,
-    }
-    if rows is not None:
-        ctx.task = task.subsample_train(rows, seed=ctx.config.seed)
-        decision["reason"] = (
-            f"The plan estimates that valuing all {task.n_train} training rows would exceed the "
-            f"budget of {ctx.config.budget_seconds:g} s for the study's valuation methods, so "
-            "they use a "
-            f"stratified random subsample of {rows} training rows (seed {ctx.config.seed})."
-        )
-        ctx.log(decision["reason"])
-        ctx.write_csv(
-            "valuation_train_ids.csv", pd.DataFrame({"id": ctx.task.train_ids}), index=False
-        )
-    ctx.results["subsample"] = decision
-    ctx.write_json("subsample.json", decision)
+    count, seconds = ctx.results.get("figure_seconds", (0, 0.0))
+    budget = share_budget(
+        cost,
+        study_shape(ctx),
+        ctx.config.budget_seconds,
+        perf_counter() - ctx.started,
+        memory_bytes=available_memory_bytes(),
+        seconds_per_figure=seconds / count if count else None,
+    )
+    ctx.results["budget"] = budget
+    for method in budget.methods.values():
+        allotted = f"{method.allotted:.1f} s" if method.run else "not run"
+        ctx.log(f"budget: {method.label}: {allotted}; {method.note}")
+    ctx.write_json("budget_plan.json", budget.to_dict())
 
 
 def summary_step(ctx: StudyContext) -> None:
-    """Write ``summary.md``: the facts a report needs, in sentences and tables."""
+    """Write ``summary.md``, and ``budget.json`` (estimate against actual seconds per method)."""
+    budget = ctx.results.get("budget")
+    if budget is not None:
+        ctx.write_json("budget.json", budget.to_dict() | {"step_seconds": dict(ctx.timings)})
     ctx.write_text("summary.md", summary_markdown(ctx))
 
 
@@ -342,7 +388,7 @@ DEFAULT_STEPS: list[Step] = [
     Step("data", data_step, "load and split the data"),
     Step("baseline", baseline_step, "fit the baseline models"),
     Step("cost", cost_step, "time fits and plan the valuation"),
-    Step("subsample", subsample_step, "subsample the training rows if the budget needs it"),
+    Step("budget", budget_step, "share the budget among the valuation methods"),
     Step("loo", loo_step, "exact leave-one-out influence"),
     Step("groups", groups_step, "exact leave-group-out influence"),
     Step("tmc", tmc_step, "TMC-Shapley values of points and groups"),
@@ -421,9 +467,9 @@ def summary_markdown(ctx: StudyContext) -> str:
             _markdown_table(plan.set_index("method")),
             "",
         ]
-    decision = ctx.results.get("subsample")
-    if decision and decision["subsampled"]:
-        lines += ["## Valuation subsample", "", decision["reason"], ""]
+    budget = ctx.results.get("budget")
+    if budget is not None:
+        lines += budget_markdown(budget, _markdown_table)
     lines += valuation_markdown(ctx, _markdown_table)
     if ctx.figures:
         lines += ["## Figures", ""]
@@ -433,6 +479,18 @@ def summary_markdown(ctx: StudyContext) -> str:
         ]
         lines.append("")
     return "\n".join(lines)
+
+
+def budget_markdown(budget, table_fn) -> list[str]:
+    """Markdown lines: the budget, and each method's estimate against its actual seconds."""
+    return [
+        "## Budget: estimate against actual",
+        "",
+        budget_sentence(budget),
+        "",
+        table_fn(budget_frame(budget)),
+        "",
+    ]
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:
@@ -510,32 +568,78 @@ def run_study(
     if write:
         target = Path(config.out) if config.out else default_run_path(config.source_label, root)
         run = RunFolder(target, overwrite=config.overwrite)
+    journal = StudyLog(run.file("study.log") if run is not None else None)
+    tell = log or (lambda m: None)
+
+    def log_both(message: str) -> None:
+        journal.line(message)
+        tell(message)
+
     ctx = StudyContext(
-        config=config, run=run, progress=progress, log=log or (lambda m: None), root=Path(root)
+        config=config,
+        run=run,
+        progress=progress,
+        log=log_both,
+        root=Path(root),
+        step_names={s.name for s in steps},
     )
     started = datetime.now().astimezone()
+    journal.line(f"study of {config.source_label}: {' '.join(sys.argv)}")
+    current: str | None = None
     try:
-        for step in steps:
-            if on_step is not None:
-                on_step(step)
-            start = perf_counter()
-            step.run(ctx)
-            ctx.timings[step.name] = perf_counter() - start
+        with stop_on_sigterm():
+            for step in steps:
+                current = step.name
+                if on_step is not None:
+                    on_step(step)
+                journal.line(f"step {step.name} started: {step.description}")
+                start = perf_counter()
+                step.run(ctx)
+                ctx.timings[step.name] = perf_counter() - start
+                journal.line(f"step {step.name} finished in {ctx.timings[step.name]:.1f} s")
+            current = None
+            if run is not None:
+                journal.line("study finished")
+                config.to_toml(run.file("study.toml"))
+                run.write_json("manifest.json", _manifest(ctx, steps, started))
+                path = run.commit()
+            else:
+                path = None
+    except (KeyboardInterrupt, MemoryError) as error:
+        # Stopped by the user, a time limit or memory: keep what finished, and say so.
         if run is not None:
-            config.to_toml(run.file("study.toml"))
-            run.write_json("manifest.json", _manifest(ctx, steps, started))
-            path = run.commit()
-        else:
-            path = None
+            _log_stop(journal, ctx, current, error)
+            journal.close()
+            error.partial_path = run.keep_partial()  # type: ignore[attr-defined]
+        raise
     except BaseException:
-        # Any failure (including Ctrl-C) removes the partial folder: no half-written runs.
+        # Any other failure removes the partial folder: no half-written runs.
+        journal.close()
         if run is not None:
             run.discard()
         raise
     finally:
+        journal.close()
         for close in reversed(ctx.closers):
             close()
     return StudyOutcome(context=ctx, path=path)
+
+
+def _log_stop(
+    journal: StudyLog, ctx: StudyContext, current: str | None, error: BaseException
+) -> None:
+    """The end of ``study.log`` for a stopped study: why, where, and how to resume."""
+    from dataworth.valuation_steps import CACHE_NAME
+
+    journal.line(f"study stopped during step {current}: {stop_reason(error)}")
+    finished = ", ".join(f"{name} ({seconds:.1f} s)" for name, seconds in ctx.timings.items())
+    journal.line(f"finished steps: {finished or 'none'}; their files are in this folder")
+    out = ctx.config.out
+    cache = (Path(out).expanduser().resolve().parent if out else ctx.root) / CACHE_NAME
+    journal.line(
+        f"every finished fit is stored in {cache}: run the same command again to resume; "
+        "nothing stored there is refitted"
+    )
 
 
 def _manifest(ctx: StudyContext, steps: Sequence[Step], started: datetime) -> dict[str, Any]:

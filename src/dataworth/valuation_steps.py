@@ -9,7 +9,10 @@ finished fits and permutations are kept and a rerun resumes without refitting th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from time import perf_counter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,6 +34,7 @@ from dataworth.methods.result import ValuationResult
 from dataworth.methods.shapley import group_sums, tmc_shapley
 
 if TYPE_CHECKING:
+    from dataworth.budget import MethodBudget
     from dataworth.study import StudyContext
 
 CACHE_NAME = Path(".cache") / "evaluations.sqlite"
@@ -83,6 +87,37 @@ def _progress(ctx: StudyContext, label: str):
     return lambda done, total: ctx.progress(label, done, total or done)
 
 
+def _planned(ctx: StudyContext, name: str) -> MethodBudget | None:
+    """The budget's plan for a method, or None when the study has no budget step."""
+    budget = ctx.results.get("budget")
+    return None if budget is None else budget.methods.get(name)
+
+
+def _skipped(ctx: StudyContext, name: str) -> bool:
+    """True (and say so) when the budget leaves this method out."""
+    plan = _planned(ctx, name)
+    if plan is None or plan.run:
+        return False
+    ctx.log(f"{plan.label}: {plan.note}")
+    ctx.results["budget"].record(name, 0.0, plan.note)
+    return True
+
+
+@contextmanager
+def _spending(ctx: StudyContext, name: str) -> Iterator[dict]:
+    """Time one method; the caller puts what it valued, in words, under ``"valued"``."""
+    outcome: dict = {}
+    start = perf_counter()
+    yield outcome
+    seconds = perf_counter() - start
+    ctx.results.setdefault("method_seconds", {})[name] = seconds
+    budget = ctx.results.get("budget")
+    if budget is not None:
+        budget.record(name, seconds, outcome.get("valued", ""))
+    if outcome.get("valued"):
+        ctx.log(f"{name}: {outcome['valued']} in {seconds:.1f} s")
+
+
 def _save(ctx: StudyContext, result: ValuationResult, stem: str) -> None:
     if ctx.run is not None:
         result.save(ctx.run.file(stem))
@@ -95,13 +130,19 @@ def loo_step(ctx: StudyContext) -> None:
 
     u = study_utility(ctx)
     points, ids = ctx.config.loo_points, ctx.config.loo_ids
-    result = loo(
-        u,
-        points=ids,
-        n_random=None if ids or points == "all" else min(int(points), u.n_players),
-        seed=ctx.config.seed,
-        progress=_progress(ctx, "leave-one-out"),
-    )
+    n_random = None if ids or points == "all" else min(int(points), u.n_players)
+    plan = _planned(ctx, "loo")
+    if plan is not None and plan.units < plan.wanted:
+        ids, n_random = None, plan.units  # the budget affords fewer: random ones
+    with _spending(ctx, "loo") as outcome:
+        result = loo(
+            u,
+            points=ids,
+            n_random=n_random,
+            seed=ctx.config.seed,
+            progress=_progress(ctx, "leave-one-out"),
+        )
+        outcome["valued"] = f"{len(result)} of {u.n_players} rows"
     diagnostics = point_diagnostics(u, result.extra["position"])
     table = (
         result.to_frame()
@@ -123,12 +164,16 @@ def groups_step(ctx: StudyContext) -> None:
     from dataworth.report.figures import save_figure
     from dataworth.report.valuation_figures import group_size_figure
 
+    if _skipped(ctx, "groups"):
+        return
     u = study_utility(ctx)
     config = ctx.config
     groups = build_groups(
         ctx.require_task(), config.group_by, fractions=config.group_fractions, seed=config.seed
     )
-    result = leave_group_out(u, groups, progress=_progress(ctx, "leave-group-out"))
+    with _spending(ctx, "groups") as outcome:
+        result = leave_group_out(u, groups, progress=_progress(ctx, "leave-group-out"))
+        outcome["valued"] = f"{len(result)} groups of all {u.n_players} rows"
     ctx.results["groups"] = groups
     ctx.results["lgo"] = result
     _save(ctx, result, "groups")
@@ -159,13 +204,17 @@ def tmc_step(ctx: StudyContext) -> None:
         )
         ctx.results["groups"] = groups
     points = None
-    if config.tmc_players in ("points", "both"):
-        points = tmc_shapley(u, **options, progress=_progress(ctx, "TMC-Shapley, points"))
+    if config.tmc_players in ("points", "both") and not _skipped(ctx, "tmc"):
+        with _spending(ctx, "tmc") as outcome:
+            points = _tmc_within_budget(ctx, u, options, None, "tmc", "TMC-Shapley, points")
+            outcome["valued"] = _permutations_valued(points, config.permutations)
         ctx.results["tmc"] = points
         _save(ctx, points, "shapley_points")
         figures["shapley_distribution"] = shapley_distribution_figure(points)
-    if config.tmc_players in ("groups", "both"):
-        by_group = tmc_shapley(u, **options, groups=groups, progress=_progress(ctx, "TMC, groups"))
+    if config.tmc_players in ("groups", "both") and not _skipped(ctx, "tmc_groups"):
+        with _spending(ctx, "tmc_groups") as outcome:
+            by_group = _tmc_within_budget(ctx, u, options, groups, "tmc_groups", "TMC, groups")
+            outcome["valued"] = _permutations_valued(by_group, config.permutations)
         if points is not None:
             by_group.extra["sum_of_point_values"] = group_sums(points, groups)
         ctx.results["tmc_groups"] = by_group
@@ -173,21 +222,32 @@ def tmc_step(ctx: StudyContext) -> None:
         figures["shapley_groups"] = group_shapley_figure(
             by_group, by_group.extra.get("sum_of_point_values")
         )
+    loo_points: ValuationResult | None = ctx.results.get("loo")
+    reference = loo_points
+    # LOO of every point is n + 1 fits: cheap for the batched learners, not for generic ones.
+    # With a budget, it runs when the budget planned it (its estimate fitted).
+    plan = _planned(ctx, "loo_all")
+    batched = getattr(u.learner, "batched", False)
+    if (
+        plan.run
+        if plan is not None
+        else points is not None and batched and u.n_players + 1 <= _FULL_LOO_LIMIT
+    ):
+        with _spending(ctx, "loo_all") as outcome:
+            reference = loo(u, progress=_progress(ctx, "LOO of all points"))
+            outcome["valued"] = f"all {u.n_players} rows"
+        ctx.results["loo_all"] = reference
+        _save(ctx, reference, "loo_all")
+    elif plan is not None:
+        _skipped(ctx, "loo_all")
     if points is None:
         ctx.save_figures(
             lambda folder: {name: save_figure(fig, folder, name) for name, fig in figures.items()}
         )
         return
 
-    loo_points: ValuationResult | None = ctx.results.get("loo")
     if loo_points is not None:
         figures["shapley_loo_points"] = shapley_errorbar_figure(points, loo_points.player_ids)
-    reference = loo_points
-    # LOO of every point is n + 1 fits: cheap for the batched learners, not for generic ones.
-    if getattr(u.learner, "batched", False) and u.n_players + 1 <= _FULL_LOO_LIMIT:
-        reference = loo(u, progress=_progress(ctx, "LOO of all points"))
-        ctx.results["loo_all"] = reference
-        _save(ctx, reference, "loo_all")
     if reference is not None:
         comparison = compare_values(points, reference)
         comparison["loo_points"] = "all" if reference is not loo_points else len(reference)
@@ -199,6 +259,44 @@ def tmc_step(ctx: StudyContext) -> None:
     ctx.save_figures(
         lambda folder: {name: save_figure(fig, folder, name) for name, fig in figures.items()}
     )
+
+
+def _tmc_within_budget(
+    ctx: StudyContext, u: Utility, options: dict, groups, name: str, label: str
+) -> ValuationResult:
+    """TMC-Shapley as configured, or, when the budget affords fewer permutations, one
+    permutation at a time until the next one would overrun the method's share.
+
+    Each call resumes from the permutations the evaluation store's journal holds, so the values
+    after ``p`` permutations are exactly those of a run of ``p`` permutations.
+    """
+    plan = _planned(ctx, name)
+    progress = _progress(ctx, label)
+    if plan is None or plan.units >= plan.wanted:
+        return tmc_shapley(u, **options, groups=groups, progress=progress)
+    from dataworth.budget import unit_seconds
+
+    allowed = ctx.results["budget"].allowed(name)
+    start = perf_counter()
+    result, last = None, unit_seconds(plan)
+    for p in range(1, plan.wanted + 1):
+        if result is not None and perf_counter() - start + last > allowed:
+            break
+        before = perf_counter()
+        result = tmc_shapley(u, **{**options, "permutations": p}, groups=groups)
+        last = perf_counter() - before
+        if progress is not None:
+            progress(p, plan.wanted)
+    assert result is not None  # the loop runs at least once
+    result.params["stopping"] = (
+        f"share of the study's budget ({allowed:.0f} s), {plan.wanted} permutations at most"
+    )
+    return result
+
+
+def _permutations_valued(result: ValuationResult, wanted: int) -> str:
+    done = int(result.params["permutations"])
+    return f"all {len(result)} players, {done} of {wanted} permutations (standard errors kept)"
 
 
 def parse_target(task, target: str):
@@ -239,6 +337,9 @@ def ame_step(ctx: StudyContext) -> None:
     from dataworth.report.figures import save_figure
     from dataworth.report.valuation_figures import ame_rank_figure, ame_target_rows_figure
 
+    if _skipped(ctx, "ame"):
+        ctx.results["ame"] = {}
+        return
     u = study_utility(ctx)
     config = ctx.config
     task = ctx.require_task()
@@ -261,34 +362,37 @@ def ame_step(ctx: StudyContext) -> None:
         "seed": config.seed,
         "groups": groups,
     }
-    results: dict[str, ValuationResult] = {}
+    subsets = _ame_subsets_within_budget(ctx)
+    if subsets == 0:
+        ctx.results["ame"] = {}
+        return
+    if subsets is not None:
+        options["n_subsets"], options["k"] = subsets, None
     # Decided before any fit: flat AME, or hierarchical when the flat regression is too large.
     plan = None
     if groups is None:
         plan = study_ame_plan(
             u.n_players,
-            n_subsets=config.ame_subsets,
-            k=config.ame_k,
+            n_subsets=options["n_subsets"],
+            k=options["k"],
             fdr=config.ame_fdr,
             n_targets=len(rows) + (target == "metric"),
         )
         ctx.log(f"AME: {plan.reason}.")
-    if plan is not None and plan.mode == "hierarchical":
-        if rows:
-            ctx.log("AME: the hierarchical estimator explains the metric only, not test rows.")
-        options.pop("groups")
-        results |= hierarchical_metric(u, plan, progress=_progress(ctx, "AME"), **options)
-        rows, target = [], "hierarchical"
-    # Single predictions first: their fits store the per-prediction scores, which the metric's
-    # run then finds in the store (the other order would fit every subset twice).
-    if rows:
-        per_row = ame(u, target=rows, progress=_progress(ctx, "AME, single predictions"), **options)
-        for row, result in per_row.items():
-            result.params["test_id"] = str(task.test_ids[row])
-            result.params["test_label"] = task.class_names[task.y_test[row]]
-            results[f"ame_test_{task.test_ids[row]}"] = result
-    if target == "metric":
-        results["ame_metric"] = ame(u, progress=_progress(ctx, "AME, metric"), **options)
+    with _spending(ctx, "ame") as outcome:
+        if plan is not None and plan.mode == "hierarchical":
+            if rows:
+                ctx.log("AME: the hierarchical estimator explains the metric only, not test rows.")
+            options.pop("groups")
+            results = hierarchical_metric(u, plan, progress=_progress(ctx, "AME"), **options)
+            rows = []
+            valued = f"{len(results['ame_metric']) if 'ame_metric' in results else 0} points"
+            valued += f" of {plan.n_groups} random groups (hierarchical)"
+        else:
+            results = _run_ame(ctx, u, task, target, rows, options)
+            valued = f"all {u.n_players if groups is None else len(groups)} players"
+        n_subsets = next(iter(results.values())).params["n_subsets"] if results else 0
+        outcome["valued"] = f"{valued}, {n_subsets} random subsets"
     ctx.results["ame"] = results
     for stem, result in results.items():
         if plan is not None:
@@ -303,6 +407,43 @@ def ame_step(ctx: StudyContext) -> None:
     ctx.save_figures(
         lambda folder: {stem: save_figure(fig, folder, stem) for stem, fig in figures.items()}
     )
+
+
+def _ame_subsets_within_budget(ctx: StudyContext) -> int | None:
+    """AME's subsets under the budget: None as configured, 0 to skip, else how many fit.
+
+    Sized from the measured seconds per fit (AME's subsets hold half the rows on average) and
+    the timed cost of its LASSO, so AME spends about its share; it has no clock of its own.
+    """
+    from dataworth.budget import AME_MIN_SUBSETS, units_within
+
+    plan = _planned(ctx, "ame")
+    if plan is None or plan.units >= plan.wanted:
+        return None
+    subsets = min(plan.units, units_within(plan, ctx.results["budget"].allowed("ame")))
+    if subsets < AME_MIN_SUBSETS:
+        plan.run = False
+        plan.note = (
+            f"skipped: only {subsets} subsets fit the time left, fewer than {AME_MIN_SUBSETS}."
+        )
+        _skipped(ctx, "ame")
+        return 0
+    return subsets
+
+
+def _run_ame(ctx, u, task, target, rows, options) -> dict[str, ValuationResult]:
+    results: dict[str, ValuationResult] = {}
+    # Single predictions first: their fits store the per-prediction scores, which the metric's
+    # run then finds in the store (the other order would fit every subset twice).
+    if rows:
+        per_row = ame(u, target=rows, progress=_progress(ctx, "AME, single predictions"), **options)
+        for row, result in per_row.items():
+            result.params["test_id"] = str(task.test_ids[row])
+            result.params["test_label"] = task.class_names[task.y_test[row]]
+            results[f"ame_test_{task.test_ids[row]}"] = result
+    if target == "metric":
+        results["ame_metric"] = ame(u, progress=_progress(ctx, "AME, metric"), **options)
+    return results
 
 
 def _ame_title(result: ValuationResult) -> str:
@@ -410,13 +551,21 @@ def methods_step(ctx: StudyContext) -> None:
     """
     u, task, config = study_utility(ctx), ctx.require_task(), ctx.config
     found: dict[str, ValuationResult] = ctx.results.setdefault("methods", {})
-    found["knn_shapley"] = _one_target(knn_shapley(task, config.knn_k))
-    found["data_oob"] = data_oob(task, config.oob_estimators, seed=config.seed)
+    compute = {
+        "knn_shapley": lambda: _one_target(knn_shapley(task, config.knn_k)),
+        "data_oob": lambda: data_oob(task, config.oob_estimators, seed=config.seed),
+    }
     if getattr(u.learner, "name", "") == "logreg" and u.metric.name in (
         "neg_log_loss",
         "neg_brier",
     ):
-        found["influence"] = influence(u, method=config.influence_method)
+        compute["influence"] = lambda: influence(u, method=config.influence_method)
+    for name, run in compute.items():
+        if _skipped(ctx, name):
+            continue
+        with _spending(ctx, name) as outcome:
+            found[name] = run()
+            outcome["valued"] = f"all {len(found[name])} rows"
     for name in ("knn_shapley", "data_oob", "influence"):
         if name in found:
             _save(ctx, found[name], name)

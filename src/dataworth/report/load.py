@@ -19,7 +19,16 @@ from dataworth.errors import DataworthError
 from dataworth.methods.result import ValuationResult
 
 # JSON files of a run folder that are not ValuationResult metadata.
-_NOT_RESULTS = {"data", "baseline", "cost", "manifest", "shapley_vs_loo", "subsample"}
+_NOT_RESULTS = {
+    "data",
+    "baseline",
+    "cost",
+    "manifest",
+    "shapley_vs_loo",
+    "subsample",
+    "budget",
+    "budget_plan",
+}
 
 
 @dataclass
@@ -41,7 +50,11 @@ class RunData:
     comparison : dict or None
         ``shapley_vs_loo.json``.
     subsample : dict or None
-        ``subsample.json``: whether the valuation used a subsample of the training rows.
+        ``subsample.json``: whether the valuation used a subsample of the training rows
+        (run folders of earlier versions).
+    budget : dict or None
+        ``budget.json``: each valuation method's estimated, allotted and actual seconds, and
+        what it valued.
     """
 
     folder: Path
@@ -54,6 +67,7 @@ class RunData:
     results: dict[str, ValuationResult] = field(default_factory=dict)
     comparison: dict | None = None
     subsample: dict | None = None
+    budget: dict | None = None
 
     def csv(self, name: str) -> pd.DataFrame | None:
         """A stored CSV table, or None when the study did not write it.
@@ -141,6 +155,7 @@ def load_run(folder: str | Path, *, path: str | Path | None = None) -> RunData:
     run.cost = _json(folder / "cost.json")
     run.comparison = _json(folder / "shapley_vs_loo.json")
     run.subsample = _json(folder / "subsample.json")
+    run.budget = _json(folder / "budget.json")
     toml_path = folder / "study.toml"
     if toml_path.exists():
         run.config_text = toml_path.read_text(encoding="utf-8")

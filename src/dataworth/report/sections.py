@@ -304,7 +304,27 @@ def baseline_section(run: RunData) -> Section:
     if figures:
         section.add(FigureRow(figures))
     section.add(*_cost_blocks(run))
+    section.add(*_budget_blocks(run))
     return section
+
+
+def _budget_blocks(run: RunData) -> list:
+    """The study's budget: each method's estimate against its actual seconds."""
+    if not run.budget:
+        return []
+    from dataworth.budget import budget_frame, budget_sentence
+
+    return [
+        Heading("Budget: estimate against actual"),
+        Paragraph(budget_sentence(run.budget)),
+        Table(
+            "budget",
+            budget_frame(run.budget),
+            "Seconds each valuation method was estimated to need, was given and took, and what "
+            "it valued.",
+            "budget.json",
+        ),
+    ]
 
 
 def _cost_blocks(run: RunData) -> list:
@@ -344,10 +364,9 @@ def _cost_blocks(run: RunData) -> list:
         budget = cost.get("budget_seconds")
         infeasible = plan.loc[~plan["feasible"].astype(bool), "method"].tolist()
         verdict = (
-            "every method fits within it, so no subsample was needed"
+            "every method fits within it"
             if not infeasible
-            else "these do not fit and need a subsample (see suggested rows): "
-            + ", ".join(infeasible)
+            else "these do not fit on all rows (see suggested rows): " + ", ".join(infeasible)
         )
         if run.subsample and run.subsample.get("subsampled"):
             verdict += ". " + run.subsample["reason"].rstrip(".")

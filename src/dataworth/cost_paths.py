@@ -1,0 +1,191 @@
+"""Time each valuation method on the path it actually takes, for the plan and the budget.
+
+The generic estimate of a method is "its number of refits times the seconds of one refit". That
+is far off for the methods that do not refit from scratch: exact LOO of the batched logistic
+regression starts every one-out subset from the full-data solution, TMC-Shapley warm-starts each
+prefix of a permutation from the one before (a chain), Data-OOB grows one tree per bootstrap
+sample, KNN-Shapley fits nothing, and influence functions need one fit and one linear solve.
+Here each of those paths is timed on a small piece of the real work (a batch of one-out subsets,
+one chain of nested prefixes, a few trees, a few test rows), and the piece is scaled up.
+"""
+
+from __future__ import annotations
+
+import warnings
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+
+from dataworth.data.task import Task
+
+ONE_OUT_BATCH = 32
+"""One-out subsets timed through the engine (the batched learner's one-out path)."""
+CHAIN_PREFIXES = 32
+"""Nested prefixes of one permutation, timed as one chain around half the training rows."""
+OOB_MODELS = 4
+"""Bootstrap models timed for Data-OOB; its cost grows linearly with the number of models."""
+KNN_TEST_ROWS = 8
+"""Test rows timed for KNN-Shapley; its cost grows linearly with the test rows."""
+TRUNCATION_ROWS = 200
+"""TMC's truncation is measured with two permutations on a tenth of the rows, at least this many."""
+AME_PLAYERS = 100
+AME_SUBSETS = 100
+"""AME's estimation (its cross-validated LASSO, not the fits) is timed on a subsample of this many
+players with this many subsets, its fits already stored; see :func:`ame_estimation_seconds`."""
+
+
+def time_paths(
+    task: Task,
+    learner: str,
+    metric: str,
+    *,
+    seed: int = 0,
+    knn_k: int = 10,
+    tmc_tol: float = 0.01,
+) -> dict[str, dict[str, Any]]:
+    """Seconds per unit of work of each method's own path, measured on this task.
+
+    Parameters
+    ----------
+    task : Task
+    learner : str
+        The valuation learner.
+    metric : str
+        The utility's metric.
+    seed : int, default=0
+    knn_k : int, default=10
+        KNN-Shapley's number of neighbours.
+    tmc_tol : float, default=0.01
+        TMC's truncation tolerance, for the share of prefixes a permutation fits.
+
+    Returns
+    -------
+    dict
+        ``loo_one_out`` (seconds per one-out subset and of the full fit), ``tmc_chain``
+        (seconds per chained prefix; absent when the learner has no chains), ``data_oob``
+        (seconds per bootstrap model), ``knn_shapley`` (seconds per test row) and
+        ``influence`` (seconds in all; absent unless the learner is the logistic regression
+        and the metric has a gradient). Each entry says what was timed.
+    """
+    from dataworth.engine.utility import Utility
+    from dataworth.methods.data_oob import data_oob
+    from dataworth.methods.influence import influence
+    from dataworth.methods.knn_shapley import knn_shapley
+
+    n = task.n_train
+    rng = np.random.default_rng([seed, 91])
+    paths: dict[str, dict[str, Any]] = {}
+    with Utility(task, learner=learner, metric=metric, seed=seed) as utility:
+        full = np.ones((1, n), dtype=bool)
+        start = perf_counter()
+        utility.evaluate(full)
+        full_seconds = perf_counter() - start
+        batch = min(ONE_OUT_BATCH if utility.learner.batched else 2, n)
+        out = rng.choice(n, size=batch, replace=False)
+        masks = np.ones((batch, n), dtype=bool)
+        masks[np.arange(batch), out] = False
+        start = perf_counter()
+        utility.evaluate(masks)
+        seconds = perf_counter() - start
+        paths["loo_one_out"] = {
+            "subsets": batch,
+            "seconds": seconds,
+            "per_subset": seconds / batch,
+            "full_fit_seconds": full_seconds,
+        }
+        if getattr(utility.learner, "supports_chains", False) and n >= 4:
+            length = min(CHAIN_PREFIXES, n // 2)
+            order = rng.permutation(n)
+            first = max(1, n // 2 - length // 2)
+            prefixes = np.zeros((length, n), dtype=bool)
+            for j in range(length):
+                prefixes[j, order[: first + j]] = True
+            # A first, short chain compiles the chain solver (when it is compiled): that is
+            # paid once per process, not per prefix.
+            warm = np.zeros((2, n), dtype=bool)
+            warm[0, order[-first - 2 :]] = True
+            warm[1, order[-first - 3 :]] = True
+            utility.evaluate(warm, chains=np.zeros(2, dtype=np.int64))
+            start = perf_counter()
+            utility.evaluate(prefixes, chains=np.zeros(length, dtype=np.int64))
+            seconds = perf_counter() - start
+            paths["tmc_chain"] = {
+                "prefixes": length,
+                "seconds": seconds,
+                "per_prefix": seconds / length,
+                "fitted_share": _fitted_share(task, learner, metric, seed, tmc_tol),
+            }
+        if getattr(utility.learner, "name", "") == "logreg" and metric in (
+            "neg_log_loss",
+            "neg_brier",
+        ):
+            start = perf_counter()
+            influence(utility)
+            paths["influence"] = {"seconds": perf_counter() - start}
+    start = perf_counter()
+    with warnings.catch_warnings():
+        # A few bags leave some rows in every bag (no out-of-bag estimate): only timed here.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        data_oob(task, OOB_MODELS, seed=seed)
+    seconds = perf_counter() - start
+    paths["data_oob"] = {
+        "models": OOB_MODELS,
+        "seconds": seconds,
+        "per_model": seconds / OOB_MODELS,
+    }
+    paths["ame_estimation"] = _time_ame(task, learner, metric, seed)
+    rows = list(range(min(KNN_TEST_ROWS, task.n_test)))
+    start = perf_counter()
+    knn_shapley(task, knn_k, test_rows=rows)
+    seconds = perf_counter() - start
+    paths["knn_shapley"] = {
+        "test_rows": len(rows),
+        "seconds": seconds,
+        "per_test_row": seconds / max(len(rows), 1),
+        "n_test": task.n_test,
+    }
+    return paths
+
+
+def _fitted_share(task: Task, learner: str, metric: str, seed: int, tol: float) -> float:
+    """Share of a permutation's prefixes TMC fits before truncating, on a tenth of the rows.
+
+    Truncation stops a permutation once its prefix scores within ``tol`` of the full set's, which
+    on more rows happens at a smaller share of them, so the share measured on a subsample errs on
+    the long side.
+    """
+    from dataworth.engine.utility import Utility
+    from dataworth.methods.shapley import tmc_shapley
+
+    rows = min(task.n_train, max(TRUNCATION_ROWS, task.n_train // 10))
+    sub = task if rows == task.n_train else task.subsample_train(rows, seed=seed)
+    with Utility(sub, learner=learner, metric=metric, seed=seed) as utility:
+        result = tmc_shapley(utility, permutations=2, tol=tol, seed=seed)
+    return float(max(1.0 - result.params["truncated_share"], 1.0 / rows))
+
+
+def _time_ame(task: Task, learner: str, metric: str, seed: int) -> dict[str, float]:
+    """Seconds of AME's estimation alone (its fits already stored), on a small subsample."""
+    from dataworth.engine.utility import Utility
+    from dataworth.methods.ame import ame
+
+    players = min(task.n_train, AME_PLAYERS)
+    sub = task if players == task.n_train else task.subsample_train(players, seed=seed)
+    with Utility(sub, learner=learner, metric=metric, seed=seed) as utility:
+        ame(utility, n_subsets=AME_SUBSETS, fdr=0.1, seed=seed)  # the fits, stored
+        start = perf_counter()
+        ame(utility, n_subsets=AME_SUBSETS, fdr=0.1, seed=seed)
+        seconds = perf_counter() - start
+    return {"players": players, "subsets": AME_SUBSETS, "seconds": seconds}
+
+
+def ame_estimation_seconds(timing: dict[str, float], players: int) -> float:
+    """Seconds of AME's estimation for one target with its smallest useful number of subsets.
+
+    Scaled from the timed subsample as the square of the players: each of them is a column of a
+    cross-validated LASSO path whose passes also grow with the columns. Timings on this project's
+    machines grew a little slower than that (about the power 1.8 from 400 to 2,000 players), so
+    the estimate errs on the long side.
+    """
+    return timing["seconds"] * (max(players, 1) / timing["players"]) ** 2
