@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits, load_iris, load_wine
+from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
@@ -130,9 +130,33 @@ def test_mixed_batch_and_a_vanishing_class(small_tasks_take_the_path):
     np.testing.assert_allclose(params, expected, rtol=0, atol=1e-7 * np.abs(expected).max())
 
 
-def test_binary_tasks_do_not_take_the_path(small_tasks_take_the_path):
-    X, y = _standardised(load_wine)
-    keep = y < 2
+def test_small_binary_tasks_keep_the_sherman_morrison_path(small_tasks_take_the_path):
+    # Below _ONE_OUT_MIN_ROWS_BINARY a binary task's LOO values stay bitwise those of the NumPy
+    # Sherman-Morrison path.
+    X, y = _standardised(load_breast_cancer)
+    assert len(y) < logreg_module._ONE_OUT_MIN_ROWS_BINARY
     model = BatchedLogisticRegression()
-    model.fit_batch(X[keep], y[keep], 2, _one_out_masks(int(keep.sum()), np.arange(3)))
+    model.fit_batch(X, y, 2, _one_out_masks(len(y), np.arange(3)))
     assert next(iter(model._references.values())).one_out is None
+
+
+@pytest.mark.parametrize("C", [0.1, 1.0, 100.0])
+def test_binary_one_out_path_equals_independent_fits(C, monkeypatch):
+    monkeypatch.setattr(logreg_module, "_ONE_OUT_MIN_ROWS_BINARY", 0)
+    X, y = _standardised(load_breast_cancer)
+    masks = _one_out_masks(len(y), np.arange(0, len(y), 3))
+    model = BatchedLogisticRegression(C=C)
+    params, n_iter, converged = model.fit_batch(X, y, 2, masks)
+    assert next(iter(model._references.values())).one_out is not None
+    assert converged.all() and (n_iter >= 1).all()
+    assert np.abs(model.mean_gradient(params, X, y, 2, masks)).max() <= model.tol
+    expected, _, _ = _general_solver(model, X, y, 2, masks)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(
+        params, expected, rtol=0, atol=(1e-6 if C == 100.0 else 1e-7) * scale
+    )
+    sk = LogisticRegression(C=C, tol=1e-12, max_iter=10_000, solver="newton-cholesky")
+    sk.fit(X[masks[1]], y[masks[1]])
+    np.testing.assert_allclose(
+        model.predict_proba(params[1:2], X)[0], sk.predict_proba(X), rtol=0, atol=1e-7
+    )

@@ -28,8 +28,9 @@ The solver is Newton's method vectorised over subsets (a subset is a 0/1 weight 
   ``O(n d^2)``), and otherwise from the included rows; for a binary task and a subset that leaves
   out one row (LOO) its inverse is a Sherman-Morrison update of the full-data inverse, so no
   per-subset factorisation is needed at all; a multinomial task of at least ``_ONE_OUT_MIN_ROWS``
-  rows solves its one-out subsets in compiled code with a Woodbury update of the full-data inverse
-  instead (:mod:`dataworth.learners.logreg_one_out`, with Numba);
+  rows (a binary task of ``_ONE_OUT_MIN_ROWS_BINARY``) solves its one-out subsets in compiled code
+  with a Woodbury update of the full-data inverse instead (:mod:`dataworth.learners.logreg_one_out`,
+  with Numba);
 * a subset of at most about ``n / 2`` rows is solved on its own rows (gathered in ascending order
   and zero-padded to a length fixed by ``|S|``), so its work is ``O(|S|)`` rather than ``O(n)``
   per step;
@@ -93,10 +94,12 @@ _OBJECTIVE_NOISE = 1e-12
 _CHUNK_BYTES = 8 * 2**20
 # Keep the reference solutions of this many (task, parameters) pairs.
 _CACHE_SIZE = 4
-# Multinomial leave-one-out subsets take the compiled one-out path from this many training rows
-# (6x faster than the general solver at 1,000 rows, 4x at 10,000); smaller tasks keep the general
-# solver and so exactly the values it has always given.
+# Leave-one-out subsets take the compiled one-out path from this many training rows: multinomial
+# (6x faster than the general solver at 1,000 rows, 4x at 10,000) and binary tasks (whose
+# Sherman-Morrison path in NumPy is fast enough below). Smaller tasks keep the general solver and
+# so exactly the values it has always given.
 _ONE_OUT_MIN_ROWS = 1000
+_ONE_OUT_MIN_ROWS_BINARY = 5000
 
 
 class LogisticConvergenceWarning(RuntimeWarning):
@@ -659,7 +662,7 @@ class BatchedLogisticRegression:
         converged: np.ndarray,
         worst: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Multinomial subsets that leave out one row, by the compiled one-out path.
+        """Subsets that leave out one row (all classes kept), by the compiled one-out path.
 
         Fills ``params``, ``n_iter``, ``converged`` and ``worst`` for them and returns the
         subsets left for the general solver, with warm starts for any handed over.
@@ -732,6 +735,10 @@ class BatchedLogisticRegression:
             curv = proba[0, :, 0] * (1.0 - proba[0, :, 0])
             leverage = curv * np.einsum("ij,ij->i", problem.Xa, lever)
             one_out = dict(hinv=hinv, lever=lever, curv=curv, leverage=leverage)
+            if problem.n >= _ONE_OUT_MIN_ROWS_BINARY and one_out_kernels() is not None:
+                one_out["one_out"] = prepare_one_out(
+                    problem.Xa, problem.y, theta, hinv, struct.penalised[0] / self.C, 2
+                )
         elif (
             problem.n >= _ONE_OUT_MIN_ROWS
             and struct.present[0].all()

@@ -73,11 +73,12 @@ def prepare_one_out(
     Xa : ndarray of shape (n, d + 1)
         Features with a trailing column of ones.
     y : ndarray of int, shape (n,)
-    theta : ndarray of shape (K * (d + 1),)
+    theta : ndarray of shape (P,)
+        ``K`` rows of ``d + 1`` parameters, or one row for a binary task (``K = 2``).
     hinv : ndarray of shape (P, P)
     pen : ndarray of shape (P,)
     K : int
-        Number of classes (at least 3, all present).
+        Number of classes, all present.
 
     Returns
     -------
@@ -86,13 +87,15 @@ def prepare_one_out(
     kernels = one_out_kernels()
     Xa = np.ascontiguousarray(Xa, dtype=np.float64)
     W = Xa.shape[1]
-    zref = np.ascontiguousarray(Xa @ theta.reshape(K, W).T)
+    rows = len(theta) // W
+    zref = np.zeros((len(Xa), K))  # a binary task's class 0 keeps the logit 0
+    zref[:, K - rows :] = Xa @ theta.reshape(rows, W).T
     mref = zref.max(axis=1)
     eref = np.exp(zref - mref[:, None])
     loss = np.empty(len(Xa))
     resid = np.empty((len(Xa), K))
     kernels.reference_terms(Xa, y, zref, eref, mref, K, loss, resid)
-    grad_sum = np.ascontiguousarray((Xa.T @ resid).T).reshape(-1)
+    grad_sum = np.ascontiguousarray((Xa.T @ resid[:, K - rows :]).T).reshape(-1)
     proba = resid.copy()
     proba[np.arange(len(y)), y] += 1.0
     return OneOutReference(

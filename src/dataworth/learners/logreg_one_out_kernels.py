@@ -99,9 +99,9 @@ def log1p_near_zero(u):
 
 
 @njit
-def objective_slow(Xa, y, zref, eref, mref, theta, pen, e, K, grad, DZ, R):
+def objective_slow(Xa, y, zref, eref, mref, theta, pen, e, K, off, grad, DZ, R):
     """:func:`objective` for logits that moved far from the reference (``exp`` per entry)."""
-    n, W = Xa.shape
+    n = Xa.shape[0]
     q = np.empty(K)
     total = 0.0
     for i in range(n):
@@ -112,23 +112,33 @@ def objective_slow(Xa, y, zref, eref, mref, theta, pen, e, K, grad, DZ, R):
             R[c, i] = q[c]
     for c in range(K):
         R[c, e] = 0.0
-    G = np.dot(R, Xa)
-    for c in range(K):
-        for j in range(W):
-            a = c * W + j
-            grad[a] = G[c, j] + pen[a] * theta[a]
-            total += 0.5 * pen[a] * theta[a] * theta[a]
-    return total
+    return total + finish_gradient(R, Xa, theta, pen, off, grad)
 
 
 @njit
-def objective(Xa, XaT, y, ref_arrays, theta_ref, theta, pen, e, K, grad, work):
+def finish_gradient(R, Xa, theta, pen, off, grad):
+    """``grad = R^T Xa`` (parameter rows only) plus the penalty's; returns the penalty."""
+    K, W = R.shape[0], Xa.shape[1]
+    G = np.dot(R[off:], Xa)
+    penalty = 0.0
+    for r in range(K - off):
+        for j in range(W):
+            a = r * W + j
+            grad[a] = G[r, j] + pen[a] * theta[a]
+            penalty += 0.5 * pen[a] * theta[a] * theta[a]
+    return penalty
+
+
+@njit
+def objective(Xa, XaT, y, ref_arrays, theta_ref, theta, pen, e, K, off, grad, work):
     """Sum-form objective of all rows but ``e`` at ``theta`` and its gradient (into ``grad``).
 
     Every subset's arithmetic has the same fixed shapes and order (the logit changes
     ``dz_c = Xa dtheta_c`` accumulated feature by feature, the gradient one ``(K, n) x (n, W)``
     product), so it does not depend on the batch. Near the reference no ``exp`` or ``log`` is
     called: ``exp(dz)`` and ``log(s / s_ref)`` are short series, in loops the compiler vectorises.
+    Parameter row ``r`` holds class ``r + off``'s logit; with ``off = 1`` (binary) class 0's logit
+    is fixed at 0.
     """
     zref, eref, mref, erefT, inv_sref, base = ref_arrays
     n, W = Xa.shape
@@ -137,8 +147,9 @@ def objective(Xa, XaT, y, ref_arrays, theta_ref, theta, pen, e, K, grad, work):
         for i in range(n):
             DZ[c, i] = 0.0
     for j in range(W):
-        for c in range(K):
-            w = theta[c * W + j] - theta_ref[c * W + j]
+        for c in range(off, K):
+            a = (c - off) * W + j
+            w = theta[a] - theta_ref[a]
             for i in range(n):
                 DZ[c, i] += w * XaT[j, i]
     far = 0
@@ -149,7 +160,7 @@ def objective(Xa, XaT, y, ref_arrays, theta_ref, theta, pen, e, K, grad, work):
             T[c, i] = erefT[c, i] * exp_small(dz)
     if far:
         return objective_slow(
-            Xa, y, zref, eref, mref, theta, pen, e, K, grad, np.ascontiguousarray(DZ.T), T
+            Xa, y, zref, eref, mref, theta, pen, e, K, off, grad, np.ascontiguousarray(DZ.T), T
         )
     for i in range(n):
         s[i] = T[0, i]
@@ -169,13 +180,7 @@ def objective(Xa, XaT, y, ref_arrays, theta_ref, theta, pen, e, K, grad, work):
         T[y[i], i] -= 1.0
     for c in range(K):
         T[c, e] = 0.0
-    G = np.dot(T, Xa)
-    for c in range(K):
-        for j in range(W):
-            a = c * W + j
-            grad[a] = G[c, j] + pen[a] * theta[a]
-            total += 0.5 * pen[a] * theta[a] * theta[a]
-    return total
+    return total + finish_gradient(T, Xa, theta, pen, off, grad)
 
 
 @njit
@@ -203,11 +208,15 @@ def solve_one_out(
     """Fit "all rows but ``excluded[s]``" for each ``s`` (see ``logreg_one_out``).
 
     Results go to ``params``, ``n_iter`` and ``status`` (``CONVERGED``, ``MAX_ITER`` or
-    ``HAND_OVER``, in which case ``params`` holds the last accepted point).
+    ``HAND_OVER``, in which case ``params`` holds the last accepted point). ``theta_ref`` has
+    one row of ``W`` parameters per class, or one row only for a binary task (class 1's logit;
+    class 0's is fixed at 0).
     """
     n, W = Xa.shape
     K = proba.shape[1]
-    P = K * W
+    P = theta_ref.shape[0]
+    R = P // W  # parameter rows: K, or K - 1 = 1 for a binary task
+    off = K - R
     size = n - 1.0
     theta = np.empty(P)
     trial = np.empty(P)
@@ -224,8 +233,8 @@ def solve_one_out(
         inv_sref[i] = 1.0 / acc
     ref_arrays = (zref, eref, mref, erefT, inv_sref, loss)
     work = (np.empty((K, n)), np.empty((K, n)), np.empty(n), np.empty(n))
-    A = np.empty((P, K))
-    eye = np.eye(K)
+    A = np.empty((P, R))
+    eye = np.eye(R)
     for s in range(excluded.shape[0]):
         e = excluded[s]
         x = Xa[e]
@@ -234,30 +243,32 @@ def solve_one_out(
         for a in range(P):
             theta[a] = theta_ref[a]
             F += 0.5 * pen[a] * theta[a] * theta[a]
-        for c in range(K):
+        for r in range(R):
             for j in range(W):
-                a = c * W + j
-                grad[a] = grad_sum[a] - resid[e, c] * x[j] + pen[a] * theta[a]
-        # Woodbury: removing row e removes B M B^T from the Hessian, B = I_K (x) x (P x K),
-        # M = diag(p) - p p^T; H_e^{-1} = H^{-1} + A M (I - S M)^{-1} A^T with A = H^{-1} B,
-        # S = B^T A (M may be singular; this form never inverts it).
+                a = r * W + j
+                grad[a] = grad_sum[a] - resid[e, r + off] * x[j] + pen[a] * theta[a]
+        # Woodbury: removing row e removes B M B^T from the Hessian, B = I_R (x) x (P x R),
+        # M = diag(p) - p p^T over the parameter rows' classes (p (1 - p) for a binary task);
+        # H_e^{-1} = H^{-1} + A M (I - S M)^{-1} A^T with A = H^{-1} B, S = B^T A (M may be
+        # singular; this form never inverts it).
         for a in range(P):
-            for c in range(K):
+            for r in range(R):
                 acc = 0.0
                 for j in range(W):
-                    acc += hinv[a, c * W + j] * x[j]
-                A[a, c] = acc
-        M = np.empty((K, K))
-        for c in range(K):
-            for c2 in range(K):
-                M[c, c2] = (proba[e, c] if c == c2 else 0.0) - proba[e, c] * proba[e, c2]
-        S = np.empty((K, K))
-        for c in range(K):
-            for c2 in range(K):
+                    acc += hinv[a, r * W + j] * x[j]
+                A[a, r] = acc
+        M = np.empty((R, R))
+        for r in range(R):
+            for r2 in range(R):
+                pc, pc2 = proba[e, r + off], proba[e, r2 + off]
+                M[r, r2] = (pc if r == r2 else 0.0) - pc * pc2
+        S = np.empty((R, R))
+        for r in range(R):
+            for r2 in range(R):
                 acc = 0.0
                 for j in range(W):
-                    acc += x[j] * A[c * W + j, c2]
-                S[c, c2] = acc
+                    acc += x[j] * A[r * W + j, r2]
+                S[r, r2] = acc
         core = M @ np.linalg.inv(eye - S @ M)
         steps = 0
         state = MAX_ITER
@@ -279,8 +290,8 @@ def solve_one_out(
                 acc = 0.0
                 for b in range(P):
                     acc += hinv[a, b] * grad[b]
-                for c in range(K):
-                    acc += A[a, c] * w[c]
+                for r in range(R):
+                    acc += A[a, r] * w[r]
                 direction[a] = -acc
                 slope += grad[a] * direction[a]
             if not slope < 0.0:
@@ -292,7 +303,7 @@ def solve_one_out(
                 for a in range(P):
                     trial[a] = theta[a] + t * direction[a]
                 Ft = objective(
-                    Xa, XaT, y, ref_arrays, theta_ref, trial, pen, e, K, trial_grad, work
+                    Xa, XaT, y, ref_arrays, theta_ref, trial, pen, e, K, off, trial_grad, work
                 )
                 g_new = 0.0
                 for a in range(P):
