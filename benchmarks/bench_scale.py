@@ -159,11 +159,18 @@ def child(spec: dict) -> None:
     if spec["method"] not in BASELINES:
         run_method(spec["method"], warm, spec["jobs"], True)  # imports and compiled kernels
     task = make_table(spec["kind"], spec["n"])
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_seconds()
     info = run_method(spec["method"], task, spec["jobs"], spec["quick"])
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(spec | info | {"seconds": seconds, "peak_mb": peak_mb, "n_test": task.n_test}))
+    info |= {"seconds": seconds, "cpu_seconds": cpu, "peak_mb": peak_mb, "n_test": task.n_test}
+    print(json.dumps(spec | info))
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process, all threads (on a busy machine, wall time overstates work)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def measure(spec: dict, timeout: float) -> dict:
@@ -172,6 +179,7 @@ def measure(spec: dict, timeout: float) -> dict:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return spec | {"seconds": float("nan"), "peak_mb": float("nan"), "note": "timed out"}
+    # Ratios use wall time: each side measured alike, in its own process, in the same run.
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if out.returncode != 0 or not lines:
         tail = (out.stderr.strip().splitlines() or ["failed"])[-1]
@@ -222,7 +230,8 @@ def main(argv=None) -> None:
     kinds = args.classes.split(",") + ([] if args.no_mixed else ["mixed"])
     methods = args.methods.split(",")
     rows = []
-    print(f"{'table':<10} {'rows':>7} {'method':<10} {'seconds':>9} {'peak MB':>8}  ratio")
+    head = f"{'table':<10} {'rows':>7} {'method':<10} {'seconds':>9} {'cpu s':>8} {'peak MB':>8}"
+    print(head + "  ratio")
     for n in sizes:
         for kind in kinds:
             base = {}
@@ -239,7 +248,8 @@ def main(argv=None) -> None:
                     base[method] = row["seconds"]
                 print(
                     f"{label:<10} {n:>7} {method:<10} {row['seconds']:>9.2f} "
-                    f"{row['peak_mb']:>8.0f}  {_ratio(row, base)} {row.get('note', '')}",
+                    f"{row.get('cpu_seconds', float('nan')):>8.1f} {row['peak_mb']:>8.0f}  "
+                    f"{_ratio(row, base)} {row.get('note', '')}",
                     flush=True,
                 )
     if args.json:
