@@ -78,7 +78,7 @@ __all__ = ["BatchedLogisticRegression", "LogisticConvergenceWarning"]
 
 # Bump when the solver's arithmetic changes, so cached utilities computed by an older solver are
 # not mixed with new ones (part of the fingerprint).
-_SOLVER_VERSION = "newton-chord-3"
+_SOLVER_VERSION = "newton-chord-4"  # 4: the compiled one-out path on large tasks
 
 # Armijo sufficient-decrease constant and the smallest step before a subset is declared stalled.
 _ARMIJO = 1e-4
@@ -198,8 +198,8 @@ class _Reference:
     lever: np.ndarray | None = None  # (n, P) row i is hinv @ x_i
     curv: np.ndarray | None = None  # (n,) p_i (1 - p_i), row i's curvature weight
     leverage: np.ndarray | None = None  # (n,) curv_i * x_i . hinv x_i (below 1)
-    # Three or more classes, all in the training set, with Numba: what the compiled one-out
-    # path (:mod:`dataworth.learners.logreg_one_out`) reuses.
+    # Tasks large enough for the compiled one-out path (every class in the training set, Numba
+    # installed): what it reuses (:mod:`dataworth.learners.logreg_one_out`).
     one_out: OneOutReference | None = None
 
 
