@@ -104,3 +104,98 @@ def test_errors(cancer_small):
         data_oob(cancer_small, 0)
     with pytest.raises(DataworthError, match="needs a Task"):
         data_oob(Game(lambda m: m.sum(axis=1), 3))
+
+
+# ---------------------------------------------------------------- the random forest path
+
+
+def test_forest_bootstrap_counts_are_what_each_tree_was_trained_on(cancer_small):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    from dataworth.methods.forest_bags import bootstrap_counts_of
+
+    X, y = cancer_small.X_train, cancer_small.y_train
+    forest = RandomForestClassifier(n_estimators=5, max_features=None, random_state=0).fit(X, y)
+    for tree in forest.estimators_:
+        counts = bootstrap_counts_of(tree, len(y))
+        assert counts.sum() == len(y) and (counts == 0).any()
+        refit = DecisionTreeClassifier(random_state=tree.random_state).fit(
+            X, y, sample_weight=counts.astype(np.float64)
+        )
+        assert refit.tree_.node_count == tree.tree_.node_count
+        np.testing.assert_array_equal(refit.tree_.threshold, tree.tree_.threshold)
+        np.testing.assert_array_equal(refit.predict(X), tree.predict(X))
+        # A different sample would not do: the same tree on the next tree's counts differs.
+    wrong = bootstrap_counts_of(forest.estimators_[1], len(y))
+    assert not np.array_equal(wrong, bootstrap_counts_of(forest.estimators_[0], len(y)))
+
+
+@pytest.fixture
+def forest_path(monkeypatch):
+    import dataworth.methods.data_oob as data_oob_module
+
+    monkeypatch.setattr(data_oob_module, "_FOREST_MIN_ROWS", 0)
+
+
+def test_forest_path_equals_bagging_by_hand(cancer_small, forest_path):
+    from sklearn.tree import DecisionTreeClassifier
+
+    from dataworth.methods import forest_bags
+
+    B = 30  # two forests: 25 trees, then 5
+    result = data_oob(cancer_small, B, seed=5)
+    assert result.params["path"] == "random forest"
+    # Independent reference: the definition, with each bag's tree refitted on its bootstrap
+    # counts (drawn as scikit-learn draws them from the seeds the forests gave their trees).
+    X, y, n = cancer_small.X_train, cancer_small.y_train, cancer_small.n_train
+    correct, n_oob = np.zeros(n), np.zeros(n)
+    for chunk, size in enumerate((25, 5)):
+        state = int(np.random.SeedSequence(5, spawn_key=(chunk,)).generate_state(1)[0])
+        seeds = np.random.RandomState(state).randint(np.iinfo(np.int32).max, size=size)
+        for tree_seed in seeds:
+            rng = np.random.RandomState(tree_seed)
+            counts = np.bincount(rng.randint(0, n, n), minlength=n)
+            tree = DecisionTreeClassifier(random_state=tree_seed)
+            tree.fit(X, y, sample_weight=counts.astype(np.float64))
+            oob = counts == 0
+            correct[oob] += tree.predict(X[oob]) == y[oob]
+            n_oob[oob] += 1
+    np.testing.assert_array_equal(result.counts, n_oob)
+    seen = n_oob > 0
+    np.testing.assert_array_equal(result.values[seen], correct[seen] / n_oob[seen])
+    assert forest_bags._TREES_PER_FOREST == 25
+
+
+def test_forest_path_is_reproducible_with_any_threads(cancer_small, forest_path):
+    one = data_oob(cancer_small, 30, seed=2)
+    two = data_oob(cancer_small, 30, seed=2, n_jobs=2)
+    np.testing.assert_array_equal(one.values, two.values)
+    np.testing.assert_array_equal(one.counts, two.counts)
+
+
+def test_forest_path_finds_flipped_labels(cancer_400, forest_path):
+    noisy, flipped = _flip(cancer_400, 0.1, seed=0)
+    result = data_oob(noisy, 100, seed=0)
+    assert result.params["path"] == "random forest"
+    assert roc_auc_score(flipped, -result.values) > 0.8
+
+
+def test_small_tasks_keep_the_per_bag_path(cancer_small):
+    assert data_oob(cancer_small, 10, seed=0).params["path"] == "per-bag fits"
+
+
+def test_forest_path_falls_back_when_samples_cannot_be_recovered(
+    cancer_small, forest_path, monkeypatch
+):
+    from dataworth.methods import forest_bags
+
+    monkeypatch.setattr(forest_bags, "_sample_indices", lambda: None)
+    with pytest.warns(RuntimeWarning, match="bootstrap samples"):
+        result = data_oob(cancer_small, 10, seed=0)
+    assert result.params["path"] == "per-bag fits"
+    monkeypatch.undo()
+    import dataworth.methods.data_oob as data_oob_module
+
+    assert data_oob_module._FOREST_MIN_ROWS > cancer_small.n_train
+    np.testing.assert_array_equal(result.values, data_oob(cancer_small, 10, seed=0).values)

@@ -167,3 +167,14 @@ def test_errors(cancer_small):
         influence(u, target=10_000)
     with pytest.raises(DataworthError, match="Unknown target"):
         influence(u, target="everything")
+
+
+@pytest.mark.parametrize("method", ["first_order", "newton"])
+def test_one_blas_thread_on_large_tasks_gives_the_same_values(wine_small, method, monkeypatch):
+    import dataworth.methods.influence as module
+
+    utility = Utility(wine_small)
+    threaded = influence(utility, method=method).values
+    monkeypatch.setattr(module, "_SINGLE_THREAD_ROWS", 0)
+    one = influence(utility, method=method).values
+    np.testing.assert_allclose(one, threaded, rtol=1e-9, atol=1e-15)

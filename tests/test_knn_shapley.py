@@ -130,3 +130,32 @@ def test_errors():
         knn_shapley(task, test_rows=99)
     with pytest.raises(DataworthError, match="needs a Task"):
         knn_shapley(Game(lambda m: m.sum(axis=1), 3))
+
+
+def test_compiled_recursion_is_bitwise_the_numpy_one(cancer_small, monkeypatch):
+    pytest.importorskip("numba")
+    import dataworth.methods.knn_shapley as module
+
+    # Duplicated training rows give exactly tied distances: the stable re-sort must order them
+    # by position as before.
+    X = np.vstack([cancer_small.X_train, cancer_small.X_train[:15]])
+    y = np.concatenate([cancer_small.y_train, 1 - cancer_small.y_train[:15]])
+    task = Task.from_arrays(X, y, cancer_small.X_test, cancer_small.y_test)
+    sq = (
+        (task.X_test**2).sum(axis=1)[:, None]
+        - 2.0 * task.X_test @ task.X_train.T
+        + (task.X_train**2).sum(axis=1)[None, :]
+    )
+    order = module._neighbour_order(task.X_train, task.X_test)
+    np.testing.assert_array_equal(order, np.argsort(sq, axis=1, kind="stable"))
+    compiled = knn_shapley_matrix(task, k=5)
+    monkeypatch.setattr(module, "_rank_values_kernel", lambda: None)
+    assert np.array_equal(knn_shapley_matrix(task, k=5), compiled)
+
+
+def test_threads_give_the_same_values(cancer_small):
+    one = knn_shapley(cancer_small, k=5, block_rows=3)
+    two = knn_shapley(cancer_small, k=5, block_rows=3, n_jobs=2)
+    assert np.array_equal(one.values, two.values)
+    with pytest.raises(DataworthError, match="n_jobs"):
+        knn_shapley(cancer_small, k=5, n_jobs=0)

@@ -27,7 +27,10 @@ The solver is Newton's method vectorised over subsets (a subset is a 0/1 weight 
   the excluded rows' curvature from the full-data Hessian (``O(|excluded| d^2)`` instead of
   ``O(n d^2)``), and otherwise from the included rows; for a binary task and a subset that leaves
   out one row (LOO) its inverse is a Sherman-Morrison update of the full-data inverse, so no
-  per-subset factorisation is needed at all;
+  per-subset factorisation is needed at all; a multinomial task of at least ``_ONE_OUT_MIN_ROWS``
+  rows (a binary task of ``_ONE_OUT_MIN_ROWS_BINARY``) solves its one-out subsets in compiled code
+  with a Woodbury update of the full-data inverse instead (:mod:`dataworth.learners.logreg_one_out`,
+  with Numba);
 * a subset of at most about ``n / 2`` rows is solved on its own rows (gathered in ascending order
   and zero-padded to a length fixed by ``|S|``), so its work is ``O(|S|)`` rather than ``O(n)``
   per step;
@@ -64,12 +67,18 @@ from scipy.special import expit
 from dataworth.data.task import Task
 from dataworth.errors import DataworthError
 from dataworth.learners.logreg_chains import chain_kernel, join_order
+from dataworth.learners.logreg_one_out import (
+    OneOutReference,
+    one_out_kernels,
+    prepare_one_out,
+    solve_one_out,
+)
 
 __all__ = ["BatchedLogisticRegression", "LogisticConvergenceWarning"]
 
 # Bump when the solver's arithmetic changes, so cached utilities computed by an older solver are
 # not mixed with new ones (part of the fingerprint).
-_SOLVER_VERSION = "newton-chord-3"
+_SOLVER_VERSION = "newton-chord-4"  # 4: the compiled one-out path on large tasks
 
 # Armijo sufficient-decrease constant and the smallest step before a subset is declared stalled.
 _ARMIJO = 1e-4
@@ -85,6 +94,12 @@ _OBJECTIVE_NOISE = 1e-12
 _CHUNK_BYTES = 8 * 2**20
 # Keep the reference solutions of this many (task, parameters) pairs.
 _CACHE_SIZE = 4
+# Leave-one-out subsets take the compiled one-out path from this many training rows: multinomial
+# (6x faster than the general solver at 1,000 rows, 4x at 10,000) and binary tasks (whose
+# Sherman-Morrison path in NumPy is fast enough below). Smaller tasks keep the general solver and
+# so exactly the values it has always given.
+_ONE_OUT_MIN_ROWS = 1000
+_ONE_OUT_MIN_ROWS_BINARY = 5000
 
 
 class LogisticConvergenceWarning(RuntimeWarning):
@@ -183,6 +198,9 @@ class _Reference:
     lever: np.ndarray | None = None  # (n, P) row i is hinv @ x_i
     curv: np.ndarray | None = None  # (n,) p_i (1 - p_i), row i's curvature weight
     leverage: np.ndarray | None = None  # (n,) curv_i * x_i . hinv x_i (below 1)
+    # Tasks large enough for the compiled one-out path (every class in the training set, Numba
+    # installed): what it reuses (:mod:`dataworth.learners.logreg_one_out`).
+    one_out: OneOutReference | None = None
 
 
 class BatchedLogisticRegression:
@@ -595,12 +613,17 @@ class BatchedLogisticRegression:
         n_iter = np.zeros(K, dtype=np.int64)
         converged = np.zeros(K, dtype=bool)
         worst = np.zeros(K)
+        todo = np.arange(K)
+        if init is None and ref.one_out is not None:
+            todo, theta0, at_ref = self._fit_one_out(
+                problem, ref.one_out, masks, theta0, at_ref, params, n_iter, converged, worst
+            )
         # Subsets are solved in groups of equal padded length (small subsets on their own rows,
         # the others on the shared rows) and in chunks that bound memory. Neither grouping nor
         # chunking changes a subset's arithmetic: that depends on the subset alone.
-        length = _compact_length(masks.sum(axis=1), problem.n)
+        length = _compact_length(masks[todo].sum(axis=1), problem.n)
         for m in np.unique(length):
-            group = np.flatnonzero(length == m)
+            group = todo[length == m]
             step = _chunk_size(problem, int(m))
             for start in range(0, len(group), step):
                 idx = group[start : start + step]
@@ -613,7 +636,8 @@ class BatchedLogisticRegression:
                 out = self._solve_chunk(
                     problem, ref, rows, chunk_masks, struct, theta0[idx], at_ref[idx]
                 )
-                params[idx], n_iter[idx], converged[idx], worst[idx] = out
+                params[idx], converged[idx], worst[idx] = out[0], out[2], out[3]
+                n_iter[idx] += out[1]  # after any steps of the one-out path
         if not converged.all():
             bad = ~converged
             warnings.warn(
@@ -625,6 +649,55 @@ class BatchedLogisticRegression:
                 stacklevel=4,
             )
         return params, n_iter, converged
+
+    def _fit_one_out(
+        self,
+        problem: _Problem,
+        prep: OneOutReference,
+        masks: np.ndarray,
+        theta0: np.ndarray,
+        at_ref: np.ndarray,
+        params: np.ndarray,
+        n_iter: np.ndarray,
+        converged: np.ndarray,
+        worst: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Subsets that leave out one row (all classes kept), by the compiled one-out path.
+
+        Fills ``params``, ``n_iter``, ``converged`` and ``worst`` for them and returns the
+        subsets left for the general solver, with warm starts for any handed over.
+        """
+        K = len(masks)
+        cand = np.flatnonzero(masks.sum(axis=1) == problem.n - 1)
+        if cand.size:
+            present = _class_presence(problem.y, masks[cand], problem.n_classes)
+            cand = cand[present.all(axis=1)]  # a class left out changes the model's shape
+        if cand.size == 0:
+            return np.arange(K), theta0, at_ref
+        excluded = np.argmin(masks[cand], axis=1)
+        out, steps, status = solve_one_out(
+            prep, problem.Xa, problem.y, excluded, self.tol, self.max_iter
+        )
+        params[cand], n_iter[cand] = out, steps
+        converged[cand] = status == 0
+        handed = cand[status == 2]
+        if (status == 1).any():
+            gmax = self.mean_gradient(
+                out[status == 1],
+                problem.Xa[:, :-1],
+                problem.y,
+                problem.n_classes,
+                masks[cand[status == 1]],
+            )
+            worst[cand[status == 1]] = np.abs(gmax).max(axis=1)
+        if handed.size:
+            theta0 = np.array(theta0)
+            at_ref = np.array(at_ref)
+            theta0[handed] = params[handed]
+            at_ref[handed] = False
+        finished = np.zeros(K, dtype=bool)
+        finished[cand] = status != 2
+        return np.flatnonzero(~finished), theta0, at_ref
 
     def _reference(self, problem: _Problem, key: str | None) -> _Reference:
         if key is None:
@@ -662,6 +735,26 @@ class BatchedLogisticRegression:
             curv = proba[0, :, 0] * (1.0 - proba[0, :, 0])
             leverage = curv * np.einsum("ij,ij->i", problem.Xa, lever)
             one_out = dict(hinv=hinv, lever=lever, curv=curv, leverage=leverage)
+            if problem.n >= _ONE_OUT_MIN_ROWS_BINARY and one_out_kernels() is not None:
+                one_out["one_out"] = prepare_one_out(
+                    problem.Xa, problem.y, theta, hinv, struct.penalised[0] / self.C, 2
+                )
+        elif (
+            problem.n >= _ONE_OUT_MIN_ROWS
+            and struct.present[0].all()
+            and one_out_kernels() is not None
+        ):
+            hfull = _finish_hessian(problem, hess_sum[None].copy(), struct, self.C)
+            one_out = dict(
+                one_out=prepare_one_out(
+                    problem.Xa,
+                    problem.y,
+                    theta,
+                    np.linalg.inv(hfull)[0],
+                    struct.penalised[0] / self.C,
+                    problem.n_classes,
+                )
+            )
         ref = _Reference(
             theta=theta,
             present=struct.present[0],

@@ -14,6 +14,14 @@ about ``B * (1 - 1/n)^n``, roughly ``0.37 B``, of the bags.
 Data-OOB is not a function of a test-set utility: the models are scored on the training rows
 they did not see, so the method fits scikit-learn models itself instead of asking the engine
 for ``U(S)``.
+
+From ``_FOREST_MIN_ROWS`` training rows, the default bagged decision trees are grown as
+scikit-learn random forests with ``bootstrap=True`` and every feature at each split (which is
+bagging): the trees are built in parallel threads, with the data shared, and each tree's bootstrap
+counts are recovered from its ``random_state`` exactly as scikit-learn drew them
+(:mod:`dataworth.methods.forest_bags`). The bags are then scikit-learn's, not those of
+:func:`bootstrap_counts`, so values differ from the per-bag path's by the Monte Carlo noise of a
+different draw; smaller tasks keep the per-bag path and its values.
 """
 
 from __future__ import annotations
@@ -32,7 +40,11 @@ from dataworth.errors import DataworthError
 from dataworth.learners.degenerate import prior_predictions
 from dataworth.learners.registry import make_estimator
 from dataworth.methods._common import Timer
+from dataworth.methods.forest_bags import forest_oob_bags
 from dataworth.methods.result import ValuationResult, package_versions
+
+# From this many training rows the default trees are grown as random forests (see above).
+_FOREST_MIN_ROWS = 5000
 
 
 def _as_task(utility_or_task) -> Task:
@@ -130,7 +142,7 @@ def data_oob(
     n_jobs : int, optional
         Bags fitted in parallel with joblib (``None``: one process), on joblib's current
         backend (processes by default; ``joblib.parallel_config(backend="threading")`` for
-        threads).
+        threads). On the forest path (default trees, at least 5,000 rows) the forest's threads.
 
     Returns
     -------
@@ -174,8 +186,14 @@ def data_oob(
     X, y, n = task.X_train, task.y_train, task.n_train
     timer = Timer()
     with timer.phase("fit"):
+        bags = None
+        if learner is None and weighted and n >= _FOREST_MIN_ROWS:
+            bags = forest_oob_bags(X, y, n_estimators, seed, n_jobs)
+        path = "per-bag fits" if bags is None else "random forest"
         args = (estimator, X, y, task.n_classes, seed)
-        if n_jobs is None or n_jobs == 1:
+        if bags is not None:
+            pass  # the forest path grew and scored every bag
+        elif n_jobs is None or n_jobs == 1:
             # Many small fits: BLAS threads only add synchronisation to each (a 200-row logistic
             # regression ran 20x slower with them on a busy machine).
             with threadpool_limits(limits=1, user_api="blas"):
@@ -216,6 +234,7 @@ def data_oob(
             "n_estimators": n_estimators,
             "learner": type(estimator).__name__,
             "weights": "sample_weight" if weighted else "repeated rows",
+            "path": path,
         },
         seed=seed,
         n_evaluations=n_estimators,

@@ -43,10 +43,12 @@ solver does, makes ``H_s`` invertible without changing the answer.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve, lstsq
+from threadpoolctl import threadpool_limits
 
 from dataworth.engine.game import Game
 from dataworth.errors import DataworthError
@@ -61,6 +63,10 @@ _EPS = np.finfo(np.float64).eps
 # Working memory for the moved models' test probabilities in the Newton method.
 _BLOCK_BYTES = 64 * 2**20
 METHODS = ("first_order", "newton")
+
+
+# From this many training rows the products run on one BLAS thread (see influence()).
+_SINGLE_THREAD_ROWS = 5000
 
 
 def _check_utility(utility) -> BatchedLogisticRegression:
@@ -363,32 +369,38 @@ def influence(
     positions = resolve_points(utility, points, None, 0)
     n_classes = task.n_classes
     timer = Timer()
-    with timer.phase("fit"):
-        theta = learner.reference(task.X_train, task.y_train, n_classes)
-    with timer.phase("gradients"):
-        Xa_train, Xa_test = _augment(task.X_train), _augment(task.X_test)
-        proba_train = _probabilities(theta, Xa_train, n_classes)
-        H = _hessian(theta, Xa_train, proba_train, learner.C)
-        # Gradient of each valued point's loss -log p_true in the logits: p - onehot (for the
-        # binary model's single logit, p1 - y), computed directly rather than through 1/p.
-        sel = proba_train[positions]
-        residual = sel - np.eye(n_classes)[task.y_train[positions]]
-        d_logit = residual[:, 1:] if n_classes == 2 else residual
-    if method == "first_order":
-        with timer.phase("solve"):
-            proba_test = _probabilities(theta, Xa_test, n_classes)
-            target_grads = _target_gradients(utility, proba_test, Xa_test, keys)
-            point_grads = _param_gradient(Xa_train[positions], d_logit)
-            v = _solve(H, target_grads.T)  # (P, n_targets): one solve for every point
-            values = -(point_grads @ v).T  # (n_targets, n_points)
-    else:
-        with timer.phase("solve"):
-            Hinv = _inverse(H)
-            weights = _leverage_weights(Hinv, Xa_train[positions], sel, d_logit)
-            # theta_{-i} - theta ~ (H - hess loss_i)^{-1} grad loss_i (H symmetric).
-            steps = _param_gradient(Xa_train[positions], weights) @ Hinv
-        with timer.phase("predict"):
-            values = _newton_values(utility, theta, Xa_test, steps, keys)
+    # The products here are skinny ((d + 1) x n x (d + 1)); on many rows threaded BLAS only adds
+    # synchronisation to them (a 50,000-row Hessian took 13 s with threads on a busy 2-core
+    # machine, 0.3 s with one). Smaller tasks keep the BLAS settings, and so the exact values,
+    # they always had.
+    one_thread = task.n_train >= _SINGLE_THREAD_ROWS
+    with threadpool_limits(limits=1, user_api="blas") if one_thread else contextlib.nullcontext():
+        with timer.phase("fit"):
+            theta = learner.reference(task.X_train, task.y_train, n_classes)
+        with timer.phase("gradients"):
+            Xa_train, Xa_test = _augment(task.X_train), _augment(task.X_test)
+            proba_train = _probabilities(theta, Xa_train, n_classes)
+            H = _hessian(theta, Xa_train, proba_train, learner.C)
+            # Gradient of each valued point's loss -log p_true in the logits: p - onehot (for the
+            # binary model's single logit, p1 - y), computed directly rather than through 1/p.
+            sel = proba_train[positions]
+            residual = sel - np.eye(n_classes)[task.y_train[positions]]
+            d_logit = residual[:, 1:] if n_classes == 2 else residual
+        if method == "first_order":
+            with timer.phase("solve"):
+                proba_test = _probabilities(theta, Xa_test, n_classes)
+                target_grads = _target_gradients(utility, proba_test, Xa_test, keys)
+                point_grads = _param_gradient(Xa_train[positions], d_logit)
+                v = _solve(H, target_grads.T)  # (P, n_targets): one solve for every point
+                values = -(point_grads @ v).T  # (n_targets, n_points)
+        else:
+            with timer.phase("solve"):
+                Hinv = _inverse(H)
+                weights = _leverage_weights(Hinv, Xa_train[positions], sel, d_logit)
+                # theta_{-i} - theta ~ (H - hess loss_i)^{-1} grad loss_i (H symmetric).
+                steps = _param_gradient(Xa_train[positions], weights) @ Hinv
+            with timer.phase("predict"):
+                values = _newton_values(utility, theta, Xa_test, steps, keys)
 
     ids = point_ids(utility, positions)
     base = manifest(utility) | {"learner_C": learner.C}

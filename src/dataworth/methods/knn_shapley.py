@@ -24,7 +24,9 @@ is exactly the vote share of the true class that the KNN classifier predicts.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -51,18 +53,35 @@ def _as_task(task_or_utility) -> Task:
     )
 
 
+@functools.cache
+def _rank_values_kernel():
+    """The compiled recursion-and-scatter, or ``None`` when Numba is not installed."""
+    try:
+        from dataworth.methods.knn_shapley_kernels import rank_values
+    except ImportError:
+        return None
+    return rank_values
+
+
 def _neighbour_order(X_train: np.ndarray, X_query: np.ndarray) -> np.ndarray:
     """Training positions sorted by distance to each query row, ties by position.
 
     The same arithmetic as :meth:`BatchedKNN.neighbour_order`, so both order the neighbours
     identically (exact duplicates give exactly equal distances and fall back on position).
+    A row without tied distances has one sorted order, which the faster unstable sort finds;
+    rows with ties are sorted again stably.
     """
     sq = (
         (X_query**2).sum(axis=1)[:, None]
         - 2.0 * X_query @ X_train.T
         + (X_train**2).sum(axis=1)[None, :]
     )
-    return np.argsort(sq, axis=1, kind="stable")
+    order = np.argsort(sq, axis=1)
+    keys = np.take_along_axis(sq, order, axis=1)
+    tied = (keys[:, 1:] == keys[:, :-1]).any(axis=1)
+    if tied.any():
+        order[tied] = np.argsort(sq[tied], axis=1, kind="stable")
+    return order
 
 
 def _rank_coefficients(n: int, k: int) -> np.ndarray:
@@ -82,6 +101,9 @@ def _block_values(
     """Per-test-row KNN-Shapley values of every training point, shape ``(B, N)``."""
     n = len(y_train)
     order = _neighbour_order(X_train, X_rows)  # (B, N)
+    kernel = _rank_values_kernel()
+    if kernel is not None:
+        return kernel(order, y_train, y_rows, coef, np.empty(order.shape))
     match = (y_train[order] == y_rows[:, None]).astype(np.float64)
     # Unrolled recursion: s_i = s_N + sum_{j=i}^{N-1} (m_j - m_{j+1}) * min(k, j) / (k j),
     # a reversed cumulative sum over ranks.
@@ -141,6 +163,7 @@ def knn_shapley(
     *,
     test_rows: int | Sequence[int] | None = None,
     block_rows: int | None = None,
+    n_jobs: int | None = None,
 ) -> ValuationResult | dict[int, ValuationResult]:
     """Exact Shapley values of the k-nearest-neighbour utility (Jia et al., VLDB 2019).
 
@@ -166,6 +189,10 @@ def knn_shapley(
         gives ``{j: result}``.
     block_rows : int, optional
         Test rows processed together; by default as many as fit in about 64 MB of work space.
+    n_jobs : int, optional
+        Threads computing blocks of test rows at once (``None``: one). Blocks are summed in
+        order, so the values are the same for any ``n_jobs``; at most two blocks per thread
+        are held.
 
     Returns
     -------
@@ -220,13 +247,28 @@ def knn_shapley(
         block = _block_size(task.n_train, block_rows)
         coef = _rank_coefficients(task.n_train, k)
         total = np.zeros(task.n_train)
+
+        def block_sum(start: int) -> np.ndarray:
+            sel = slice(start, start + block)
+            return _block_values(
+                task.X_train, task.y_train, task.X_test[sel], task.y_test[sel], k, coef
+            ).sum(axis=0)
+
+        starts = range(0, task.n_test, block)
         with timer.phase("values"):
-            # Accumulate block sums so only one block of (B, N) values is ever held.
-            for start in range(0, task.n_test, block):
-                sel = slice(start, start + block)
-                total += _block_values(
-                    task.X_train, task.y_train, task.X_test[sel], task.y_test[sel], k, coef
-                ).sum(axis=0)
+            # Accumulate block sums in order so only a block of (B, N) values per thread is
+            # ever held, and the sum does not depend on the threads.
+            if n_jobs is None or n_jobs == 1:
+                for start in starts:
+                    total += block_sum(start)
+            else:
+                _check_jobs(n_jobs)
+                with ThreadPoolExecutor(int(n_jobs)) as pool:
+                    # map() submits every block at once; a window of 2 n_jobs bounds memory.
+                    window = 2 * int(n_jobs)
+                    for first in range(0, len(starts), window):
+                        for part in pool.map(block_sum, starts[first : first + window]):
+                            total += part
         return build(total / max(task.n_test, 1), {"target": "metric", "n_test": task.n_test})
 
     rows = _check_rows(task, [test_rows] if single else test_rows)
@@ -234,6 +276,11 @@ def knn_shapley(
         matrix = knn_shapley_matrix(task, k, test_rows=rows, block_rows=block_rows)
     results = {int(r): build(matrix[t], {"target": f"test:{int(r)}"}) for t, r in enumerate(rows)}
     return results[int(rows[0])] if single else results
+
+
+def _check_jobs(n_jobs) -> None:
+    if int(n_jobs) != n_jobs or n_jobs < 1:
+        raise DataworthError(f"n_jobs must be a positive number of threads; got {n_jobs!r}.")
 
 
 def _check_k(k: int) -> int:
