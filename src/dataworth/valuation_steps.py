@@ -489,7 +489,11 @@ def knn_shapley_step(ctx: StudyContext) -> None:
     """Exact KNN-Shapley (Jia et al., VLDB 2019): no model is fitted."""
     task, config = ctx.require_task(), ctx.config
     row = _single_row(task, config.ame_target)
-    _method_step(ctx, "knn_shapley", lambda: knn_shapley(task, config.knn_k, test_rows=row))
+    _method_step(
+        ctx,
+        "knn_shapley",
+        lambda: knn_shapley(task, config.knn_k, test_rows=row, n_jobs=config.n_jobs),
+    )
 
 
 def beta_shapley_step(ctx: StudyContext) -> None:
@@ -516,7 +520,9 @@ def data_oob_step(ctx: StudyContext) -> None:
     _method_step(
         ctx,
         "data_oob",
-        lambda: data_oob(ctx.require_task(), config.oob_estimators, seed=config.seed),
+        lambda: data_oob(
+            ctx.require_task(), config.oob_estimators, seed=config.seed, n_jobs=config.n_jobs
+        ),
     )
 
 
@@ -552,8 +558,10 @@ def methods_step(ctx: StudyContext) -> None:
     u, task, config = study_utility(ctx), ctx.require_task(), ctx.config
     found: dict[str, ValuationResult] = ctx.results.setdefault("methods", {})
     compute = {
-        "knn_shapley": lambda: _one_target(knn_shapley(task, config.knn_k)),
-        "data_oob": lambda: data_oob(task, config.oob_estimators, seed=config.seed),
+        "knn_shapley": lambda: _one_target(knn_shapley(task, config.knn_k, n_jobs=config.n_jobs)),
+        "data_oob": lambda: data_oob(
+            task, config.oob_estimators, seed=config.seed, n_jobs=config.n_jobs
+        ),
     }
     if getattr(u.learner, "name", "") == "logreg" and u.metric.name in (
         "neg_log_loss",
