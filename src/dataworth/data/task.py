@@ -1,4 +1,4 @@
-"""The Task: what is being valued (DESIGN section 1)."""
+"""The Task: what is being valued (docs/design.md, section 1)."""
 
 from __future__ import annotations
 

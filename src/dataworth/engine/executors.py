@@ -1,7 +1,7 @@
 """Executors that run batches of work: serial, local processes, or a Dask cluster.
 
 Everything is a :class:`concurrent.futures.Executor`, so the engine has one code path for all
-backends (DESIGN section 3). Work is split into chunks with :func:`chunk_rows` and run with
+backends (docs/design.md, section 3). Work is split into chunks with :func:`chunk_rows` and run with
 :func:`map_chunks`, which returns results in chunk order whatever the completion order, and hands
 each finished chunk to a callback at once so the engine can store it before the next one lands.
 

@@ -1,4 +1,4 @@
-"""Games: anything that maps a batch of subsets to scores (DESIGN section 1)."""
+"""Games: anything that maps a batch of subsets to scores (docs/design.md, section 1)."""
 
 from __future__ import annotations
 

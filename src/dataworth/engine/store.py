@@ -1,6 +1,6 @@
 """The evaluation store: an embedded SQLite database that caches utilities and journals progress.
 
-Two jobs share one file in the run folder (DESIGN section 3):
+Two jobs share one file in the run folder (docs/design.md, section 3):
 
 * a cache of ``U(S)``, keyed by the utility's fingerprint and the subset key
   (:func:`dataworth.engine.hashing.subset_key`), holding the score, optionally the per-prediction

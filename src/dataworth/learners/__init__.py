@@ -1,4 +1,4 @@
-"""Learners: how a classifier is fitted to training subsets (DESIGN section 4)."""
+"""Learners: how a classifier is fitted to training subsets (docs/design.md, section 4)."""
 
 from __future__ import annotations
 

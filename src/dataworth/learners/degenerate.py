@@ -1,4 +1,4 @@
-"""The degenerate-subset policy (DESIGN section 1), in one place.
+"""The degenerate-subset policy (docs/design.md, section 1), in one place.
 
 A subset the learner cannot fit (the empty set, or a subset with a single class) is scored by a
 prior-only model with add-one smoothing: class probabilities ``(n_c + 1) / (|S| + C)``. Its label

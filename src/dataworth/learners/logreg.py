@@ -1,4 +1,4 @@
-"""Logistic regression fitted exactly on many training subsets at once (DESIGN section 4).
+"""Logistic regression fitted exactly on many training subsets at once (docs/design.md, section 4).
 
 The objective is scikit-learn's ``LogisticRegression(C=C)`` (L2 penalty, intercept fitted and not
 penalised)::

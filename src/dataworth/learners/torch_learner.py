@@ -1,4 +1,6 @@
-"""Small PyTorch networks retrained on many training subsets, side by side (DESIGN section 4).
+"""Small PyTorch networks retrained on many training subsets, side by side.
+
+See docs/design.md, section 4, for the batched learners.
 
 The AME paper's utility is a neural network retrained on thousands of random subsets. Trained one
 at a time, each small model wastes most of its time in Python and tiny kernels; here ``K``

@@ -1,4 +1,4 @@
-"""Average marginal effects by randomized subsets and sparse regression (DESIGN section 5).
+"""Average marginal effects by randomized subsets and sparse regression (docs/design.md, section 5).
 
 One set of subset evaluations serves three methods:
 
@@ -74,8 +74,8 @@ _DESIGN_VERSION = 1
 class PlayerGame:
     """The game whose players are sets of training points: ``v(T) = U(union of T's members)``.
 
-    A group is in or out as a whole (DESIGN section 1, "Players"). A point is a set of one, so
-    one object also serves the mixed players of the second hierarchical level.
+    A group is in or out as a whole (docs/design.md, section 1, "Players"). A point is a set of
+    one, so one object also serves the mixed players of the second hierarchical level.
 
     Parameters
     ----------
@@ -648,9 +648,9 @@ def ame(
     eps : float, default=0.01
         Truncation of the continuous laws.
     target : "metric", "all-test", int or list of int, default="metric"
-        What is explained: the test metric, or the per-prediction score (DESIGN section 1) of
-        one or several test rows (positions in the test set). One set of subset fits serves
-        every target; one LASSO is fitted per target.
+        What is explained: the test metric, or the per-prediction score (docs/design.md,
+        section 1) of one or several test rows (positions in the test set). One set of subset
+        fits serves every target; one LASSO is fitted per target.
     estimator : {"lasso", "ols", "moment"}, default="lasso"
         ``"lasso"``: K-fold CV LASSO; values at the CV-minimum alpha, selection at the
         one-standard-error alpha. ``"ols"``: least squares (needs ``m`` > players).

@@ -1,4 +1,4 @@
-"""Knockoff selection with false discovery rate control for AME (DESIGN section 5).
+"""Knockoff selection with false discovery rate control for AME (docs/design.md, section 5).
 
 In the AME design every player's column is a ``Bernoulli(p_j)`` membership drawn independently
 given ``p_j``. A knockoff of player ``i`` is a second, independent ``Bernoulli(p_j)`` column that

@@ -1,4 +1,4 @@
-"""Exact leave-one-out and leave-group-out influence (DESIGN section 2)."""
+"""Exact leave-one-out and leave-group-out influence (docs/design.md, section 2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The randomized subset design shared by AME, AME-based Shapley and Banzhaf (DESIGN section 5).
+"""The randomized subset design shared by AME, AME-based Shapley and Banzhaf.
+
+See docs/design.md, section 5.
 
 Every design has two stages: an inclusion probability ``p_j`` drawn from a law ``P`` on (0, 1),
 then a subset ``S_j`` that holds each player independently with probability ``p_j``. The

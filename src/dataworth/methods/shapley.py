@@ -7,8 +7,8 @@ over permutations. Prefixes are asked of the engine in blocks, many permutations
 block may reach past the truncation point (those fits are wasted, never used), so the values are
 exactly the paper's and the batching only changes the cost. Each block is passed as a *chain* of
 nested subsets, so a learner that supports chains warm-starts every prefix from the one before
-(DESIGN section 4); a block is fixed by its permutation alone, so the values do not depend on how
-permutations are batched, chunked or spread over workers.
+(docs/design.md, section 4); a block is fixed by its permutation alone, so the values do not
+depend on how permutations are batched, chunked or spread over workers.
 """
 
 from __future__ import annotations
