@@ -24,8 +24,6 @@ from dataclasses import asdict, dataclass, field
 from time import perf_counter
 from typing import Any
 
-import pandas as pd
-
 from dataworth.cost import (
     CostResult,
     estimate_ame,
@@ -486,38 +484,3 @@ def _water_fill(wants: list[float], total: float) -> list[float]:
         shares[i] = min(wants[i], equal)
         remaining -= shares[i]
     return shares
-
-
-def budget_frame(budget: StudyBudget | dict[str, Any]) -> pd.DataFrame:
-    """One row per method: estimated, allotted and actual seconds, and what it valued.
-
-    Accepts a :class:`StudyBudget` or its :meth:`StudyBudget.to_dict` (as read back from
-    ``budget.json``).
-    """
-    data = budget.to_dict() if isinstance(budget, StudyBudget) else budget
-    rows = []
-    for m in data["methods"]:
-        rows.append(
-            {
-                "method": m["label"],
-                "estimated_seconds": m["estimate"],
-                "allotted_seconds": m["allotted"] if m["run"] else None,
-                "actual_seconds": m.get("actual"),
-                "valued": m.get("valued") or m["note"],
-            }
-        )
-    return pd.DataFrame(rows, columns=list(_FRAME_COLUMNS))
-
-
-_FRAME_COLUMNS = ("method", "estimated_seconds", "allotted_seconds", "actual_seconds", "valued")
-
-
-def budget_sentence(budget: StudyBudget | dict[str, Any]) -> str:
-    """One sentence: the budget, what the steps before valuation took, and the reserve."""
-    data = budget.to_dict() if isinstance(budget, StudyBudget) else budget
-    return (
-        f"Budget {data['budget_seconds']:g} s for the whole study: data, baseline and cost "
-        f"study took {data['spent_seconds']:.1f} s, {data['reserve_seconds']:.0f} s were kept "
-        "for the summary and report, and the valuation methods shared the rest. Estimates come "
-        "from the path each method takes; TMC stops by the clock at its share."
-    )

@@ -775,7 +775,7 @@ def _show_budget(ctx) -> None:
     budget = ctx.results.get("budget")
     if budget is None:
         return
-    from dataworth.budget import budget_frame, budget_sentence
+    from dataworth.report.budget_table import budget_frame, budget_sentence
 
     frame = budget_frame(budget).rename(
         columns={

@@ -27,17 +27,12 @@ from typing import Any
 import pandas as pd
 
 from dataworth.baseline import DEFAULT_METRIC, BaselineResult, run_baseline
-from dataworth.budget import (
-    StudyShape,
-    available_memory_bytes,
-    budget_frame,
-    budget_sentence,
-    share_budget,
-)
+from dataworth.budget import StudyShape, available_memory_bytes, share_budget
 from dataworth.config import StudyConfig
 from dataworth.cost import CostResult, plan_table, run_cost_study
 from dataworth.data.task import Task
 from dataworth.errors import DataworthError
+from dataworth.report.budget_table import budget_frame, budget_sentence
 from dataworth.runfolder import DEFAULT_ROOT, RunFolder, default_run_path
 from dataworth.stable_step import stable_tmc_step
 from dataworth.study_log import StudyLog, stop_on_sigterm, stop_reason

@@ -312,7 +312,7 @@ def _budget_blocks(run: RunData) -> list:
     """The study's budget: each method's estimate against its actual seconds."""
     if not run.budget:
         return []
-    from dataworth.budget import budget_frame, budget_sentence
+    from dataworth.report.budget_table import budget_frame, budget_sentence
 
     return [
         Heading("Budget: estimate against actual"),

@@ -1,0 +1,125 @@
+"""The package's layers (docs/design.md, section 3): data flows down, nothing imports upward.
+
+Imports are read from the source with :mod:`ast`; those under ``if TYPE_CHECKING:`` are type
+hints only and never run, so they are allowed to name a higher layer.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import dataworth
+
+PACKAGE = Path(dataworth.__file__).parent
+
+# Lower numbers sit lower. Modules at the package's root (the study, the CLI, their helpers)
+# form the top layer.
+LAYERS = {
+    "errors": 0,
+    "data": 0,
+    "metrics": 1,
+    "learners": 1,
+    "engine": 2,
+    "methods": 3,
+    "evaluate": 4,
+    "report": 4,
+}
+TOP = 5
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    if len(parts) == 1:  # the package itself re-exports everything
+        return TOP
+    return LAYERS.get(parts[1], TOP)
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(tree: ast.AST, *, top_level_only: bool) -> list[str]:
+    """Imported ``dataworth`` modules, skipping type-checking blocks."""
+    found: list[str] = []
+
+    def visit(node: ast.AST, depth: int) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                continue
+            if isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
+                found.append(child.module)
+            elif isinstance(child, ast.Import):
+                found.extend(alias.name for alias in child.names)
+            elif top_level_only and isinstance(
+                child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+            ):
+                continue
+            visit(child, depth + 1)
+
+    visit(tree, 0)
+    return [name for name in found if name == "dataworth" or name.startswith("dataworth.")]
+
+
+def _sources() -> dict[str, ast.AST]:
+    return {_module_name(p): ast.parse(p.read_text()) for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def test_no_module_imports_from_a_higher_layer() -> None:
+    upward = [
+        f"{module} -> {target}"
+        for module, tree in _sources().items()
+        for target in _imports(tree, top_level_only=False)
+        if _layer(target) > _layer(module)
+    ]
+    assert upward == []
+
+
+def test_module_level_imports_have_no_cycle() -> None:
+    sources = _sources()
+    known = set(sources)
+
+    def resolve(name: str) -> str:
+        while name not in known and "." in name:
+            name = name.rsplit(".", 1)[0]
+        return name
+
+    graph = {
+        module: {resolve(t) for t in _imports(tree, top_level_only=True)} - {module, "dataworth"}
+        for module, tree in sources.items()
+    }
+    # Depth-first search; a module met again while still on the path closes a cycle.
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def walk(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == 1:
+                cycles.append([*path[path.index(target) :], target])
+            elif target not in state:
+                walk(target, [*path, target])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            walk(module, [module])
+    assert cycles == []
+
+
+def test_the_layer_check_sees_an_upward_import() -> None:
+    tree = ast.parse("from dataworth.study import run_study\n")
+    assert _imports(tree, top_level_only=False) == ["dataworth.study"]
+    assert _layer("dataworth.study") > _layer("dataworth.methods.loo")
+    guarded = ast.parse(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from dataworth.study import X\n"
+    )
+    assert _imports(guarded, top_level_only=False) == []
