@@ -65,9 +65,11 @@ def test_a_design_too_large_is_refused_before_any_fit():
 
 
 def test_plan_is_flat_when_small_and_hierarchical_when_wide():
-    flat = plan_ame(2000, 4000)
+    # A fixed memory limit: what the machine has free at the moment must not change the plan.
+    plenty = 64 * 2**30
+    flat = plan_ame(2000, 4000, memory_limit=plenty)
     assert flat.mode == "flat" and flat.n_groups is None and "flat AME" in flat.reason
-    wide = plan_ame(50_000, 4000, knockoffs=True)
+    wide = plan_ame(50_000, 4000, knockoffs=True, memory_limit=plenty)
     assert wide.mode == "hierarchical" and wide.n_groups == 224
     assert "224 groups" in wide.reason and "100000 columns" in wide.reason
     tight = plan_ame(3000, 4000, memory_limit=10 * 2**20)
