@@ -33,7 +33,15 @@ def _noisy_linear(seed: int, noise: float = 0.3) -> Game:
 def test_intervals_cover_the_true_values(method):
     covered = []
     for seed in range(12):
-        r = method(_noisy_linear(seed), n_subsets=200, seed=seed, n_boot=60, cv=5, n_alphas=50)
+        r = method(
+            _noisy_linear(seed),
+            n_subsets=200,
+            seed=seed,
+            intervals=True,
+            n_boot=60,
+            cv=5,
+            n_alphas=50,
+        )
         assert np.all(r.ci_low <= r.ci_high)
         covered.append((r.ci_low <= W) & (W <= r.ci_high))
     covered = np.array(covered)
@@ -45,12 +53,12 @@ def test_intervals_cover_the_true_values(method):
 
 def test_intervals_leave_values_unchanged_and_are_deterministic():
     game = Game(lambda m: m @ W + 0.1 * np.sin(1e3 * (m @ np.arange(1.0, N + 1))), N)
-    plain = ame(game, n_subsets=150, seed=3, intervals=False, cv=5, n_alphas=30)
-    first = ame(game, n_subsets=150, seed=3, n_boot=30, cv=5, n_alphas=30)
-    again = ame(game, n_subsets=150, seed=3, n_boot=30, cv=5, n_alphas=30, n_jobs=1)
-    other = ame(game, n_subsets=150, seed=4, n_boot=30, cv=5, n_alphas=30)
+    plain = ame(game, n_subsets=150, seed=3, cv=5, n_alphas=30)
+    first = ame(game, n_subsets=150, seed=3, intervals=True, n_boot=30, cv=5, n_alphas=30)
+    again = ame(game, n_subsets=150, seed=3, intervals=True, n_boot=30, cv=5, n_alphas=30, n_jobs=1)
+    other = ame(game, n_subsets=150, seed=4, intervals=True, n_boot=30, cv=5, n_alphas=30)
     assert np.array_equal(plain.values, first.values)
-    assert plain.ci_low is None and "intervals=False" in plain.ci_note
+    assert plain.ci_low is None and "not asked for" in plain.ci_note
     assert np.isnan(plain.to_frame()["ci_low"]).all()
     assert np.array_equal(first.ci_low, again.ci_low)
     assert np.array_equal(first.ci_high, again.ci_high)
@@ -63,7 +71,9 @@ def test_intervals_leave_values_unchanged_and_are_deterministic():
 def test_knockoff_selection_unaffected():
     game = Game(lambda m: m @ W, N)
     without = ame(game, n_subsets=300, fdr=0.2, seed=1, intervals=False, cv=5, n_alphas=30)
-    with_ci = ame(game, n_subsets=300, fdr=0.2, seed=1, n_boot=20, cv=5, n_alphas=30)
+    with_ci = ame(
+        game, n_subsets=300, fdr=0.2, seed=1, intervals=True, n_boot=20, cv=5, n_alphas=30
+    )
     assert np.array_equal(without.extra["w"], with_ci.extra["w"])
     assert np.array_equal(without.extra["selected"], with_ci.extra["selected"])
     assert np.array_equal(without.values, with_ci.values)
@@ -72,16 +82,16 @@ def test_knockoff_selection_unaffected():
 
 def test_regression_estimators_and_banzhaf_lasso_get_intervals():
     game = _noisy_linear(0)
-    ols = ame(game, n_subsets=200, estimator="ols", seed=0)
+    ols = ame(game, n_subsets=200, estimator="ols", seed=0, intervals=True)
     half = (ols.ci_high - ols.ci_low) / 2
     assert np.allclose(half / ols.stderr, half[0] / ols.stderr[0])  # one t quantile
     assert 1.9 < half[0] / ols.stderr[0] < 2.0
-    lasso = banzhaf(game, n_subsets=200, estimator="lasso", seed=0, n_boot=20, cv=5)
+    lasso = banzhaf(game, n_subsets=200, estimator="lasso", seed=0, intervals=True, n_boot=20, cv=5)
     assert lasso.method == "banzhaf" and np.isfinite(lasso.ci_low).all()
 
 
 def test_saved_intervals_round_trip(tmp_path):
-    r = ame(_noisy_linear(2), n_subsets=150, seed=2, n_boot=20, cv=5, n_alphas=30)
+    r = ame(_noisy_linear(2), n_subsets=150, seed=2, intervals=True, n_boot=20, cv=5, n_alphas=30)
     back = ValuationResult.load(r.save(tmp_path / "ame"))
     assert np.array_equal(back.ci_low, r.ci_low) and np.array_equal(back.ci_high, r.ci_high)
     assert back.ci_note == r.ci_note
