@@ -760,7 +760,7 @@ def ame(
         (``benchmarks/bench_ame_intervals.py``).
     n_boot : int, optional
         Bootstrap resamples; by default from 200 (400 players, 4,000 subsets) down to 40 as
-        subsets times players grows, so the intervals add a bounded share to the run's time.
+        subsets times players grows (a resample's refit costs about subsets times players).
 
     Returns
     -------
