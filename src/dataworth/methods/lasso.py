@@ -86,6 +86,7 @@ def _path(
     *,
     max_iter: int,
     tol: float,
+    coef_init: np.ndarray | None = None,
 ) -> np.ndarray:
     """scikit-learn's LASSO path from a Gram matrix; returns (n_columns, n_alphas).
 
@@ -102,6 +103,7 @@ def _path(
         max_iter=max_iter,
         tol=tol,
         check_input=False,
+        coef_init=coef_init,
     )[1]
 
 
