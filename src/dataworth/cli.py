@@ -31,8 +31,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from dataworth.config import StudyConfig
 from dataworth.errors import DataworthError
+from dataworth.study.config import StudyConfig
 
 app = typer.Typer(
     name="dataworth",
@@ -465,7 +465,7 @@ def _reports_errors(command: Callable) -> Callable:
 
 def _print_stopped(error: BaseException) -> None:
     """One line for a stopped run: why, where its partial folder is, and how to resume."""
-    from dataworth.study_log import stop_reason
+    from dataworth.study.log import stop_reason
 
     partial = getattr(error, "partial_path", None)
     where = f"; what finished is in {partial} (see its study.log)" if partial else ""
@@ -476,7 +476,7 @@ def _print_stopped(error: BaseException) -> None:
 
 
 def _stop_code(error: BaseException) -> int:
-    from dataworth.study_log import StudyStopped
+    from dataworth.study.log import StudyStopped
 
     if isinstance(error, StudyStopped):
         return 143  # the shell's code for a process ended by SIGTERM
@@ -514,11 +514,11 @@ def _progress_bar() -> Iterator[Callable[[str, int, int], None]]:
     """Progress on stderr; yields the ``progress(description, done, total)`` callback.
 
     A live rich bar on a terminal. When stderr is not a terminal (piped, or written to a file),
-    flushed lines instead (see :mod:`dataworth.progress_lines`), so a person reading the file
+    flushed lines instead (see :mod:`dataworth.study.progress_lines`), so a person reading the file
     sees the run advance.
     """
     if not err_console.is_terminal:
-        from dataworth.progress_lines import ProgressLines
+        from dataworth.study.progress_lines import ProgressLines
 
         with ProgressLines(sys.stderr) as lines:
             yield lines
@@ -665,7 +665,7 @@ def _show_loo(ctx) -> None:
     if table is None:
         return
     result = ctx.results["loo"]
-    from dataworth.valuation_steps import LOO_SHOWN
+    from dataworth.study.steps import LOO_SHOWN
 
     shown = table[list(LOO_SHOWN)].rename(
         columns={
@@ -695,7 +695,7 @@ def _show_groups(ctx) -> None:
 
 
 def _show_tmc(ctx) -> None:
-    from dataworth.valuation_steps import comparison_sentence
+    from dataworth.study.summary import comparison_sentence
 
     points = ctx.results.get("tmc")
     if points is not None:
@@ -742,7 +742,7 @@ def _show_tmc(ctx) -> None:
 
 def _show_ame(ctx) -> None:
     from dataworth.methods.ame_scale import ame_plan_lines
-    from dataworth.valuation_steps import ame_table
+    from dataworth.study.steps import ame_table
 
     shown = list(ctx.results.get("ame", {}).values())
     for line in ame_plan_lines(shown[0]) if shown else []:
@@ -1332,8 +1332,8 @@ def evaluate(
     """
     from dataworth.evaluate import evaluate_methods
     from dataworth.evaluate.runner import resolve_methods
-    from dataworth.runfolder import RunFolder
     from dataworth.study import load_task
+    from dataworth.study.runfolder import RunFolder
 
     names = resolve_methods(methods)  # a misspelt method fails before any data is read
     for flag, number in (
