@@ -78,7 +78,7 @@ def _study(n_train: int, budget: str, folder: Path, extra: list[str] | None = No
 
 
 def part_study(sizes: list[int], budget: str, extra: list[str] | None = None) -> None:
-    from dataworth.config import parse_duration
+    from dataworth.study.config import parse_duration
 
     flags = " ".join(["--budget", budget, *(extra or [])])
     print(f"\n1. dataworth study {flags}, synthetic binary tables (20 features)")

@@ -20,10 +20,10 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from dataworth import DataworthError, Task
-from dataworth.baseline import choose_primary_metric, run_baseline
 from dataworth.learners.registry import make_estimator
 from dataworth.report.figures import baseline_figures
-from dataworth.runfolder import to_jsonable
+from dataworth.study.baseline import choose_primary_metric, run_baseline
+from dataworth.study.runfolder import to_jsonable
 
 
 def _task(loader, name: str) -> Task:

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dataworth.budget import (
+from dataworth.errors import DataworthError
+from dataworth.study.budget import (
     AME_BYTES_PER_CELL,
     AME_MIN_SUBSETS,
     StudyShape,
@@ -15,9 +16,8 @@ from dataworth.budget import (
     share_budget,
     unit_seconds,
 )
-from dataworth.config import parse_duration
-from dataworth.cost import CostResult
-from dataworth.errors import DataworthError
+from dataworth.study.config import parse_duration
+from dataworth.study.cost import CostResult
 
 
 @pytest.mark.parametrize(

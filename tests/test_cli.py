@@ -213,7 +213,7 @@ def test_plan_with_a_tiny_budget_marks_methods_infeasible(tmp_path):
 
 
 def test_progress_appears_as_lines_when_output_is_not_a_terminal(monkeypatch):
-    from dataworth import progress_lines
+    from dataworth.study import progress_lines
 
     monkeypatch.setattr(progress_lines, "QUIET", 0.0)  # show lines from the first second
     result = _invoke("loo", "--rows", "150", "--train-size", "100")
@@ -227,7 +227,7 @@ def test_progress_appears_as_lines_when_output_is_not_a_terminal(monkeypatch):
 def test_progress_lines_are_rate_limited_and_flushed():
     import io
 
-    from dataworth.progress_lines import ProgressLines
+    from dataworth.study.progress_lines import ProgressLines
 
     stream = io.StringIO()
     with ProgressLines(stream, every=3600, gap=0, quiet=0) as lines:
@@ -247,7 +247,7 @@ def test_progress_lines_are_rate_limited_and_flushed():
 def test_progress_lines_hold_back_the_first_seconds():
     import io
 
-    from dataworth.progress_lines import ProgressLines
+    from dataworth.study.progress_lines import ProgressLines
 
     stream = io.StringIO()
     with ProgressLines(stream, quiet=3600) as lines:

@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from dataworth.cli import app
-from dataworth.config import StudyConfig
+from dataworth.study.config import StudyConfig
 
 runner = CliRunner()
 FAST = ["--baselines", "logreg,knn"]

@@ -12,7 +12,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from dataworth import DataworthError, Task
-from dataworth.cost import (
+from dataworth.report.figures import cost_figures
+from dataworth.study.cost import (
     MIN_ROWS_PER_CLASS,
     default_ame_subsets,
     plan_table,
@@ -20,8 +21,7 @@ from dataworth.cost import (
     stratified_subsample,
     time_fit,
 )
-from dataworth.report.figures import cost_figures
-from dataworth.runfolder import to_jsonable
+from dataworth.study.runfolder import to_jsonable
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 import dataworth as dw
-from dataworth.baseline import run_baseline
 from dataworth.data import DataCheckWarning, Finding, check_data, get_dataset, load_dataset
 from dataworth.data.checks import baseline_findings, label_findings
 from dataworth.errors import DataworthError
+from dataworth.study.baseline import run_baseline
 
 N = 200
 

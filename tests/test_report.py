@@ -330,12 +330,12 @@ def test_report_command_rebuilds_the_same_report_without_fitting(run_folder, mon
     def no_fits(*args, **kwargs):
         raise AssertionError("the report must not load data, evaluate or fit anything")
 
-    import dataworth.study
+    import dataworth.study.runner
     from dataworth.engine.utility import Utility
 
     monkeypatch.setattr(Utility, "evaluate", no_fits)
     monkeypatch.setattr(Utility, "__init__", no_fits)
-    monkeypatch.setattr(dataworth.study, "load_task", no_fits)
+    monkeypatch.setattr(dataworth.study.runner, "load_task", no_fits)
     result = _invoke("report", str(run_folder))
     assert result.exit_code == 0, result.output
     assert "report.html" in result.output

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from dataworth import DataworthError
-from dataworth.config import StudyConfig, dumps_toml, parse_train_size
-from dataworth.runfolder import RunFolder, default_run_path, to_jsonable
 from dataworth.study import Step, run_study, steps_named
+from dataworth.study.config import StudyConfig, dumps_toml, parse_train_size
+from dataworth.study.runfolder import RunFolder, default_run_path, to_jsonable
 
 
 def _leftovers(parent):

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dataworth.config import StudyConfig
 from dataworth.engine.game import Game
 from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
@@ -16,6 +15,7 @@ from dataworth.methods.affordable import distance_to_exact, exact_beside, exact_
 from dataworth.methods.result import ValuationResult
 from dataworth.methods.shapley import exact_shapley, tmc_shapley
 from dataworth.study import run_study, steps_named
+from dataworth.study.config import StudyConfig
 
 
 def test_player_limit_follows_the_cost():

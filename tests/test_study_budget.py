@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dataworth.config import StudyConfig
-from dataworth.cost import CostResult
 from dataworth.engine.utility import Utility
 from dataworth.methods.shapley import tmc_shapley
 from dataworth.study import Step, run_study, steps_named
+from dataworth.study.config import StudyConfig
+from dataworth.study.cost import CostResult
 
 
 def _cost_step(seconds_per_fit: float) -> Step:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from dataworth.config import StudyConfig
 from dataworth.study import Step, run_study, steps_named
+from dataworth.study.config import StudyConfig
 
 
 def _stop(ctx) -> None:

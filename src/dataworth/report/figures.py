@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 if TYPE_CHECKING:  # only for type hints; report sits above the studies
-    from dataworth.baseline import BaselineResult
-    from dataworth.cost import CostResult
+    from dataworth.study.baseline import BaselineResult
+    from dataworth.study.cost import CostResult
 
 FORMATS = ("png", "svg")
 

@@ -127,7 +127,7 @@ class CostResult:
     utility_note: str = ""
     notes: list[str] = field(default_factory=list)
     paths: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Seconds of each method's own path (see :func:`dataworth.cost_paths.time_paths`)."""
+    """Seconds of each method's own path (see :func:`dataworth.study.cost_paths.time_paths`)."""
 
     def seconds_per_fit(self, rows: int | None = None) -> float:
         """Estimated seconds per valuation refit on ``rows`` training rows (default: all).
@@ -215,7 +215,7 @@ def run_cost_study(
     utility_subsets : int, default=20
         Random 90% subsets evaluated through :class:`~dataworth.engine.utility.Utility`.
         ``0`` skips the engine and estimates from scikit-learn fit times; it also skips
-        timing each method's own path (:func:`dataworth.cost_paths.time_paths`).
+        timing each method's own path (:func:`dataworth.study.cost_paths.time_paths`).
     seed : int, default=0
     knn_k : int, default=10
         KNN-Shapley's number of neighbours, for timing its path.
@@ -296,7 +296,7 @@ def run_cost_study(
         utility, utility_note = None, "engine timing skipped; estimates use scikit-learn fits."
     paths: dict[str, dict[str, Any]] = {}
     if utility is not None:
-        from dataworth.cost_paths import time_paths
+        from dataworth.study.cost_paths import time_paths
 
         if progress:
             progress("timing each method's own path", done, total)
@@ -447,15 +447,15 @@ def estimate_ame(
     ``per_subset`` is one fit (subsets hold half the rows on average). ``fixed`` is its
     estimation, a cross-validated LASSO per target, at its smallest useful number of subsets
     (timed on a small subsample and scaled to the players, see
-    :func:`dataworth.cost_paths.ame_estimation_seconds`): at many players it costs far more than
-    the fits. Zero when it was not timed.
+    :func:`dataworth.study.cost_paths.ame_estimation_seconds`): at many players it costs far more
+    than the fits. Zero when it was not timed.
     """
     n = cost.n_train if rows is None else rows
     per_fit = cost.seconds_per_fit(max(1, n // 2))
     timing = cost.paths.get("ame_estimation")
     if not timing:
         return 0.0, per_fit
-    from dataworth.cost_paths import ame_estimation_seconds
+    from dataworth.study.cost_paths import ame_estimation_seconds
 
     return targets * ame_estimation_seconds(timing, n if players is None else players), per_fit
 
@@ -544,7 +544,7 @@ def plan_table(
     """Refits and estimated time of each valuation method, against a budget.
 
     Each estimate follows the path the method takes where that path was timed (see
-    :mod:`dataworth.cost_paths`), else its number of refits times the seconds of one refit.
+    :mod:`dataworth.study.cost_paths`), else its number of refits times the seconds of one refit.
 
     Parameters
     ----------

@@ -1,15 +1,17 @@
 """A study: a sequence of steps that share one context and write one run folder.
 
 The CLI commands are thin layers over :func:`run_study`: ``baseline`` runs the data and baseline
-steps, ``plan`` the data and cost steps, ``study`` all of them. Later parts (LOO, groups, Shapley,
-AME) extend a study by appending :class:`Step` objects to :data:`DEFAULT_STEPS` (or passing their
-own list): a step reads what earlier steps left in ``context.results`` and writes its files with
+steps, ``plan`` the data and cost steps, ``study`` all of them. This module holds the steps that
+prepare the valuation (data, baseline, cost, budget) and those that close a study (summary,
+report), the lists :data:`DEFAULT_STEPS` and :data:`EXTRA_STEPS`, and :func:`run_study`; the
+valuation steps are in :mod:`dataworth.study.steps` and :mod:`dataworth.study.stable_step`.
+A step reads what earlier steps left in ``context.results`` and writes its files with
 ``context.write_*``, which do nothing when the study writes no folder.
 
 Every step writes into the run folder's temporary twin, so an error in any step leaves no run
-folder behind (see :mod:`dataworth.runfolder`). A study stopped by the user, a time limit or
+folder behind (see :mod:`dataworth.study.runfolder`). A study stopped by the user, a time limit or
 lack of memory keeps it as ``<name>.partial/`` with ``study.log`` (see
-:mod:`dataworth.study_log`).
+:mod:`dataworth.study.log`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import platform
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -26,17 +28,18 @@ from typing import Any
 
 import pandas as pd
 
-from dataworth.baseline import DEFAULT_METRIC, BaselineResult, run_baseline
-from dataworth.budget import StudyShape, available_memory_bytes, share_budget
-from dataworth.config import StudyConfig
-from dataworth.cost import CostResult, plan_table, run_cost_study
 from dataworth.data.task import Task
 from dataworth.errors import DataworthError
-from dataworth.report.budget_table import budget_frame, budget_sentence
-from dataworth.runfolder import DEFAULT_ROOT, RunFolder, default_run_path
-from dataworth.stable_step import stable_tmc_step
-from dataworth.study_log import StudyLog, stop_on_sigterm, stop_reason
-from dataworth.valuation_steps import (
+from dataworth.study.baseline import BaselineResult, run_baseline
+from dataworth.study.budget import StudyShape, available_memory_bytes, share_budget
+from dataworth.study.config import StudyConfig
+from dataworth.study.context import LogFn, ProgressFn, Step, StudyContext
+from dataworth.study.cost import plan_table, run_cost_study
+from dataworth.study.log import StudyLog, stop_on_sigterm, stop_reason
+from dataworth.study.runfolder import DEFAULT_ROOT, RunFolder, default_run_path
+from dataworth.study.stable_step import stable_tmc_step
+from dataworth.study.steps import (
+    CACHE_NAME,
     ame_step,
     beta_shapley_step,
     data_oob_step,
@@ -46,106 +49,8 @@ from dataworth.valuation_steps import (
     loo_step,
     methods_step,
     tmc_step,
-    valuation_markdown,
 )
-
-ProgressFn = Callable[[str, int, int], None]
-LogFn = Callable[[str], None]
-
-
-@dataclass
-class StudyContext:
-    """What the steps of one study share.
-
-    Attributes
-    ----------
-    config : StudyConfig
-    run : RunFolder or None
-        The folder being written, or ``None`` when results are only shown.
-    task : Task or None
-        Set by the data step.
-    results : dict
-        Each step's result under its name (``"baseline"``, ``"cost"``, ``"plan"``...).
-    figures : dict
-        Figure name -> saved files (final paths).
-    timings : dict
-        Seconds per step.
-    progress : callable or None
-        ``progress(description, done, total)`` for long steps.
-    log : callable
-        One-line messages for the user.
-    closers : list of callable
-        Called when the study ends (shut down workers, close the evaluation store).
-    root : Path
-        Parent of default-named run folders; the evaluation cache lives there too.
-    started : float
-        ``perf_counter()`` when the study began (the budget counts from it).
-    step_names : set of str
-        The names of the study's steps (the budget shares time only among those).
-    """
-
-    config: StudyConfig
-    run: RunFolder | None = None
-    task: Task | None = None
-    results: dict[str, Any] = field(default_factory=dict)
-    figures: dict[str, list[Path]] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    progress: ProgressFn | None = None
-    log: LogFn = lambda message: None
-    closers: list[Callable[[], None]] = field(default_factory=list)
-    root: Path = DEFAULT_ROOT
-    started: float = field(default_factory=perf_counter)
-    step_names: set[str] = field(default_factory=set)
-
-    @property
-    def writes(self) -> bool:
-        return self.run is not None
-
-    def write_json(self, name: str, obj: Any) -> None:
-        if self.run is not None:
-            self.run.write_json(name, obj)
-
-    def write_csv(self, name: str, frame: pd.DataFrame, index: bool = True) -> None:
-        if self.run is not None:
-            self.run.write_csv(name, frame, index=index)
-
-    def write_text(self, name: str, text: str) -> None:
-        if self.run is not None:
-            self.run.write_text(name, text)
-
-    def save_figures(self, make: Callable[[Path], dict[str, list[Path]]]) -> None:
-        """Call ``make(folder)`` with the figures folder, and record the final paths."""
-        if self.run is None:
-            return
-        start = perf_counter()
-        saved = make(self.run.folder("figures"))
-        for name, paths in saved.items():
-            self.figures[name] = [self.run.final_path(p) for p in paths]
-        # The budget keeps time back for the figures still to come, at the pace measured so far.
-        count, seconds = self.results.get("figure_seconds", (0, 0.0))
-        self.results["figure_seconds"] = (count + len(saved), seconds + perf_counter() - start)
-
-    def require_task(self) -> Task:
-        if self.task is None:
-            raise DataworthError("This study step needs the data step first; add it to the steps.")
-        return self.task
-
-    @property
-    def primary_metric(self) -> str:
-        """The metric the baseline chose (or the user forced), else the default."""
-        baseline = self.results.get("baseline")
-        if baseline is not None:
-            return baseline.metric.name
-        return self.config.metric or DEFAULT_METRIC
-
-
-@dataclass(frozen=True)
-class Step:
-    """One named stage of a study: ``run(context)`` does the work and writes its files."""
-
-    name: str
-    run: Callable[[StudyContext], None]
-    description: str = ""
+from dataworth.study.summary import summary_markdown
 
 
 def load_task(config: StudyConfig) -> Task:
@@ -331,7 +236,9 @@ def study_shape(ctx: StudyContext) -> StudyShape:
 
 
 def budget_step(ctx: StudyContext) -> None:
-    """Share the time left of the budget among the valuation methods (see :mod:`dataworth.budget`).
+    """Share the time left of the budget among the valuation methods.
+
+    See :mod:`dataworth.study.budget`.
 
     Every training row is kept: the methods that grow gently with the rows value all of them
     when they fit, and the sampled methods stop at their share.
@@ -417,95 +324,6 @@ def steps_named(*names: str) -> list[Step]:
     if unknown:
         raise DataworthError(f"Unknown study step(s) {sorted(unknown)}.")
     return [s for s in known if s.name in names]
-
-
-def summary_markdown(ctx: StudyContext) -> str:
-    """A Markdown summary of whatever the steps produced."""
-    lines = [f"# dataworth study: {ctx.config.source_label}", ""]
-    data = ctx.results.get("data")
-    if data:
-        lines += ["## Data", ""] + [f"- {s}" for s in data["summary"]] + [""]
-        checks = [f"- {c['severity']}: {c['message']}" for c in data.get("checks", [])]
-        lines += ["## Data checks", "", *(checks or ["- No problems found."]), ""]
-    baseline: BaselineResult | None = ctx.results.get("baseline")
-    if baseline is not None:
-        lines += ["## Baseline models", "", _markdown_table(baseline.metrics.round(4)), ""]
-        lines += [
-            f"Confusion matrix of `{baseline.primary_model}` (rows: true, columns: predicted):",
-            "",
-            _markdown_table(baseline.confusion),
-            "",
-        ]
-        lines += [
-            "## Primary metric",
-            "",
-            baseline.metric.justification,
-            "",
-        ]
-    cost: CostResult | None = ctx.results.get("cost")
-    plan: pd.DataFrame | None = ctx.results.get("plan")
-    if cost is not None and plan is not None:
-        lines += ["## Cost", "", _markdown_table(cost.fit_times.drop(columns="note")), ""]
-        lines += [f"- {n}" for n in cost.notes]
-        if cost.utility is not None:
-            lines.append(
-                f"- The engine evaluated {cost.utility['subsets']} random 90% subsets in "
-                f"{cost.utility['seconds_total']:.3f} s "
-                f"({cost.utility['seconds_per_subset']:.4f} s per subset)."
-            )
-        elif cost.utility_note:
-            lines.append(f"- {cost.utility_note}")
-        lines += [
-            "",
-            f"Plan against a budget of {ctx.config.budget_seconds:g} s per method:",
-            "",
-            _markdown_table(plan.set_index("method")),
-            "",
-        ]
-    budget = ctx.results.get("budget")
-    if budget is not None:
-        lines += budget_markdown(budget, _markdown_table)
-    lines += valuation_markdown(ctx, _markdown_table)
-    if ctx.figures:
-        lines += ["## Figures", ""]
-        lines += [
-            f"- `{name}`: " + ", ".join(f"`{p.name}`" for p in paths)
-            for name, paths in ctx.figures.items()
-        ]
-        lines.append("")
-    return "\n".join(lines)
-
-
-def budget_markdown(budget, table_fn) -> list[str]:
-    """Markdown lines: the budget, and each method's estimate against its actual seconds."""
-    return [
-        "## Budget: estimate against actual",
-        "",
-        budget_sentence(budget),
-        "",
-        table_fn(budget_frame(budget)),
-        "",
-    ]
-
-
-def _markdown_table(frame: pd.DataFrame) -> str:
-    if frame.index.name is not None:  # a meaningful index (model, method) becomes a column
-        frame = frame.reset_index()
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    body = [
-        "| " + " | ".join(_markdown_cell(v) for v in row) + " |"
-        for row in frame.itertuples(index=False)
-    ]
-    return "\n".join([header, rule, *body])
-
-
-def _markdown_cell(value: Any) -> str:
-    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"  # timings carry noise beyond four significant digits
-    return str(value)
 
 
 def _versions() -> dict[str, str]:
@@ -624,8 +442,6 @@ def _log_stop(
     journal: StudyLog, ctx: StudyContext, current: str | None, error: BaseException
 ) -> None:
     """The end of ``study.log`` for a stopped study: why, where, and how to resume."""
-    from dataworth.valuation_steps import CACHE_NAME
-
     journal.line(f"study stopped during step {current}: {stop_reason(error)}")
     finished = ", ".join(f"{name} ({seconds:.1f} s)" for name, seconds in ctx.timings.items())
     journal.line(f"finished steps: {finished or 'none'}; their files are in this folder")

@@ -96,7 +96,7 @@ class StudyConfig:
         The one seed every random choice derives from.
     budget_seconds : float
         Time the whole study may take (the plan checks each method alone against it); see
-        :mod:`dataworth.budget` for how the study shares it.
+        :mod:`dataworth.study.budget` for how the study shares it.
     loo_points : int or "all"
         Training points whose exact LOO influence is computed (random, drawn with ``seed``).
     loo_ids : list of str, optional

@@ -22,10 +22,10 @@ from dataworth.methods.compare import compare_values
 from dataworth.methods.result import ValuationResult
 from dataworth.methods.shapley import tmc_shapley
 from dataworth.methods.stability import RankStability, rank_stability
-from dataworth.valuation_steps import _progress, _save, study_utility
+from dataworth.study.steps import _progress, _save, study_utility
 
 if TYPE_CHECKING:
-    from dataworth.study import StudyContext
+    from dataworth.study.context import StudyContext
 
 # The top and bottom of the ranking the stable run watches, and its stability level.
 RANK_K = 10

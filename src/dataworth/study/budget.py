@@ -2,7 +2,7 @@
 
 ``dataworth study --budget 10m`` finishes within its budget plus a small margin on any input.
 After the baseline and the cost study, the time left is shared out from the cost study's
-estimates (each taken from the path the method really takes, see :mod:`dataworth.cost_paths`):
+estimates (each taken from the path the method really takes, see :mod:`dataworth.study.cost_paths`):
 
 - Methods whose cost grows gently with the rows (exact LOO of chosen points, leave-group-out,
   exact LOO of every point for the batched logistic regression, KNN-Shapley, Data-OOB,
@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass, field
 from time import perf_counter
 from typing import Any
 
-from dataworth.cost import (
+from dataworth.errors import DataworthError
+from dataworth.study.cost import (
     CostResult,
     estimate_ame,
     estimate_data_oob,
@@ -33,7 +34,6 @@ from dataworth.cost import (
     estimate_loo,
     estimate_tmc,
 )
-from dataworth.errors import DataworthError
 
 RESERVE_SHARE = 0.03
 RESERVE_MIN_SECONDS = 3.0

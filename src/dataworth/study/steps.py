@@ -1,4 +1,5 @@
-"""The valuation steps of a study: exact LOO, leave-group-out and TMC-Shapley.
+"""The valuation steps of a study: exact LOO, leave-group-out, TMC-Shapley, AME, and the other
+methods (KNN-Shapley, Beta Shapley, Data-OOB, influence) with their comparison.
 
 Each step reads the task and the primary metric that earlier steps left in the context, asks one
 shared :class:`~dataworth.Utility` for its values, and writes tables, values and figures. The
@@ -21,7 +22,7 @@ import pandas as pd
 from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
 from dataworth.methods.ame import ame
-from dataworth.methods.ame_scale import ame_plan_lines, hierarchical_metric, study_ame_plan
+from dataworth.methods.ame_scale import hierarchical_metric, study_ame_plan
 from dataworth.methods.beta_shapley import beta_shapley
 from dataworth.methods.compare import compare_values
 from dataworth.methods.data_oob import data_oob
@@ -34,8 +35,8 @@ from dataworth.methods.result import ValuationResult
 from dataworth.methods.shapley import group_sums, tmc_shapley
 
 if TYPE_CHECKING:
-    from dataworth.budget import MethodBudget
-    from dataworth.study import StudyContext
+    from dataworth.study.budget import MethodBudget
+    from dataworth.study.context import StudyContext
 
 CACHE_NAME = Path(".cache") / "evaluations.sqlite"
 # The LOO table's columns people read first: the value and the diagnostics that explain it.
@@ -274,7 +275,7 @@ def _tmc_within_budget(
     progress = _progress(ctx, label)
     if plan is None or plan.units >= plan.wanted:
         return tmc_shapley(u, **options, groups=groups, progress=progress)
-    from dataworth.budget import unit_seconds
+    from dataworth.study.budget import unit_seconds
 
     allowed = ctx.results["budget"].allowed(name)
     start = perf_counter()
@@ -415,7 +416,7 @@ def _ame_subsets_within_budget(ctx: StudyContext) -> int | None:
     Sized from the measured seconds per fit (AME's subsets hold half the rows on average) and
     the timed cost of its LASSO, so AME spends about its share; it has no clock of its own.
     """
-    from dataworth.budget import AME_MIN_SUBSETS, units_within
+    from dataworth.study.budget import AME_MIN_SUBSETS, units_within
 
     plan = _planned(ctx, "ame")
     if plan is None or plan.units >= plan.wanted:
@@ -592,108 +593,3 @@ def methods_step(ctx: StudyContext) -> None:
     table = pd.DataFrame(rows)
     ctx.results["method_comparison"] = table
     ctx.write_csv("method_comparison.csv", table, index=False)
-
-
-def valuation_markdown(ctx: StudyContext, table_fn) -> list[str]:
-    """Markdown lines for the valuation results present in the context."""
-    lines: list[str] = []
-    result: ValuationResult | None = ctx.results.get("loo")
-    if result is not None:
-        table = ctx.results["loo_table"]
-        shown = table[list(LOO_SHOWN)]
-        lines += [
-            "## Leave-one-out influence",
-            "",
-            f"Exact LOO of {len(result)} training points on `{result.manifest['metric']}` "
-            f"(U(D) = {result.manifest['full_score']:.4g}; {result.n_fitted} fits, "
-            f"{result.n_fallback} fallbacks).",
-            "",
-            table_fn(shown),
-            "",
-            *[f"- {s}" for s in ctx.results["loo_summary"]],
-            "",
-        ]
-    lgo: ValuationResult | None = ctx.results.get("lgo")
-    if lgo is not None:
-        lines += [
-            "## Leave-group-out influence",
-            "",
-            table_fn(lgo.to_frame()[["player_id", "size", "fraction", "value"]]),
-            "",
-        ]
-    tmc: ValuationResult | None = ctx.results.get("tmc")
-    if tmc is not None:
-        full, empty = tmc.manifest["full_value"], tmc.manifest["empty_value"]
-        lines += [
-            "## TMC-Shapley values",
-            "",
-            f"{tmc.params['permutations']} permutations, truncation tolerance "
-            f"{tmc.params['tol']}, seed {tmc.seed}: {tmc.n_evaluations} prefix evaluations used "
-            f"({tmc.params['truncated_share']:.0%} of prefixes truncated), {tmc.n_fitted} fits.",
-            f"Sum of the values {tmc.values.sum():.4g}; U(D) - U(empty) = {full - empty:.4g}.",
-            "",
-            table_fn(distribution_table(tmc)),
-            "",
-        ]
-    groups: ValuationResult | None = ctx.results.get("tmc_groups")
-    if groups is not None:
-        frame = groups.to_frame()
-        columns = ("player_id", "size", "value", "stderr", "sum_of_point_values")
-        lines += [
-            "Group Shapley values (players are the groups):",
-            "",
-            table_fn(frame[[c for c in columns if c in frame]]),
-            "",
-        ]
-    comparison = ctx.results.get("shapley_vs_loo")
-    if comparison is not None:
-        lines += [comparison_sentence(comparison), ""]
-    comparison_table = ctx.results.get("method_comparison")
-    if comparison_table is not None:
-        lines += ["## Methods compared", "", table_fn(comparison_table), ""]
-    for name, result in ctx.results.get("methods", {}).items():
-        lines += [
-            f"## {name}",
-            "",
-            f"Parameters: {result.params}; {result.n_fitted} fits.",
-            "",
-            table_fn(distribution_table(result)),
-            "",
-        ]
-    for result in ctx.results.get("ame", {}).values():
-        selected = result.extra.get("selected")
-        n_selected = int(np.sum(selected)) if selected is not None else 0
-        lines += [
-            f"## {_ame_title(result)}",
-            "",
-            f"{result.params['n_subsets']} random subsets (p on {{0.2, 0.4, 0.6, 0.8}}), LASSO "
-            f"with {result.params.get('cv_folds', 'K')}-fold cross-validation, values = c * beta "
-            f"with c = {result.params['scale_c']:.4g}; Knockoff+ at FDR "
-            f"{result.params.get('fdr')} selects {n_selected} players.",
-            "",
-            *ame_plan_lines(result),
-            table_fn(ame_table(result)),
-            "",
-        ]
-    return lines
-
-
-def distribution_table(result: ValuationResult) -> pd.DataFrame:
-    """Summary statistics of a set of values."""
-    v = result.values
-    return pd.DataFrame(
-        {
-            "statistic": ["min", "median", "max", "share > 0"],
-            "value": [v.min(), np.median(v), v.max(), float(np.mean(v > 0))],
-        }
-    )
-
-
-def comparison_sentence(comparison: dict) -> str:
-    """One sentence with the rank agreement of Shapley and LOO."""
-    return (
-        f"Shapley against LOO ({comparison['n_common']} points): Spearman "
-        f"{comparison['spearman']:.3f}, Kendall {comparison['kendall']:.3f}, overlap "
-        f"of the top {comparison['k']} {comparison['top_overlap']:.0%}, of the bottom "
-        f"{comparison['k']} {comparison['bottom_overlap']:.0%}."
-    )

@@ -1,0 +1,48 @@
+"""The ``dataworth`` command line: a thin layer over :mod:`dataworth.study`.
+
+Commands, in the order ``dataworth --help`` lists them:
+
+- ``datasets``: the built-in datasets;
+- ``baseline``: fit the baseline models, show their metrics and the primary metric;
+- ``plan``: time the fits and estimate what each valuation method would cost;
+- ``study``: every step of a study, written to one run folder with its report;
+- ``loo``, ``groups``, ``tmc``, ``ame``: exact leave-one-out, exact leave-group-out,
+  TMC-Shapley and AME, each on its own;
+- ``knn-shapley``, ``beta-shapley``, ``data-oob``, ``influence``: the other methods;
+- ``evaluate``: run the methods on labels flipped on purpose and rank them;
+- ``report``: rebuild the report of a run folder without fitting anything.
+
+Its modules: :mod:`~dataworth.cli.options` (every option, declared once),
+:mod:`~dataworth.cli.app` (the application, one-line errors, progress, running steps),
+:mod:`~dataworth.cli.render` (the tables the commands print), and one module per family of
+commands (:mod:`~dataworth.cli.data_commands`, :mod:`~dataworth.cli.method_commands`,
+:mod:`~dataworth.cli.study_commands`). Bad input anywhere raises
+:class:`~dataworth.errors.DataworthError`; the CLI prints its one-line message after a red
+``error:`` and exits with code 2, never with a traceback.
+"""
+
+from dataworth.cli import data_commands, method_commands, study_commands
+from dataworth.cli.app import app, main, print_error
+from dataworth.cli.options import build_config
+
+# Registered here, in one list, so the order of `dataworth --help` is the order below.
+COMMANDS = [
+    ("datasets", data_commands.datasets),
+    ("baseline", data_commands.baseline),
+    ("plan", data_commands.plan),
+    ("study", study_commands.study),
+    ("loo", method_commands.loo),
+    ("groups", method_commands.groups),
+    ("tmc", method_commands.tmc),
+    ("ame", method_commands.ame),
+    ("knn-shapley", method_commands.knn_shapley_command),
+    ("beta-shapley", method_commands.beta_shapley_command),
+    ("data-oob", method_commands.data_oob_command),
+    ("influence", method_commands.influence_command),
+    ("evaluate", study_commands.evaluate),
+    ("report", study_commands.report),
+]
+for _name, _command in COMMANDS:
+    app.command(_name)(_command)
+
+__all__ = ["COMMANDS", "app", "build_config", "main", "print_error"]

@@ -1,0 +1,247 @@
+"""The commands over a whole run: ``study`` (every step, one run folder), ``evaluate`` (rank
+the methods on flipped labels) and ``report`` (rebuild the report of a run folder)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dataworth.cli.app import progress_bar, reports_errors, run_steps
+from dataworth.cli.console import console
+from dataworth.cli.options import (
+    DATA_PANEL,
+    MODEL_PANEL,
+    OUTPUT_PANEL,
+    BackendOpt,
+    BaselinesOpt,
+    BudgetOpt,
+    ByOpt,
+    ConfigOpt,
+    CsvOpt,
+    DatasetOpt,
+    DropOpt,
+    EstimatorsOpt,
+    EvalSubsetsOpt,
+    ExactRowsOpt,
+    FlipOpt,
+    FractionsOpt,
+    MethodsOpt,
+    MetricOpt,
+    ModelOpt,
+    NeighboursOpt,
+    NJobsOpt,
+    OutOpt,
+    OverwriteOpt,
+    ParquetOpt,
+    PermutationsOpt,
+    PointsOpt,
+    RowsOpt,
+    SchedulerOpt,
+    SeedOpt,
+    SplitOpt,
+    StablePermutationsOpt,
+    StableShareOpt,
+    StrictOpt,
+    TargetOpt,
+    TolOpt,
+    TrainSizeOpt,
+    build_config,
+    config_options,
+)
+from dataworth.cli.render import (
+    show_ame,
+    show_baseline,
+    show_budget,
+    show_cost,
+    show_data,
+    show_evaluation,
+    show_groups,
+    show_loo,
+    show_tmc,
+    show_written,
+)
+from dataworth.errors import DataworthError
+from dataworth.study.config import StudyConfig
+
+
+@reports_errors
+def study(
+    config_path: ConfigOpt = None,
+    dataset: DatasetOpt = None,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    target: TargetOpt = None,
+    rows: RowsOpt = None,
+    train_size: TrainSizeOpt = None,
+    split: SplitOpt = None,
+    flip: FlipOpt = None,
+    seed: SeedOpt = None,
+    drop: DropOpt = None,
+    strict: StrictOpt = False,
+    model: ModelOpt = None,
+    metric: MetricOpt = None,
+    baselines: BaselinesOpt = None,
+    budget: BudgetOpt = None,
+    points: PointsOpt = None,
+    fractions: FractionsOpt = None,
+    by: ByOpt = None,
+    permutations: PermutationsOpt = None,
+    tol: TolOpt = None,
+    stable_share: StableShareOpt = None,
+    stable_permutations: StablePermutationsOpt = None,
+    backend: BackendOpt = None,
+    n_jobs: NJobsOpt = None,
+    scheduler: SchedulerOpt = None,
+    out: OutOpt = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Run the whole study (data, baseline, cost, LOO, groups, TMC-Shapley); write a run folder.
+
+    The folder holds JSON and CSV results, figures, a summary and the study.toml that repeats
+    the run with `dataworth study --config FOLDER/study.toml`.
+    """
+    options = config_options(locals())
+    base = StudyConfig.from_toml(config_path) if config_path is not None else None
+    config = build_config(base, **options)
+    outcome = run_steps(config, None, write=True)
+    shows = (show_data, show_baseline, show_cost, show_loo, show_groups, show_tmc, show_ame)
+    for show in shows:
+        show(outcome.context)
+    show_budget(outcome.context)
+    show_written(outcome)
+
+
+@reports_errors
+def evaluate(
+    dataset: DatasetOpt = None,
+    csv: CsvOpt = None,
+    parquet: ParquetOpt = None,
+    target: TargetOpt = None,
+    rows: RowsOpt = None,
+    train_size: TrainSizeOpt = None,
+    split: SplitOpt = None,
+    flip: Annotated[
+        float,
+        typer.Option(
+            "--flip",
+            help="Share of training labels flipped on purpose, for the methods to find.",
+            rich_help_panel=DATA_PANEL,
+        ),
+    ] = 0.1,
+    seed: SeedOpt = None,
+    drop: DropOpt = None,
+    strict: StrictOpt = False,
+    model: ModelOpt = None,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            "--metric",
+            help="The utility's metric, also that of the removal curves. [default: neg_log_loss]",
+            rich_help_panel=MODEL_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    methods: MethodsOpt = None,
+    permutations: PermutationsOpt = None,
+    subsets: EvalSubsetsOpt = None,
+    estimators: EstimatorsOpt = None,
+    neighbours: NeighboursOpt = None,
+    exact_rows: ExactRowsOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for the table (CSV, Parquet), curves, values and figures.",
+            rich_help_panel=OUTPUT_PANEL,
+        ),
+    ] = None,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Is the valuation any good? Run the methods on one task and rank them.
+
+    Each method values every training row; the table ranks them by how well low values flag the
+    flipped labels (ROC AUC, AP, F1 of a two-means split, recall at the bottom 10%), with
+    removal-curve areas, wall time and fits. Writes files only when --out is given.
+    """
+    from dataworth.evaluate import evaluate_methods
+    from dataworth.evaluate.runner import resolve_methods
+    from dataworth.study import load_task
+    from dataworth.study.runfolder import RunFolder
+
+    names = resolve_methods(methods)  # a misspelt method fails before any data is read
+    for flag, number in (
+        ("--permutations", permutations),
+        ("--subsets", subsets),
+        ("--estimators", estimators),
+        ("--neighbours", neighbours),
+    ):
+        if number is not None and number < 1:
+            raise DataworthError(f"{flag} must be a positive whole number; got {number}.")
+    if exact_rows is not None and exact_rows != 0 and not 2 <= exact_rows <= 14:
+        raise DataworthError(
+            f"--exact-rows must be 0 (skip) or between 2 and 14; got {exact_rows}."
+        )
+    config = build_config(
+        dataset=dataset,
+        csv=csv,
+        parquet=parquet,
+        target=target,
+        rows=rows,
+        train_size=train_size,
+        split=split,
+        flip=flip,
+        seed=seed,
+        drop=drop,
+        strict=strict,
+        model=model,
+        metric=metric,
+    )
+    run = RunFolder(out, overwrite=overwrite) if out is not None else None  # refuse early
+    try:
+        task = load_task(config)
+        options = {
+            "permutations": permutations,
+            "n_subsets": subsets,
+            "n_estimators": estimators,
+            "knn_k": neighbours,
+        }
+        with progress_bar() as progress:
+            report = evaluate_methods(
+                task,
+                names,
+                learner=config.model,
+                metric=config.metric or "neg_log_loss",
+                seed=config.seed,
+                exact_players=12 if exact_rows is None else (exact_rows or None),
+                progress=progress,
+                **{k: v for k, v in options.items() if v is not None},
+            )
+        if run is not None:
+            report.save(run.path)
+            run.commit()
+    except BaseException:
+        if run is not None:
+            run.discard()
+        raise
+    show_evaluation(report)
+    if run is not None:
+        console.print(f"[bold green]Wrote[/bold green] {run.target}", highlight=False)
+
+
+@reports_errors
+def report(
+    run_folder: Annotated[
+        Path,
+        typer.Argument(help="A run folder written by `dataworth study`.", show_default=False),
+    ],
+) -> None:
+    """Rebuild report.html and report.md of a run folder from its stored results.
+
+    Nothing is refitted: the report reads only the files the study saved.
+    """
+    from dataworth.report.build import build_report
+
+    html, markdown = build_report(run_folder)
+    console.print(f"[bold green]Wrote[/bold green] {html} and {markdown}", highlight=False)
