@@ -226,7 +226,7 @@ StablePermutationsOpt = Annotated[
     int | None,
     typer.Option(
         "--stable-permutations",
-        help="Most permutations of that run. [default: 500]",
+        help="Most permutations of that run. [default: 200]",
         rich_help_panel=VALUATION_PANEL,
         show_default=False,
     ),

@@ -116,7 +116,9 @@ class StudyConfig:
         Share of ``budget_seconds`` for a second TMC run of the points that continues the
         course's permutations until the top and bottom 10 values are stable; 0 turns it off.
     stable_permutations : int
-        Most permutations of that run (keeps the default study fast).
+        Most permutations of that run. The time share is a safety limit; the cap is what
+        normally stops the run, so the same seed gives the same values on any machine that is
+        not starved of time.
     ame_subsets : int, optional
         AME: the number of random subsets ``m`` (each one fit).
     ame_k : int, optional
@@ -177,7 +179,7 @@ class StudyConfig:
     tmc_tol: float = 0.01
     tmc_players: str = "both"
     stable_share: float = 0.1
-    stable_permutations: int = 500
+    stable_permutations: int = 200
     ame_subsets: int | None = 4000
     ame_k: int | None = None
     ame_fdr: float = 0.1
@@ -229,7 +231,7 @@ class StudyConfig:
         if not 0.0 <= float(self.stable_share) <= 1.0 or int(self.stable_permutations) < 1:
             raise DataworthError(
                 "stable_share must lie in [0, 1] and stable_permutations be at least 1; "
-                "e.g. --stable-share 0.1 --stable-permutations 500."
+                "e.g. --stable-share 0.1 --stable-permutations 200."
             )
         if isinstance(self.loo_ids, str):
             self.loo_ids = [x.strip() for x in self.loo_ids.split(",") if x.strip()]
