@@ -77,6 +77,21 @@ def _seeded(estimator: ClassifierMixin, model_seed: int) -> ClassifierMixin:
     return model.set_params(**dict.fromkeys(names, model_seed)) if names else model
 
 
+def _fit_bags(estimator, task, seed: int, n_estimators: int, weighted: bool, n_jobs) -> list:
+    """Every bag fitted on its own: ``(oob rows, hits, fallback)`` per bag, in bag order."""
+    args = (estimator, task.X_train, task.y_train, task.n_classes, seed)
+    if n_jobs is None or n_jobs == 1:
+        # Many small fits: BLAS threads only add synchronisation to each (a 200-row logistic
+        # regression ran 20x slower with them on a busy machine).
+        with threadpool_limits(limits=1, user_api="blas"):
+            return [_fit_bag(*args, b, weighted) for b in range(n_estimators)]
+    from joblib import Parallel, delayed  # its worker processes already run one BLAS thread
+
+    return Parallel(n_jobs=n_jobs)(
+        delayed(_fit_bag)(*args, b, weighted) for b in range(n_estimators)
+    )
+
+
 def _fit_bag(
     estimator: ClassifierMixin,
     X: np.ndarray,
@@ -190,20 +205,8 @@ def data_oob(
         if learner is None and weighted and n >= _FOREST_MIN_ROWS:
             bags = forest_oob_bags(X, y, n_estimators, seed, n_jobs)
         path = "per-bag fits" if bags is None else "random forest"
-        args = (estimator, X, y, task.n_classes, seed)
-        if bags is not None:
-            pass  # the forest path grew and scored every bag
-        elif n_jobs is None or n_jobs == 1:
-            # Many small fits: BLAS threads only add synchronisation to each (a 200-row logistic
-            # regression ran 20x slower with them on a busy machine).
-            with threadpool_limits(limits=1, user_api="blas"):
-                bags = [_fit_bag(*args, b, weighted) for b in range(n_estimators)]
-        else:  # joblib's worker processes already run single-threaded BLAS
-            from joblib import Parallel, delayed
-
-            bags = Parallel(n_jobs=n_jobs)(
-                delayed(_fit_bag)(*args, b, weighted) for b in range(n_estimators)
-            )
+        if bags is None:  # the forest path, when taken, grew and scored every bag
+            bags = _fit_bags(estimator, task, seed, n_estimators, weighted, n_jobs)
     correct, n_oob = np.zeros(n), np.zeros(n, dtype=np.int64)
     n_fallback = 0
     for oob, hit, fallback in bags:  # in bag order: sums do not depend on the workers
