@@ -1,6 +1,6 @@
 """dataworth: which training points and groups are responsible for a model's performance.
 
-The public API (docs/design.md, section 7)::
+The public API (docs/design.md, section 8)::
 
     import dataworth as dw
     task = dw.load_dataset("breast_cancer", train_size=400, seed=0)
