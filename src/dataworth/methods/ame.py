@@ -52,7 +52,7 @@ from dataworth.methods.ame_estimate import (
 )
 from dataworth.methods.ame_explain import ame
 from dataworth.methods.ame_hierarchy import HierarchicalResult, _within_budget, ame_hierarchical
-from dataworth.methods.ame_players import PlayerGame, _as_group_lists, _players
+from dataworth.methods.ame_players import PlayerGame, _players
 from dataworth.methods.ame_regression import _ESTIMATORS, _Fit, _folds, _lasso_cv, _moments, _ols
 from dataworth.methods.ame_semivalues import ame_shapley, banzhaf
 from dataworth.methods.ame_subsets import (
@@ -78,7 +78,6 @@ __all__ = [
     "_Config",
     "_Evaluated",
     "_Fit",
-    "_as_group_lists",
     "_centre",
     "_design",
     "_each",

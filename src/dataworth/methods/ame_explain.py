@@ -76,6 +76,7 @@ def ame(
         Select points that raise (``"positive"``) or lower the target.
     groups : dict or list, optional
         Value groups instead of points: each group is in or out of a subset as a whole.
+        Every form of :func:`~dataworth.engine.group_game.parse_groups` is accepted.
     cv : int, default=10
         Folds of the cross-validation (at most ``m``). The authors used up to 20; 10 (glmnet's
         default) costs half as much and chose the same alphas on the benchmarked designs with

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dataworth.engine.group_game import GroupGame, parse_groups
 from dataworth.errors import DataworthError
 from dataworth.methods._common import point_ids
 from dataworth.methods.ame_estimate import _Config, _estimate, _single, _size
 from dataworth.methods.ame_explain import ame
-from dataworth.methods.ame_players import PlayerGame, _as_group_lists
 from dataworth.methods.ame_subsets import ProgressCallback
 from dataworth.methods.lasso import DEFAULT_FOLDS
 from dataworth.methods.result import ValuationResult
@@ -119,8 +119,7 @@ def ame_hierarchical(
     """
     if not _single(target):
         raise DataworthError("The hierarchical AME explains one target: 'metric' or one test row.")
-    n = utility.n_players
-    names, members = _as_group_lists(groups, n)
+    names, members = parse_groups(groups, utility.n_players)
     options = {
         "size_factor": size_factor,
         "law": law,
@@ -151,7 +150,7 @@ def ame_hierarchical(
     if not len(chosen):
         return HierarchicalResult(level1, None, selected)
 
-    points = np.unique(np.concatenate([np.asarray(members[g], dtype=np.int64) for g in chosen]))
+    points = np.unique(np.concatenate([members[g] for g in chosen]))
     owner = np.empty(len(points), dtype=object)
     for g in chosen[::-1]:  # the first selected group holding a point names it
         owner[np.isin(points, members[g])] = names[g]
@@ -159,14 +158,16 @@ def ame_hierarchical(
     for g in range(len(members)):
         if g in chosen:
             continue
-        rest = np.setdiff1d(np.asarray(members[g], dtype=np.int64), points)
+        rest = np.setdiff1d(members[g], points)
         if rest.size:
             context_names.append(names[g])
             context_members.append(rest)
-    game = PlayerGame(
+    # Keyed as level 1 is (see GroupGame's fingerprint_from), so a resumed run finds its journal.
+    game = GroupGame(
         utility,
         [[i] for i in points] + context_members,
-        [f"point:{i}" for i in points] + context_names,
+        names=[f"point:{i}" for i in points] + context_names,
+        fingerprint_from="members",
     )
     seed2 = int(np.random.SeedSequence(seed, spawn_key=(STREAM_LEVEL2,)).generate_state(1)[0])
     m, sizing = _size(n_subsets_points, k_points, size_factor, game.n_players)
