@@ -39,6 +39,7 @@ def _additive(n: int = N) -> tuple[Game, np.ndarray]:
         ((r for r in (range(2), range(1, 3))), ["group_0", "group_1"], [[0, 1], [1, 2]]),
         ([np.arange(N) % 3 == 0], ["group_0"], [[0, 3, 6, 9]]),  # a boolean mask
         ({"f": np.array([2.0, 1.0])}, ["f"], [[1, 2]]),  # integral floats (from pandas)
+        ({"o": np.array([4, 3], dtype=object)}, ["o"], [[3, 4]]),  # Python ints (pandas)
     ],
 )
 def test_every_accepted_form_gives_names_and_sorted_distinct_positions(groups, names, members):
@@ -69,7 +70,13 @@ def test_names_can_be_given_for_a_list():
         ({"neg": [-1, 2]}, r"Group 'neg' has positions outside 0\.\.11"),
         ({"half": [0.5, 1]}, r"Group 'half' holds 0\.5, not a training position"),
         ({"ids": ["a", "b"]}, r"Group 'ids' holds 'a', not a training position.*positions_of"),
-        ({"nan": [np.nan]}, r"Group 'nan' holds nan, not a training position"),
+        ({"nan": [1.0, np.nan]}, r"Group 'nan' holds nan, not a training position"),
+        ({"inf": [np.inf]}, r"Group 'inf' holds inf, not a training position"),
+        (
+            {"z": [1j]},
+            r"Group 'z' holds 1j, not a training position; give integer positions 0\.\.11",
+        ),
+        ({"obj": [None]}, r"Group 'obj' is not an array of training positions"),
         ({"m": np.ones(5, dtype=bool)}, r"Group 'm' is a boolean mask of shape \(5,\); .* \(12\)"),
         ({"r": [[0, 1], [2]]}, r"Group 'r' is not an array of training positions"),
     ],

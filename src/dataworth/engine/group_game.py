@@ -79,9 +79,11 @@ def _positions(name: str, member, n: int) -> np.ndarray:
     """One group's sorted distinct positions, or a one-line error naming the group."""
     try:
         values = np.asarray(member)
+        if values.dtype == object:  # Python ints from a pandas object column, for one
+            values = np.asarray(values.tolist())
     except (TypeError, ValueError):  # ragged nesting, for one
         values = None
-    if values is None or (values.dtype == object and values.ndim > 1):
+    if values is None or values.dtype == object:
         raise DataworthError(
             f"Group {name!r} is not an array of training positions; give a flat list of them."
         )
@@ -96,13 +98,16 @@ def _positions(name: str, member, n: int) -> np.ndarray:
     if values.size == 0:
         raise DataworthError(f"Group {name!r} is empty; every group needs at least one point.")
     if values.dtype.kind not in "iu":
-        integral = values.dtype.kind == "f" and bool(np.all(np.isfinite(values)))
-        if not integral or not np.array_equal(values, np.round(values)):
-            bad = values[0] if not integral else values[values != np.round(values)][0]
+        if values.dtype.kind == "f":  # whole numbers in a float column pass
+            wrong = ~np.isfinite(values) | (values != np.round(values))
+        else:
+            wrong = np.ones(values.shape, dtype=bool)
+        if wrong.any():
+            bad = values[wrong][0]
             shown = repr(bad.item() if isinstance(bad, np.generic) else bad)
             raise DataworthError(
                 f"Group {name!r} holds {shown}, not a training position; give integer positions "
-                "0..n-1 (task.positions_of(ids) turns source ids into positions)."
+                f"0..{n - 1} (task.positions_of(ids) turns source ids into positions)."
             )
     positions = np.unique(values.astype(np.int64))
     if positions[0] < 0 or positions[-1] >= n:
