@@ -38,8 +38,9 @@ from __future__ import annotations
 #   ame_encoding   the encoded design and its per-p centring
 #   ame_regression the LASSO, OLS and moment regressions
 #   ame_estimate   the estimator the methods share (regression, Knockoffs, intervals)
-#   ame_explain    ame();  ame_semivalues: ame_shapley() and banzhaf();  ame_hierarchy:
-#                  ame_hierarchical()
+#   ame_explain    ame()
+#   ame_semivalues ame_shapley() and banzhaf()
+#   ame_hierarchy  ame_hierarchical()
 from dataworth.methods.ame_encoding import _centre, _design, _p_strata, encode
 from dataworth.methods.ame_estimate import (
     _Bounds,
