@@ -44,7 +44,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -53,9 +53,13 @@ import numpy as np
 from dataworth.data.task import Task
 from dataworth.errors import DataworthError
 
+# The module factories and the optimiser update live beside this module; the names stay
+# importable from here.
+from dataworth.learners.torch_models import MLP, SmallCNN, _import_torch, mlp, small_cnn
+from dataworth.learners.torch_optimizer import _OptimizerState
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
-    from torch import nn
 
 __all__ = ["MLP", "SmallCNN", "TorchLearner", "mlp", "small_cnn", "submodel_seed"]
 
@@ -68,106 +72,6 @@ _PREDICT_ROWS = 512
 _OPTIMIZERS = ("adam", "sgd")
 # Mixed into a submodel's seed for the random numbers its module draws in training (dropout).
 _DROPOUT_STREAM = 0x5DEECE66D
-
-
-def _import_torch():
-    """Import torch, or explain in one line how to install it."""
-    try:
-        import torch
-        import torch.func  # the vectorised path needs it (torch >= 2.0)
-    except ImportError as exc:  # pragma: no cover - exercised only without torch
-        raise DataworthError(
-            "The PyTorch learner needs torch: run `pip install torch==2.13.0` (a local CPU "
-            'build) or `pip install "dataworth[torch]"`.'
-        ) from exc
-    return torch
-
-
-# ---------------------------------------------------------------------- module factories
-
-
-@dataclass(frozen=True)
-class MLP:
-    """Factory of a multilayer perceptron: ``Linear -> ReLU`` per hidden width, then ``Linear``.
-
-    Instances are picklable and their ``repr`` names every parameter (it enters the learner's
-    fingerprint).
-
-    Parameters
-    ----------
-    hidden : tuple of int
-        Widths of the hidden layers.
-    """
-
-    hidden: tuple[int, ...] = (64,)
-
-    def __call__(self, n_features: int, n_classes: int) -> nn.Module:
-        torch = _import_torch()
-        layers: list = []
-        width = n_features
-        for h in self.hidden:
-            layers += [torch.nn.Linear(width, h), torch.nn.ReLU()]
-            width = h
-        layers.append(torch.nn.Linear(width, n_classes))
-        return torch.nn.Sequential(*layers)
-
-
-@dataclass(frozen=True)
-class SmallCNN:
-    """Factory of a small convolutional network for square single-channel images (digits 8x8).
-
-    The flat feature vector is reshaped to ``1 x side x side``; two 3x3 convolutions (padding 1,
-    ReLU), a 2x2 max-pool, a hidden linear layer and the output layer follow.
-
-    Parameters
-    ----------
-    side : int
-        Image side; ``n_features`` must equal ``side * side``.
-    channels : tuple of two int
-        Output channels of the two convolutions.
-    hidden : int
-        Width of the linear layer after the convolutions.
-    """
-
-    side: int = 8
-    channels: tuple[int, int] = (8, 16)
-    hidden: int = 32
-
-    def __call__(self, n_features: int, n_classes: int) -> nn.Module:
-        torch = _import_torch()
-        nn = torch.nn
-        if n_features != self.side * self.side:
-            raise DataworthError(
-                f"small_cnn(side={self.side}) needs {self.side * self.side} features (a flat "
-                f"{self.side}x{self.side} image); the task has {n_features}."
-            )
-        c1, c2 = self.channels
-        pooled = self.side // 2
-        return nn.Sequential(
-            nn.Unflatten(1, (1, self.side, self.side)),
-            nn.Conv2d(1, c1, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(c1, c2, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(c2 * pooled * pooled, self.hidden),
-            nn.ReLU(),
-            nn.Linear(self.hidden, n_classes),
-        )
-
-
-def mlp(hidden: Sequence[int] = (64,)) -> MLP:
-    """A factory of multilayer perceptrons with the given hidden widths (see :class:`MLP`)."""
-    return MLP(tuple(int(h) for h in hidden))
-
-
-def small_cnn(side: int = 8, channels: Sequence[int] = (8, 16), hidden: int = 32) -> SmallCNN:
-    """A factory of small CNNs for flat ``side x side`` images (see :class:`SmallCNN`)."""
-    c = tuple(int(x) for x in channels)
-    if len(c) != 2:
-        raise DataworthError("small_cnn needs exactly two channel counts, e.g. (8, 16).")
-    return SmallCNN(int(side), c, int(hidden))
 
 
 # ---------------------------------------------------------------------- seeds
@@ -635,45 +539,3 @@ def _unvectorizable(module) -> str | None:
         if isinstance(sub, torch.nn.modules.dropout._DropoutNd):
             return f"{type(sub).__name__} draws random numbers in training"
     return None
-
-
-class _OptimizerState:
-    """Adam or SGD-with-momentum on a list of tensors (stacked or not), one kernel per operation.
-
-    Every update is written as separate elementwise operations (no fused ``addcmul`` or
-    ``alpha=``): each result is then one correctly rounded IEEE operation per element, the same
-    whether a tensor holds one submodel or is a slice of a stack of many, and whether an element
-    falls in a SIMD body or a scalar tail. That keeps the side-by-side and one-at-a-time paths
-    (and different batch compositions) in step.
-    """
-
-    def __init__(self, learner: TorchLearner, tensors: list) -> None:
-        torch = _import_torch()
-        self.learner = learner
-        self.t = 0
-        self.m = [torch.zeros_like(p) for p in tensors]
-        self.v = [torch.zeros_like(p) for p in tensors] if learner.optimizer == "adam" else None
-
-    @classmethod
-    def create(cls, learner: TorchLearner, tensors: list) -> _OptimizerState:
-        return cls(learner, tensors)
-
-    def step(self, params: list, grads: list) -> list:
-        torch = _import_torch()
-        ln = self.learner
-        self.t += 1
-        out = []
-        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-            if ln.weight_decay:
-                g = g + p * ln.weight_decay
-            if ln.optimizer == "sgd":
-                self.m[i] = self.m[i] * ln.momentum + g if self.t > 1 else g
-                out.append(p - self.m[i] * ln.lr)
-                continue
-            b1, b2, eps = 0.9, 0.999, 1e-8
-            self.m[i] = self.m[i] * b1 + g * (1.0 - b1)
-            self.v[i] = self.v[i] * b2 + (g * g) * (1.0 - b2)
-            m_hat = self.m[i] / (1.0 - b1**self.t)
-            v_hat = self.v[i] / (1.0 - b2**self.t)
-            out.append(p - (m_hat / (torch.sqrt(v_hat) + eps)) * ln.lr)
-        return out

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import numpy as np
 
-from dataworth.errors import DataworthError
+from dataworth.engine.group_game import parse_groups
 from dataworth.methods._common import Timer, manifest, point_ids, resolve_points
 from dataworth.methods.result import ValuationResult
 
@@ -87,30 +85,6 @@ def loo(
     )
 
 
-def _as_groups(groups, n: int) -> tuple[list[str], list[np.ndarray]]:
-    if isinstance(groups, Mapping):
-        names, members = [str(k) for k in groups], list(groups.values())
-    elif isinstance(groups, Sequence | np.ndarray):
-        names, members = [f"group_{g}" for g in range(len(groups))], list(groups)
-    else:
-        raise DataworthError(
-            "Groups must be a list of position arrays or a dict name -> positions."
-        )
-    if not members:
-        raise DataworthError("No groups given; pass at least one group of training positions.")
-    arrays = []
-    for name, member in zip(names, members, strict=True):
-        positions = np.unique(np.asarray(member, dtype=np.int64).reshape(-1))
-        if positions.size == 0:
-            raise DataworthError(f"Group {name!r} is empty; every group needs at least one point.")
-        if positions[0] < 0 or positions[-1] >= n:
-            raise DataworthError(
-                f"Group {name!r} has positions outside 0..{n - 1}; give training positions."
-            )
-        arrays.append(positions)
-    return names, arrays
-
-
 def leave_group_out(utility, groups, *, progress=None) -> ValuationResult:
     """Exact leave-group-out influence ``U(D) - U(D \\ G)`` of each group ``G``.
 
@@ -118,8 +92,9 @@ def leave_group_out(utility, groups, *, progress=None) -> ValuationResult:
     ----------
     utility : Utility or Game
         The game to value.
-    groups : list of array-like or dict of str to array-like
-        Training positions of each group (groups may overlap).
+    groups : dict of str to array-like, or list of array-like
+        Training positions of each group (groups may overlap); every form of
+        :func:`~dataworth.engine.group_game.parse_groups`.
     progress : callable, optional
         ``progress(done, total)`` as groups finish.
 
@@ -129,7 +104,7 @@ def leave_group_out(utility, groups, *, progress=None) -> ValuationResult:
         One value per group, with ``extra["size"]`` and ``extra["fraction"]``.
     """
     n = utility.n_players
-    names, members = _as_groups(groups, n)
+    names, members = parse_groups(groups, n)
     timer = Timer()
     with timer.phase("evaluate"):
         masks = np.ones((len(members) + 1, n), dtype=bool)

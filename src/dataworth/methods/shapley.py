@@ -21,7 +21,7 @@ from math import comb
 import numpy as np
 
 from dataworth.engine.game import accepts_chains
-from dataworth.engine.group_game import GroupGame
+from dataworth.engine.group_game import GroupGame, parse_groups
 from dataworth.errors import DataworthError
 from dataworth.methods._common import Timer, manifest, point_ids
 from dataworth.methods.intervals import LEVEL, MIN_PERMUTATIONS, sampled_interval
@@ -453,6 +453,10 @@ def exact_semivalue(
 
 
 def group_sums(point_values: ValuationResult, groups) -> np.ndarray:
-    """For each group, the sum of its members' point values (overlaps counted in each group)."""
-    members = groups.values() if hasattr(groups, "values") else groups
-    return np.array([point_values.values[np.asarray(m, dtype=np.int64)].sum() for m in members])
+    """For each group, the sum of its members' point values (overlaps counted in each group).
+
+    ``point_values`` holds one value per training point, in training order; ``groups`` takes
+    every form of :func:`~dataworth.engine.group_game.parse_groups`.
+    """
+    _, members = parse_groups(groups, len(point_values.values))
+    return np.array([point_values.values[positions].sum() for positions in members])
