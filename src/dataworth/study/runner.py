@@ -30,6 +30,7 @@ import pandas as pd
 
 from dataworth.data.task import Task
 from dataworth.errors import DataworthError
+from dataworth.methods.registry import method as method_spec
 from dataworth.study.baseline import BaselineResult, run_baseline
 from dataworth.study.budget import StudyShape, available_memory_bytes, share_budget
 from dataworth.study.config import StudyConfig
@@ -40,7 +41,9 @@ from dataworth.study.runfolder import DEFAULT_ROOT, RunFolder, default_run_path
 from dataworth.study.stable_step import stable_tmc_step
 from dataworth.study.steps import (
     CACHE_NAME,
+    ame_shapley_step,
     ame_step,
+    banzhaf_step,
     beta_shapley_step,
     data_oob_step,
     groups_step,
@@ -216,6 +219,7 @@ def study_shape(ctx: StudyContext) -> StudyShape:
     else:
         ame_targets = max(1, config.ame_target.count(",") + 1)
     learner = make_learner(config.model, seed=config.seed)
+    learner_name = getattr(learner, "name", "")
     return StudyShape(
         n_train=n,
         n_test=task.n_test,
@@ -230,8 +234,7 @@ def study_shape(ctx: StudyContext) -> StudyShape:
         tmc_points=config.tmc_players in ("points", "both"),
         tmc_groups=config.tmc_players in ("groups", "both"),
         batched=bool(getattr(learner, "batched", False)),
-        influence=getattr(learner, "name", "") == "logreg"
-        and ctx.primary_metric in ("neg_log_loss", "neg_brier"),
+        influence=method_spec("influence").applies(learner_name, ctx.primary_metric),
     )
 
 
@@ -307,6 +310,8 @@ DEFAULT_STEPS: list[Step] = [
 EXTRA_STEPS: list[Step] = [
     Step("knn_shapley", knn_shapley_step, "exact KNN-Shapley"),
     Step("beta_shapley", beta_shapley_step, "Beta Shapley"),
+    Step("banzhaf", banzhaf_step, "Data Banzhaf"),
+    Step("ame_shapley", ame_shapley_step, "AME-Shapley"),
     Step("data_oob", data_oob_step, "Data-OOB"),
     Step("influence", influence_step, "influence functions"),
 ]

@@ -21,7 +21,7 @@ import pandas as pd
 
 from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
-from dataworth.methods.ame import ame
+from dataworth.methods.ame import ame, ame_shapley, banzhaf
 from dataworth.methods.ame_scale import hierarchical_metric, study_ame_plan
 from dataworth.methods.beta_shapley import beta_shapley
 from dataworth.methods.compare import compare_values
@@ -31,6 +31,7 @@ from dataworth.methods.groups import build_groups
 from dataworth.methods.influence import influence
 from dataworth.methods.knn_shapley import knn_shapley
 from dataworth.methods.loo import leave_group_out, loo
+from dataworth.methods.registry import REGISTRY
 from dataworth.methods.result import ValuationResult
 from dataworth.methods.shapley import group_sums, tmc_shapley
 
@@ -515,6 +516,41 @@ def beta_shapley_step(ctx: StudyContext) -> None:
     )
 
 
+def banzhaf_step(ctx: StudyContext) -> None:
+    """Data Banzhaf (Wang and Jia, AISTATS 2023) by maximum sample reuse of random subsets."""
+    from dataworth.methods.sampler import subsets_for
+
+    config, u = ctx.config, study_utility(ctx)
+    # Banzhaf takes a number of subsets; sizing by k follows AME's rule m = 8 k log2(n).
+    subsets = config.ame_subsets or subsets_for(int(config.ame_k or 10), u.n_players)
+    _method_step(
+        ctx,
+        "banzhaf",
+        lambda: banzhaf(
+            u,
+            n_subsets=int(subsets),
+            seed=config.seed,
+            progress=_progress(ctx, "Banzhaf"),
+        ),
+    )
+
+
+def ame_shapley_step(ctx: StudyContext) -> None:
+    """AME-Shapley: AME's regression with Shapley's law of subset sizes (Lin et al., 2022)."""
+    config = ctx.config
+    _method_step(
+        ctx,
+        "ame_shapley",
+        lambda: ame_shapley(
+            study_utility(ctx),
+            n_subsets=config.ame_subsets,
+            k=config.ame_k,
+            seed=config.seed,
+            progress=_progress(ctx, "AME-Shapley"),
+        ),
+    )
+
+
 def data_oob_step(ctx: StudyContext) -> None:
     """Data-OOB (Kwon and Zou, ICML 2023) with bagged decision trees, as in the paper."""
     config = ctx.config
@@ -540,14 +576,12 @@ def influence_step(ctx: StudyContext) -> None:
     )
 
 
-# The methods the study compares: the product's sampled methods and the cheap estimators.
-_COMPARED = {
-    "loo_all": "exact LOO",
-    "tmc": "TMC-Shapley",
-    "knn_shapley": "KNN-Shapley",
-    "data_oob": "Data-OOB",
-    "influence": "influence (first order)",
-}
+def _compared_as(name: str) -> str:
+    """A result's row in ``method_comparison.csv``: its method's name there, from the registry."""
+    for spec in REGISTRY:
+        if name == spec.name or name in (part for part, _ in spec.budget):
+            return spec.compared_as or name
+    return name
 
 
 def methods_step(ctx: StudyContext) -> None:
@@ -558,24 +592,26 @@ def methods_step(ctx: StudyContext) -> None:
     """
     u, task, config = study_utility(ctx), ctx.require_task(), ctx.config
     found: dict[str, ValuationResult] = ctx.results.setdefault("methods", {})
-    compute = {
+    how = {
         "knn_shapley": lambda: _one_target(knn_shapley(task, config.knn_k, n_jobs=config.n_jobs)),
         "data_oob": lambda: data_oob(
             task, config.oob_estimators, seed=config.seed, n_jobs=config.n_jobs
         ),
+        "influence": lambda: influence(u, method=config.influence_method),
     }
-    if getattr(u.learner, "name", "") == "logreg" and u.metric.name in (
-        "neg_log_loss",
-        "neg_brier",
-    ):
-        compute["influence"] = lambda: influence(u, method=config.influence_method)
+    learner = getattr(u.learner, "name", "")
+    compute = {
+        spec.name: how[spec.name]
+        for spec in REGISTRY
+        if "methods" in spec.study_steps and spec.applies(learner, u.metric.name)
+    }
     for name, run in compute.items():
         if _skipped(ctx, name):
             continue
         with _spending(ctx, name) as outcome:
             found[name] = run()
             outcome["valued"] = f"all {len(found[name])} rows"
-    for name in ("knn_shapley", "data_oob", "influence"):
+    for name in compute:
         if name in found:
             _save(ctx, found[name], name)
     everything = {
@@ -584,7 +620,7 @@ def methods_step(ctx: StudyContext) -> None:
     }
     rows = []
     for name, result in everything.items():
-        row = {"method": _COMPARED.get(name, name), "evaluations": result.n_evaluations}
+        row = {"method": _compared_as(name), "evaluations": result.n_evaluations}
         for ref in ("tmc", "loo_all"):
             if ref in everything and ref != name:
                 c = compare_values(result, everything[ref])
