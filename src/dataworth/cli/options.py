@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from dataworth.methods.registry import REGISTRY, config_names
 from dataworth.study.config import StudyConfig
 
 DATA_PANEL = "Data"
@@ -371,8 +372,9 @@ MethodsOpt = Annotated[
     str | None,
     typer.Option(
         "--methods",
-        help="Comma-separated methods to evaluate: loo, tmc_shapley, banzhaf, ame, ame_shapley, "
-        "beta_shapley, knn_shapley, data_oob, influence. [default: all]",
+        help="Comma-separated methods to evaluate: "
+        + ", ".join(spec.name for spec in REGISTRY if spec.evaluate is not None)
+        + ". [default: all]",
         rich_help_panel=VALUATION_PANEL,
         show_default=False,
     ),
@@ -415,24 +417,9 @@ def build_config(base: StudyConfig | None = None, **options: Any) -> StudyConfig
     if options.get("strict") is False:
         options["strict"] = None  # likewise for `strict = true`
     options["budget_seconds"] = options.pop("budget", None)
-    # Command-line names of the valuation options -> StudyConfig fields.
-    for flag, name in (
-        ("points", "loo_points"),
-        ("ids", "loo_ids"),
-        ("fractions", "group_fractions"),
-        ("by", "group_by"),
-        ("tol", "tmc_tol"),
-        ("players", "tmc_players"),
-        ("subsets", "ame_subsets"),
-        ("k", "ame_k"),
-        ("fdr", "ame_fdr"),
-        ("explain", "ame_target"),
-        ("neighbours", "knn_k"),
-        ("estimators", "oob_estimators"),
-        ("alpha", "beta_alpha"),
-        ("beta", "beta_beta"),
-        ("method", "influence_method"),
-    ):
+    # Command-line names of the valuation options -> StudyConfig fields, as the method registry
+    # traces each option from its flag to the method's argument.
+    for flag, name in config_names().items():
         if flag in options:
             options[name] = options.pop(flag)
     if options.get("scheduler") is not None and options.get("backend") is None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from dataworth.methods.ame import ame, ame_shapley, banzhaf
 from dataworth.methods.beta_shapley import beta_shapley
 from dataworth.methods.data_oob import data_oob
+from dataworth.methods.groups import build_groups
 from dataworth.methods.influence import DIFFERENTIABLE_METRICS, influence
 from dataworth.methods.knn_shapley import knn_shapley
 from dataworth.methods.loo import leave_group_out, loo
@@ -43,8 +44,9 @@ class Option:
 
     Attributes
     ----------
-    arg : str
-        The method function's argument.
+    arg : str or None
+        The argument it becomes (``None``: it chooses the players, points or groups, rather
+        than being passed on).
     default : object
         The study's default (``StudyConfig``'s field default; ``None`` when the study has no
         such field and the method's own default applies).
@@ -52,12 +54,16 @@ class Option:
         The :class:`~dataworth.study.config.StudyConfig` field (``None``: not a study option).
     flag : str or None
         The command-line option, as its Python parameter name (``--n-jobs`` is ``n_jobs``).
+    to : callable or None
+        The function that takes ``arg`` when it is not the method itself (the groups of
+        leave-group-out are built by :func:`~dataworth.methods.groups.build_groups`).
     """
 
-    arg: str
+    arg: str | None
     default: Any = None
     config: str | None = None
     flag: str | None = None
+    to: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -217,12 +223,13 @@ REGISTRY: tuple[MethodSpec, ...] = (
         label="leave-group-out",
         function=leave_group_out,
         options=(
-            Option("by", "random", "group_by", "by"),
+            Option("spec", "random", "group_by", "by", to=build_groups),
             Option(
                 "fractions",
                 [round(0.1 * k, 1) for k in range(1, 11)],
                 "group_fractions",
                 "fractions",
+                to=build_groups,
             ),
         ),
         fits=lambda n, o: len(o.get("fractions") or ()) + 1,
@@ -244,7 +251,7 @@ REGISTRY: tuple[MethodSpec, ...] = (
         options=(
             Option("permutations", 10, "permutations", "permutations"),
             Option("tol", 0.01, "tmc_tol", "tol"),
-            Option("players", "both", "tmc_players", "players"),
+            Option(None, "both", "tmc_players", "players"),
         ),
         fits=lambda n, o: o["permutations"] * n + 1,
         evaluate=lambda u, t, s: tmc_shapley(
@@ -289,7 +296,7 @@ REGISTRY: tuple[MethodSpec, ...] = (
             _K,
             Option("fdr", 0.1, "ame_fdr", "fdr"),
             Option("target", "metric", "ame_target", "explain"),
-            Option("players", "points", "ame_players"),  # the ame command's --players
+            Option(None, "points", "ame_players"),  # the ame command maps its --players
         ),
         fits=lambda n, o: o["n_subsets"],
         evaluate=lambda u, t, s: ame(u, n_subsets=s.n_subsets, seed=s.seed),
