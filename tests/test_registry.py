@@ -167,3 +167,13 @@ def test_evaluate_adapter_values_every_training_row(task, name: str) -> None:
     assert len(result) == task.n_train
     assert np.isfinite(result.values).all()
     assert sorted(map(str, result.player_ids)) == sorted(map(str, task.train_ids))
+
+
+def test_arguments_come_from_the_config_under_the_methods_names() -> None:
+    config = StudyConfig(tmc_tol=0.05, knn_k=3, ame_fdr=0.2, beta_alpha=2.0)
+    assert method("tmc_shapley").arguments(config) == {"permutations": 10, "tol": 0.05}
+    assert method("knn_shapley").arguments(config) == {"k": 3}
+    assert method("ame").arguments(config, "target") == {"n_subsets": 4000, "k": None, "fdr": 0.2}
+    assert method("beta_shapley").arguments(config)["alpha"] == 2.0
+    # The groups' options go to the group builder, not to leave-group-out itself.
+    assert method("leave_group_out").arguments(config) == {}

@@ -8,6 +8,7 @@ typer reads the flag, its help and its panel from it. ``None`` means "not given"
 
 from __future__ import annotations
 
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -434,5 +435,15 @@ def build_config(base: StudyConfig | None = None, **options: Any) -> StudyConfig
 
 
 def config_options(values: dict[str, Any]) -> dict[str, Any]:
-    """The command's option values, without the ones that are not StudyConfig options."""
-    return {k: v for k, v in values.items() if k != "config_path"}
+    """The command's option values, without the ones that are not StudyConfig options.
+
+    A group of shared options (a :class:`~dataworth.cli.shared.DataOptions`, for instance)
+    is unpacked into its options.
+    """
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if is_dataclass(value) and not isinstance(value, type):
+            out.update({f.name: getattr(value, f.name) for f in fields(value)})
+        elif key != "config_path":
+            out[key] = value
+    return out

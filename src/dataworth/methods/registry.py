@@ -165,7 +165,24 @@ class MethodSpec:
 
     def defaults(self) -> dict[str, Any]:
         """The study's default of each option, by the method's argument name."""
-        return {o.arg: o.default for o in self.options}
+        return {o.arg: o.default for o in self.options if o.arg is not None}
+
+    def arguments(self, config: Any, *leave_out: str) -> dict[str, Any]:
+        """The method's arguments from a study configuration: each option's configuration field
+        under the name of the argument it becomes (``tmc_tol`` -> ``tol``).
+
+        Parameters
+        ----------
+        config : StudyConfig
+        *leave_out : str
+            Arguments the caller passes itself (AME's ``target``, which the study parses).
+        """
+        return {
+            o.arg: getattr(config, o.config)
+            for o in self.options
+            if o.arg is not None and o.config is not None and o.to is None
+            if o.arg not in leave_out
+        }
 
 
 def _influence_for_evaluate(u, task: Task, s) -> ValuationResult:

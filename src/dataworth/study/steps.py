@@ -31,7 +31,7 @@ from dataworth.methods.groups import build_groups
 from dataworth.methods.influence import influence
 from dataworth.methods.knn_shapley import knn_shapley
 from dataworth.methods.loo import leave_group_out, loo
-from dataworth.methods.registry import REGISTRY
+from dataworth.methods.registry import REGISTRY, method
 from dataworth.methods.result import ValuationResult
 from dataworth.methods.shapley import group_sums, tmc_shapley
 
@@ -197,7 +197,7 @@ def tmc_step(ctx: StudyContext) -> None:
 
     u = study_utility(ctx)
     config = ctx.config
-    options = {"permutations": config.permutations, "tol": config.tmc_tol, "seed": config.seed}
+    options = {**method("tmc_shapley").arguments(config), "seed": config.seed}
     figures = {}
     groups = ctx.results.get("groups")
     if config.tmc_players in ("groups", "both") and groups is None:
@@ -358,9 +358,7 @@ def ame_step(ctx: StudyContext) -> None:
         )
         ctx.results["groups"] = groups
     options = {
-        "n_subsets": config.ame_subsets,
-        "k": config.ame_k,
-        "fdr": config.ame_fdr,
+        **method("ame").arguments(config, "target"),
         "seed": config.seed,
         "groups": groups,
     }
@@ -494,7 +492,9 @@ def knn_shapley_step(ctx: StudyContext) -> None:
     _method_step(
         ctx,
         "knn_shapley",
-        lambda: knn_shapley(task, config.knn_k, test_rows=row, n_jobs=config.n_jobs),
+        lambda: knn_shapley(
+            task, **method("knn_shapley").arguments(config), test_rows=row, n_jobs=config.n_jobs
+        ),
     )
 
 
@@ -506,10 +506,7 @@ def beta_shapley_step(ctx: StudyContext) -> None:
         "beta_shapley",
         lambda: beta_shapley(
             study_utility(ctx),
-            config.beta_alpha,
-            config.beta_beta,
-            n_subsets=config.ame_subsets,
-            k=config.ame_k,
+            **method("beta_shapley").arguments(config),
             seed=config.seed,
             progress=_progress(ctx, "Beta Shapley"),
         ),
@@ -558,7 +555,10 @@ def data_oob_step(ctx: StudyContext) -> None:
         ctx,
         "data_oob",
         lambda: data_oob(
-            ctx.require_task(), config.oob_estimators, seed=config.seed, n_jobs=config.n_jobs
+            ctx.require_task(),
+            **method("data_oob").arguments(config),
+            seed=config.seed,
+            n_jobs=config.n_jobs,
         ),
     )
 
@@ -571,7 +571,7 @@ def influence_step(ctx: StudyContext) -> None:
         ctx,
         "influence",
         lambda: influence(
-            u, target="metric" if row is None else row, method=config.influence_method
+            u, target="metric" if row is None else row, **method("influence").arguments(config)
         ),
     )
 
@@ -593,11 +593,13 @@ def methods_step(ctx: StudyContext) -> None:
     u, task, config = study_utility(ctx), ctx.require_task(), ctx.config
     found: dict[str, ValuationResult] = ctx.results.setdefault("methods", {})
     how = {
-        "knn_shapley": lambda: _one_target(knn_shapley(task, config.knn_k, n_jobs=config.n_jobs)),
-        "data_oob": lambda: data_oob(
-            task, config.oob_estimators, seed=config.seed, n_jobs=config.n_jobs
+        "knn_shapley": lambda: _one_target(
+            knn_shapley(task, **method("knn_shapley").arguments(config), n_jobs=config.n_jobs)
         ),
-        "influence": lambda: influence(u, method=config.influence_method),
+        "data_oob": lambda: data_oob(
+            task, **method("data_oob").arguments(config), seed=config.seed, n_jobs=config.n_jobs
+        ),
+        "influence": lambda: influence(u, **method("influence").arguments(config)),
     }
     learner = getattr(u.learner, "name", "")
     compute = {
