@@ -177,3 +177,16 @@ def test_arguments_come_from_the_config_under_the_methods_names() -> None:
     assert method("beta_shapley").arguments(config)["alpha"] == 2.0
     # The groups' options go to the group builder, not to leave-group-out itself.
     assert method("leave_group_out").arguments(config) == {}
+
+
+def test_the_extra_study_steps_of_the_registry_run(tmp_path) -> None:
+    from dataworth.study import run_study, steps_named
+
+    config = StudyConfig(rows=70, train_size=40, ame_subsets=60, ame_rows=0)
+    steps = steps_named("data", "banzhaf", "ame_shapley", "beta_shapley")
+    outcome = run_study(config, steps=steps, write=False, root=tmp_path)
+    found = outcome.context.results["methods"]
+    assert set(found) == {"banzhaf", "ame_shapley", "beta_shapley"}
+    for result in found.values():
+        assert len(result) == 40 and np.isfinite(result.values).all()
+        assert result.params["n_subsets"] == 60
