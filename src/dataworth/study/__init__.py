@@ -6,7 +6,8 @@ method, and write a run folder with a summary and a report. Its modules:
 
 - :mod:`~dataworth.study.context`: :class:`StudyContext` (what the steps share) and :class:`Step`;
 - :mod:`~dataworth.study.runner`: the preparing and closing steps and :func:`run_study`;
-- :mod:`~dataworth.study.steps`: the valuation steps; :mod:`~dataworth.study.stable_step`:
+- :mod:`~dataworth.study.steps` and :mod:`~dataworth.study.method_steps`: the valuation steps
+  (the course's parts, then the other methods); :mod:`~dataworth.study.stable_step`:
   exact group values and TMC-Shapley until its ranks are stable;
 - :mod:`~dataworth.study.summary`: ``summary.md``;
 - :mod:`~dataworth.study.baseline`, :mod:`~dataworth.study.cost` (with

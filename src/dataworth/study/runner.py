@@ -4,7 +4,8 @@ The CLI commands are thin layers over :func:`run_study`: ``baseline`` runs the d
 steps, ``plan`` the data and cost steps, ``study`` all of them. This module holds the steps that
 prepare the valuation (data, baseline, cost, budget) and those that close a study (summary,
 report), the lists :data:`DEFAULT_STEPS` and :data:`EXTRA_STEPS`, and :func:`run_study`; the
-valuation steps are in :mod:`dataworth.study.steps` and :mod:`dataworth.study.stable_step`.
+valuation steps are in :mod:`dataworth.study.steps`, :mod:`dataworth.study.method_steps` and
+:mod:`dataworth.study.stable_step`.
 A step reads what earlier steps left in ``context.results`` and writes its files with
 ``context.write_*``, which do nothing when the study writes no folder.
 
@@ -37,20 +38,22 @@ from dataworth.study.config import StudyConfig
 from dataworth.study.context import LogFn, ProgressFn, Step, StudyContext
 from dataworth.study.cost import plan_table, run_cost_study
 from dataworth.study.log import StudyLog, stop_on_sigterm, stop_reason
+from dataworth.study.method_steps import (
+    ame_shapley_step,
+    banzhaf_step,
+    beta_shapley_step,
+    data_oob_step,
+    influence_step,
+    knn_shapley_step,
+    methods_step,
+)
 from dataworth.study.runfolder import DEFAULT_ROOT, RunFolder, default_run_path
 from dataworth.study.stable_step import stable_tmc_step
 from dataworth.study.steps import (
     CACHE_NAME,
-    ame_shapley_step,
     ame_step,
-    banzhaf_step,
-    beta_shapley_step,
-    data_oob_step,
     groups_step,
-    influence_step,
-    knn_shapley_step,
     loo_step,
-    methods_step,
     tmc_step,
 )
 from dataworth.study.summary import summary_markdown
