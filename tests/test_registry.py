@@ -190,3 +190,11 @@ def test_the_extra_study_steps_of_the_registry_run(tmp_path) -> None:
     for result in found.values():
         assert len(result) == 40 and np.isfinite(result.values).all()
         assert result.params["n_subsets"] == 60
+
+
+def test_a_method_that_needs_no_learner_runs_without_a_utility(task) -> None:
+    settings = Settings(n_estimators=10, knn_k=3, seed=0)
+    free = [s for s in REGISTRY if not s.needs_learner]
+    assert {s.name for s in free} == {"knn_shapley", "data_oob"}
+    for spec in free:
+        assert len(spec.evaluate(None, task, settings)) == task.n_train
