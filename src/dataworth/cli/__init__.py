@@ -13,6 +13,7 @@ Commands, in the order ``dataworth --help`` lists them:
 - ``report``: rebuild the report of a run folder without fitting anything.
 
 Its modules: :mod:`~dataworth.cli.options` (every option, declared once),
+:mod:`~dataworth.cli.shared` (the data, model and engine options grouped once for every command),
 :mod:`~dataworth.cli.app` (the application, one-line errors, progress, running steps),
 :mod:`~dataworth.cli.render` (the tables the commands print), and one module per family of
 commands (:mod:`~dataworth.cli.data_commands`, :mod:`~dataworth.cli.method_commands`,

@@ -7,21 +7,8 @@ from dataworth.cli.console import console
 from dataworth.cli.options import (
     BaselinesOpt,
     BudgetOpt,
-    CsvOpt,
-    DatasetOpt,
-    DropOpt,
-    FlipOpt,
-    MetricOpt,
-    ModelOpt,
     OutOpt,
     OverwriteOpt,
-    ParquetOpt,
-    RowsOpt,
-    SeedOpt,
-    SplitOpt,
-    StrictOpt,
-    TargetOpt,
-    TrainSizeOpt,
     build_config,
     config_options,
 )
@@ -32,6 +19,7 @@ from dataworth.cli.render import (
     show_data,
     show_written,
 )
+from dataworth.cli.shared import DATA, MODEL, DataOptions, ModelOptions, shares_options
 
 
 @reports_errors
@@ -43,20 +31,10 @@ def datasets() -> None:
 
 
 @reports_errors
+@shares_options()
 def baseline(
-    dataset: DatasetOpt = None,
-    csv: CsvOpt = None,
-    parquet: ParquetOpt = None,
-    target: TargetOpt = None,
-    rows: RowsOpt = None,
-    train_size: TrainSizeOpt = None,
-    split: SplitOpt = None,
-    flip: FlipOpt = None,
-    seed: SeedOpt = None,
-    drop: DropOpt = None,
-    strict: StrictOpt = False,
-    model: ModelOpt = None,
-    metric: MetricOpt = None,
+    data: DataOptions = DATA,
+    primary: ModelOptions = MODEL,
     baselines: BaselinesOpt = None,
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
@@ -73,20 +51,10 @@ def baseline(
 
 
 @reports_errors
+@shares_options()
 def plan(
-    dataset: DatasetOpt = None,
-    csv: CsvOpt = None,
-    parquet: ParquetOpt = None,
-    target: TargetOpt = None,
-    rows: RowsOpt = None,
-    train_size: TrainSizeOpt = None,
-    split: SplitOpt = None,
-    flip: FlipOpt = None,
-    seed: SeedOpt = None,
-    drop: DropOpt = None,
-    strict: StrictOpt = False,
-    model: ModelOpt = None,
-    metric: MetricOpt = None,
+    data: DataOptions = DATA,
+    primary: ModelOptions = MODEL,
     baselines: BaselinesOpt = None,
     budget: BudgetOpt = None,
     out: OutOpt = None,

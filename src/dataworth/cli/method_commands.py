@@ -6,39 +6,24 @@ from __future__ import annotations
 from dataworth.cli.app import reports_errors, run_steps
 from dataworth.cli.options import (
     AlphaOpt,
-    BackendOpt,
     BetaOpt,
     ByOpt,
-    CsvOpt,
-    DatasetOpt,
-    DropOpt,
     EstimatorsOpt,
     FdrOpt,
-    FlipOpt,
     FractionsOpt,
     IdsOpt,
     InfluenceMethodOpt,
     KOpt,
     MetricOpt,
-    ModelOpt,
     NeighboursOpt,
-    NJobsOpt,
     OutOpt,
     OverwriteOpt,
-    ParquetOpt,
     PermutationsOpt,
     PlayersOpt,
     PointsOpt,
-    RowsOpt,
-    SchedulerOpt,
-    SeedOpt,
-    SplitOpt,
-    StrictOpt,
     SubsetsOpt,
     TargetAmeOpt,
-    TargetOpt,
     TolOpt,
-    TrainSizeOpt,
     build_config,
     config_options,
 )
@@ -50,28 +35,25 @@ from dataworth.cli.render import (
     show_tmc,
     show_written,
 )
+from dataworth.cli.shared import (
+    DATA,
+    ENGINE,
+    MODEL,
+    DataOptions,
+    EngineOptions,
+    ModelOptions,
+    shares_options,
+)
 
 
 @reports_errors
+@shares_options()
 def loo(
-    dataset: DatasetOpt = None,
-    csv: CsvOpt = None,
-    parquet: ParquetOpt = None,
-    target: TargetOpt = None,
-    rows: RowsOpt = None,
-    train_size: TrainSizeOpt = None,
-    split: SplitOpt = None,
-    flip: FlipOpt = None,
-    seed: SeedOpt = None,
-    drop: DropOpt = None,
-    strict: StrictOpt = False,
-    model: ModelOpt = None,
-    metric: MetricOpt = None,
+    data: DataOptions = DATA,
+    primary: ModelOptions = MODEL,
     points: PointsOpt = None,
     ids: IdsOpt = None,
-    backend: BackendOpt = None,
-    n_jobs: NJobsOpt = None,
-    scheduler: SchedulerOpt = None,
+    engine: EngineOptions = ENGINE,
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
@@ -86,25 +68,13 @@ def loo(
 
 
 @reports_errors
+@shares_options()
 def groups(
-    dataset: DatasetOpt = None,
-    csv: CsvOpt = None,
-    parquet: ParquetOpt = None,
-    target: TargetOpt = None,
-    rows: RowsOpt = None,
-    train_size: TrainSizeOpt = None,
-    split: SplitOpt = None,
-    flip: FlipOpt = None,
-    seed: SeedOpt = None,
-    drop: DropOpt = None,
-    strict: StrictOpt = False,
-    model: ModelOpt = None,
-    metric: MetricOpt = None,
+    data: DataOptions = DATA,
+    primary: ModelOptions = MODEL,
     fractions: FractionsOpt = None,
     by: ByOpt = None,
-    backend: BackendOpt = None,
-    n_jobs: NJobsOpt = None,
-    scheduler: SchedulerOpt = None,
+    engine: EngineOptions = ENGINE,
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
@@ -119,28 +89,16 @@ def groups(
 
 
 @reports_errors
+@shares_options()
 def tmc(
-    dataset: DatasetOpt = None,
-    csv: CsvOpt = None,
-    parquet: ParquetOpt = None,
-    target: TargetOpt = None,
-    rows: RowsOpt = None,
-    train_size: TrainSizeOpt = None,
-    split: SplitOpt = None,
-    flip: FlipOpt = None,
-    seed: SeedOpt = None,
-    drop: DropOpt = None,
-    strict: StrictOpt = False,
-    model: ModelOpt = None,
-    metric: MetricOpt = None,
+    data: DataOptions = DATA,
+    primary: ModelOptions = MODEL,
     permutations: PermutationsOpt = None,
     tol: TolOpt = None,
     players: PlayersOpt = None,
     fractions: FractionsOpt = None,
     by: ByOpt = None,
-    backend: BackendOpt = None,
-    n_jobs: NJobsOpt = None,
-    scheduler: SchedulerOpt = None,
+    engine: EngineOptions = ENGINE,
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
@@ -155,20 +113,10 @@ def tmc(
 
 
 @reports_errors
+@shares_options()
 def ame(
-    dataset: DatasetOpt = None,
-    csv: CsvOpt = None,
-    parquet: ParquetOpt = None,
-    target: TargetOpt = None,
-    rows: RowsOpt = None,
-    train_size: TrainSizeOpt = None,
-    split: SplitOpt = None,
-    flip: FlipOpt = None,
-    seed: SeedOpt = None,
-    drop: DropOpt = None,
-    strict: StrictOpt = False,
-    model: ModelOpt = None,
-    metric: MetricOpt = None,
+    data: DataOptions = DATA,
+    primary: ModelOptions = MODEL,
     explain: TargetAmeOpt = None,
     subsets: SubsetsOpt = None,
     k: KOpt = None,
@@ -176,9 +124,7 @@ def ame(
     players: PlayersOpt = None,
     fractions: FractionsOpt = None,
     by: ByOpt = None,
-    backend: BackendOpt = None,
-    n_jobs: NJobsOpt = None,
-    scheduler: SchedulerOpt = None,
+    engine: EngineOptions = ENGINE,
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
@@ -205,18 +151,9 @@ def _run_method(options: dict, step: str) -> None:
 
 
 @reports_errors
+@shares_options()
 def knn_shapley_command(
-    dataset: DatasetOpt = None,
-    csv: CsvOpt = None,
-    parquet: ParquetOpt = None,
-    target: TargetOpt = None,
-    rows: RowsOpt = None,
-    train_size: TrainSizeOpt = None,
-    split: SplitOpt = None,
-    flip: FlipOpt = None,
-    seed: SeedOpt = None,
-    drop: DropOpt = None,
-    strict: StrictOpt = False,
+    data: DataOptions = DATA,
     neighbours: NeighboursOpt = None,
     explain: TargetAmeOpt = None,
     out: OutOpt = None,
@@ -227,27 +164,15 @@ def knn_shapley_command(
 
 
 @reports_errors
+@shares_options()
 def beta_shapley_command(
-    dataset: DatasetOpt = None,
-    csv: CsvOpt = None,
-    parquet: ParquetOpt = None,
-    target: TargetOpt = None,
-    rows: RowsOpt = None,
-    train_size: TrainSizeOpt = None,
-    split: SplitOpt = None,
-    flip: FlipOpt = None,
-    seed: SeedOpt = None,
-    drop: DropOpt = None,
-    strict: StrictOpt = False,
-    model: ModelOpt = None,
-    metric: MetricOpt = None,
+    data: DataOptions = DATA,
+    primary: ModelOptions = MODEL,
     alpha: AlphaOpt = None,
     beta: BetaOpt = None,
     subsets: SubsetsOpt = None,
     k: KOpt = None,
-    backend: BackendOpt = None,
-    n_jobs: NJobsOpt = None,
-    scheduler: SchedulerOpt = None,
+    engine: EngineOptions = ENGINE,
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
@@ -256,18 +181,9 @@ def beta_shapley_command(
 
 
 @reports_errors
+@shares_options()
 def data_oob_command(
-    dataset: DatasetOpt = None,
-    csv: CsvOpt = None,
-    parquet: ParquetOpt = None,
-    target: TargetOpt = None,
-    rows: RowsOpt = None,
-    train_size: TrainSizeOpt = None,
-    split: SplitOpt = None,
-    flip: FlipOpt = None,
-    seed: SeedOpt = None,
-    drop: DropOpt = None,
-    strict: StrictOpt = False,
+    data: DataOptions = DATA,
     estimators: EstimatorsOpt = None,
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
@@ -277,18 +193,9 @@ def data_oob_command(
 
 
 @reports_errors
+@shares_options()
 def influence_command(
-    dataset: DatasetOpt = None,
-    csv: CsvOpt = None,
-    parquet: ParquetOpt = None,
-    target: TargetOpt = None,
-    rows: RowsOpt = None,
-    train_size: TrainSizeOpt = None,
-    split: SplitOpt = None,
-    flip: FlipOpt = None,
-    seed: SeedOpt = None,
-    drop: DropOpt = None,
-    strict: StrictOpt = False,
+    data: DataOptions = DATA,
     metric: MetricOpt = None,
     explain: TargetAmeOpt = None,
     method: InfluenceMethodOpt = None,

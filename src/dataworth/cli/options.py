@@ -8,11 +8,13 @@ typer reads the flag, its help and its panel from it. ``None`` means "not given"
 
 from __future__ import annotations
 
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from dataworth.methods.registry import REGISTRY, config_names
 from dataworth.study.config import StudyConfig
 
 DATA_PANEL = "Data"
@@ -371,8 +373,9 @@ MethodsOpt = Annotated[
     str | None,
     typer.Option(
         "--methods",
-        help="Comma-separated methods to evaluate: loo, tmc_shapley, banzhaf, ame, ame_shapley, "
-        "beta_shapley, knn_shapley, data_oob, influence. [default: all]",
+        help="Comma-separated methods to evaluate: "
+        + ", ".join(spec.name for spec in REGISTRY if spec.evaluate is not None)
+        + ". [default: all]",
         rich_help_panel=VALUATION_PANEL,
         show_default=False,
     ),
@@ -415,24 +418,9 @@ def build_config(base: StudyConfig | None = None, **options: Any) -> StudyConfig
     if options.get("strict") is False:
         options["strict"] = None  # likewise for `strict = true`
     options["budget_seconds"] = options.pop("budget", None)
-    # Command-line names of the valuation options -> StudyConfig fields.
-    for flag, name in (
-        ("points", "loo_points"),
-        ("ids", "loo_ids"),
-        ("fractions", "group_fractions"),
-        ("by", "group_by"),
-        ("tol", "tmc_tol"),
-        ("players", "tmc_players"),
-        ("subsets", "ame_subsets"),
-        ("k", "ame_k"),
-        ("fdr", "ame_fdr"),
-        ("explain", "ame_target"),
-        ("neighbours", "knn_k"),
-        ("estimators", "oob_estimators"),
-        ("alpha", "beta_alpha"),
-        ("beta", "beta_beta"),
-        ("method", "influence_method"),
-    ):
+    # Command-line names of the valuation options -> StudyConfig fields, as the method registry
+    # traces each option from its flag to the method's argument.
+    for flag, name in config_names().items():
         if flag in options:
             options[name] = options.pop(flag)
     if options.get("scheduler") is not None and options.get("backend") is None:
@@ -447,5 +435,15 @@ def build_config(base: StudyConfig | None = None, **options: Any) -> StudyConfig
 
 
 def config_options(values: dict[str, Any]) -> dict[str, Any]:
-    """The command's option values, without the ones that are not StudyConfig options."""
-    return {k: v for k, v in values.items() if k != "config_path"}
+    """The command's option values, without the ones that are not StudyConfig options.
+
+    A group of shared options (a :class:`~dataworth.cli.shared.DataOptions`, for instance)
+    is unpacked into its options.
+    """
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if is_dataclass(value) and not isinstance(value, type):
+            out.update({f.name: getattr(value, f.name) for f in fields(value)})
+        elif key != "config_path":
+            out[key] = value
+    return out

@@ -14,39 +14,23 @@ from dataworth.cli.options import (
     DATA_PANEL,
     MODEL_PANEL,
     OUTPUT_PANEL,
-    BackendOpt,
     BaselinesOpt,
     BudgetOpt,
     ByOpt,
     ConfigOpt,
-    CsvOpt,
-    DatasetOpt,
-    DropOpt,
     EstimatorsOpt,
     EvalSubsetsOpt,
     ExactRowsOpt,
-    FlipOpt,
     FractionsOpt,
     MethodsOpt,
-    MetricOpt,
-    ModelOpt,
     NeighboursOpt,
-    NJobsOpt,
     OutOpt,
     OverwriteOpt,
-    ParquetOpt,
     PermutationsOpt,
     PointsOpt,
-    RowsOpt,
-    SchedulerOpt,
-    SeedOpt,
-    SplitOpt,
     StablePermutationsOpt,
     StableShareOpt,
-    StrictOpt,
-    TargetOpt,
     TolOpt,
-    TrainSizeOpt,
     build_config,
     config_options,
 )
@@ -62,26 +46,25 @@ from dataworth.cli.render import (
     show_tmc,
     show_written,
 )
+from dataworth.cli.shared import (
+    DATA,
+    ENGINE,
+    MODEL,
+    DataOptions,
+    EngineOptions,
+    ModelOptions,
+    shares_options,
+)
 from dataworth.errors import DataworthError
 from dataworth.study.config import StudyConfig
 
 
 @reports_errors
+@shares_options()
 def study(
     config_path: ConfigOpt = None,
-    dataset: DatasetOpt = None,
-    csv: CsvOpt = None,
-    parquet: ParquetOpt = None,
-    target: TargetOpt = None,
-    rows: RowsOpt = None,
-    train_size: TrainSizeOpt = None,
-    split: SplitOpt = None,
-    flip: FlipOpt = None,
-    seed: SeedOpt = None,
-    drop: DropOpt = None,
-    strict: StrictOpt = False,
-    model: ModelOpt = None,
-    metric: MetricOpt = None,
+    data: DataOptions = DATA,
+    primary: ModelOptions = MODEL,
     baselines: BaselinesOpt = None,
     budget: BudgetOpt = None,
     points: PointsOpt = None,
@@ -91,9 +74,7 @@ def study(
     tol: TolOpt = None,
     stable_share: StableShareOpt = None,
     stable_permutations: StablePermutationsOpt = None,
-    backend: BackendOpt = None,
-    n_jobs: NJobsOpt = None,
-    scheduler: SchedulerOpt = None,
+    engine: EngineOptions = ENGINE,
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
@@ -113,36 +94,31 @@ def study(
     show_written(outcome)
 
 
+# evaluate's own --flip (on by default: the methods need flipped labels to find) and --metric.
+_EVALUATE_FLIP = Annotated[
+    float,
+    typer.Option(
+        "--flip",
+        help="Share of training labels flipped on purpose, for the methods to find.",
+        rich_help_panel=DATA_PANEL,
+    ),
+]
+_EVALUATE_METRIC = Annotated[
+    str | None,
+    typer.Option(
+        "--metric",
+        help="The utility's metric, also that of the removal curves. [default: neg_log_loss]",
+        rich_help_panel=MODEL_PANEL,
+        show_default=False,
+    ),
+]
+
+
 @reports_errors
+@shares_options(flip=(_EVALUATE_FLIP, 0.1), metric=(_EVALUATE_METRIC, None))
 def evaluate(
-    dataset: DatasetOpt = None,
-    csv: CsvOpt = None,
-    parquet: ParquetOpt = None,
-    target: TargetOpt = None,
-    rows: RowsOpt = None,
-    train_size: TrainSizeOpt = None,
-    split: SplitOpt = None,
-    flip: Annotated[
-        float,
-        typer.Option(
-            "--flip",
-            help="Share of training labels flipped on purpose, for the methods to find.",
-            rich_help_panel=DATA_PANEL,
-        ),
-    ] = 0.1,
-    seed: SeedOpt = None,
-    drop: DropOpt = None,
-    strict: StrictOpt = False,
-    model: ModelOpt = None,
-    metric: Annotated[
-        str | None,
-        typer.Option(
-            "--metric",
-            help="The utility's metric, also that of the removal curves. [default: neg_log_loss]",
-            rich_help_panel=MODEL_PANEL,
-            show_default=False,
-        ),
-    ] = None,
+    data: DataOptions = DATA,
+    primary: ModelOptions = MODEL,
     methods: MethodsOpt = None,
     permutations: PermutationsOpt = None,
     subsets: EvalSubsetsOpt = None,
@@ -183,21 +159,7 @@ def evaluate(
         raise DataworthError(
             f"--exact-rows must be 0 (skip) or between 2 and 14; got {exact_rows}."
         )
-    config = build_config(
-        dataset=dataset,
-        csv=csv,
-        parquet=parquet,
-        target=target,
-        rows=rows,
-        train_size=train_size,
-        split=split,
-        flip=flip,
-        seed=seed,
-        drop=drop,
-        strict=strict,
-        model=model,
-        metric=metric,
-    )
+    config = build_config(**config_options({"data": data, "primary": primary}))
     run = RunFolder(out, overwrite=overwrite) if out is not None else None  # refuse early
     try:
         task = load_task(config)

@@ -19,22 +19,12 @@ from dataworth.errors import DataworthError
 from dataworth.evaluate.agreement import agreement_table, exact_agreement, tiny_task
 from dataworth.evaluate.curves import DEFAULT_FRACTIONS, RemovalCurves, removal_curves
 from dataworth.evaluate.measures import detection_scores
-from dataworth.methods.ame import ame, ame_shapley, banzhaf
-from dataworth.methods.beta_shapley import beta_shapley
-from dataworth.methods.data_oob import data_oob
-from dataworth.methods.influence import influence
-from dataworth.methods.knn_shapley import knn_shapley
-from dataworth.methods.loo import loo
+from dataworth.methods.registry import REGISTRY
 from dataworth.methods.result import ValuationResult, jsonable
-from dataworth.methods.shapley import tmc_shapley
 
 __all__ = ["METHODS", "QualityReport", "Settings", "evaluate_methods", "resolve_methods"]
 
 ProgressFn = Callable[[str, int, int], None]
-
-# Metrics the first-order influence formula can differentiate; any other metric takes the
-# Newton-step estimate, which needs no gradient of the metric.
-_DIFFERENTIABLE = ("neg_log_loss", "neg_brier")
 
 
 @dataclass(frozen=True)
@@ -72,43 +62,12 @@ class _Method:
     note: str = ""
 
 
-def _influence(u, task: Task, s: Settings) -> ValuationResult:
-    how = "first_order" if u.metric.name in _DIFFERENTIABLE else "newton"
-    return influence(u, method=how)
-
-
-#: The methods of the product, by the name used in ``methods=`` and ``--methods``.
+#: The methods of the product, by the name used in ``methods=`` and ``--methods``: every entry
+#: of the method registry (:mod:`dataworth.methods.registry`) that values points.
 METHODS: dict[str, _Method] = {
-    "loo": _Method("LOO", lambda u, t, s: loo(u)),
-    "tmc_shapley": _Method(
-        "TMC-Shapley",
-        lambda u, t, s: tmc_shapley(u, permutations=s.permutations, tol=s.tol, seed=s.seed),
-    ),
-    "banzhaf": _Method(
-        "Banzhaf (MSR)", lambda u, t, s: banzhaf(u, n_subsets=s.n_subsets, seed=s.seed)
-    ),
-    "ame": _Method("AME", lambda u, t, s: ame(u, n_subsets=s.n_subsets, seed=s.seed)),
-    "ame_shapley": _Method(
-        "AME-Shapley", lambda u, t, s: ame_shapley(u, n_subsets=s.n_subsets, seed=s.seed)
-    ),
-    "beta_shapley": _Method(
-        "Beta Shapley (4,1)", lambda u, t, s: beta_shapley(u, n_subsets=s.n_subsets, seed=s.seed)
-    ),
-    "knn_shapley": _Method(
-        "KNN-Shapley",
-        lambda u, t, s: knn_shapley(t, k=s.knn_k),
-        "closed form for a KNN utility; ignores the learner and metric",
-    ),
-    "data_oob": _Method(
-        "Data-OOB",
-        lambda u, t, s: data_oob(t, n_estimators=s.n_estimators, seed=s.seed),
-        "bagged decision trees (the paper's); ignores the learner and metric",
-    ),
-    "influence": _Method(
-        "Influence",
-        _influence,
-        "first-order estimate of LOO from one fit (logreg only)",
-    ),
+    spec.name: _Method(spec.label, spec.evaluate, spec.note)
+    for spec in REGISTRY
+    if spec.evaluate is not None
 }
 
 

@@ -6,12 +6,15 @@ method, and write a run folder with a summary and a report. Its modules:
 
 - :mod:`~dataworth.study.context`: :class:`StudyContext` (what the steps share) and :class:`Step`;
 - :mod:`~dataworth.study.runner`: the preparing and closing steps and :func:`run_study`;
-- :mod:`~dataworth.study.steps`: the valuation steps; :mod:`~dataworth.study.stable_step`:
+- :mod:`~dataworth.study.steps` and :mod:`~dataworth.study.method_steps`: the valuation steps
+  (the course's parts, then the other methods); :mod:`~dataworth.study.stable_step`:
   exact group values and TMC-Shapley until its ranks are stable;
 - :mod:`~dataworth.study.summary`: ``summary.md``;
 - :mod:`~dataworth.study.baseline`, :mod:`~dataworth.study.cost` (with
-  :mod:`~dataworth.study.cost_paths`) and :mod:`~dataworth.study.budget`: the baseline models,
-  the cost of a fit, and the budget shared among the methods;
+  :mod:`~dataworth.study.cost_paths` and :mod:`~dataworth.study.cost_result`),
+  :mod:`~dataworth.study.plan` and :mod:`~dataworth.study.budget`: the baseline models, the cost
+  of a fit, what each method of the registry (:mod:`dataworth.methods.registry`) would cost, and
+  the budget shared among the methods;
 - :mod:`~dataworth.study.config`, :mod:`~dataworth.study.runfolder`, :mod:`~dataworth.study.log`
   and :mod:`~dataworth.study.progress_lines`: the configuration, the run folder written all or
   nothing, ``study.log``, and the progress lines of a long step.

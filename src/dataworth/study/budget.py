@@ -25,8 +25,9 @@ from time import perf_counter
 from typing import Any
 
 from dataworth.errors import DataworthError
-from dataworth.study.cost import (
-    CostResult,
+from dataworth.methods.registry import REGISTRY, budget_label
+from dataworth.study.cost_result import CostResult
+from dataworth.study.plan import (
     estimate_ame,
     estimate_data_oob,
     estimate_influence,
@@ -290,7 +291,7 @@ def share_budget(
     # LOO of the chosen points runs first and always: as many of them as fit half of the time.
     loo = MethodBudget(
         "loo",
-        "exact LOO (chosen points)",
+        budget_label("loo"),
         estimate_loo(cost, shape.loo_points),
         units=shape.loo_points,
         wanted=shape.loo_points,
@@ -314,18 +315,27 @@ def share_budget(
     full: list[MethodBudget] = []
     if "groups" in shape.steps:
         seconds = (shape.n_groups + 1) * cost.seconds_per_fit(n)
-        full.append(MethodBudget("groups", "leave-group-out", seconds, unit="groups"))
+        full.append(MethodBudget("groups", budget_label("groups"), seconds, unit="groups"))
     if "tmc" in shape.steps and shape.batched:
-        full.append(MethodBudget("loo_all", "exact LOO (all points)", estimate_loo(cost, n)))
+        full.append(MethodBudget("loo_all", budget_label("loo_all"), estimate_loo(cost, n)))
     if "methods" in shape.steps:
-        for name, label, seconds in (
-            ("knn_shapley", "KNN-Shapley", estimate_knn_shapley(cost)),
-            ("data_oob", "Data-OOB", estimate_data_oob(cost, shape.oob_estimators)),
-            ("influence", "influence (first order)", estimate_influence(cost)),
-        ):
-            if name == "influence" and not shape.influence:
+        # The registry's methods of the study's "methods" step, each from its timed path.
+        estimates = {
+            "knn_shapley": lambda: estimate_knn_shapley(cost),
+            "data_oob": lambda: estimate_data_oob(cost, shape.oob_estimators),
+            "influence": lambda: estimate_influence(cost),
+        }
+        for spec in REGISTRY:
+            if "methods" not in spec.study_steps or (
+                spec.name == "influence" and not shape.influence
+            ):
                 continue
-            full.append(MethodBudget(name, label, 0.0 if seconds is None else seconds))
+            seconds = estimates[spec.name]()
+            full.append(
+                MethodBudget(
+                    spec.name, budget_label(spec.name), 0.0 if seconds is None else seconds
+                )
+            )
     for method in sorted(full, key=lambda m: m.estimate):
         if method.estimate <= left:
             method.allotted = method.estimate
@@ -360,7 +370,7 @@ def _sampled_methods(
         out.append(
             MethodBudget(
                 "tmc",
-                "TMC-Shapley (points)",
+                budget_label("tmc"),
                 estimate_tmc(cost, shape.permutations),
                 units=shape.permutations,
                 wanted=shape.permutations,
@@ -372,7 +382,7 @@ def _sampled_methods(
         out.append(
             MethodBudget(
                 "tmc_groups",
-                "TMC-Shapley (groups)",
+                budget_label("tmc_groups"),
                 shape.permutations * per_permutation,
                 units=shape.permutations,
                 wanted=shape.permutations,
@@ -385,7 +395,7 @@ def _sampled_methods(
         fixed, per_subset = estimate_ame(cost, shape.ame_players, shape.ame_targets)
         method = MethodBudget(
             "ame",
-            "AME",
+            budget_label("ame"),
             fixed + wanted * per_subset,
             units=wanted,
             wanted=wanted,

@@ -4,7 +4,8 @@ The CLI commands are thin layers over :func:`run_study`: ``baseline`` runs the d
 steps, ``plan`` the data and cost steps, ``study`` all of them. This module holds the steps that
 prepare the valuation (data, baseline, cost, budget) and those that close a study (summary,
 report), the lists :data:`DEFAULT_STEPS` and :data:`EXTRA_STEPS`, and :func:`run_study`; the
-valuation steps are in :mod:`dataworth.study.steps` and :mod:`dataworth.study.stable_step`.
+valuation steps are in :mod:`dataworth.study.steps`, :mod:`dataworth.study.method_steps` and
+:mod:`dataworth.study.stable_step`.
 A step reads what earlier steps left in ``context.results`` and writes its files with
 ``context.write_*``, which do nothing when the study writes no folder.
 
@@ -30,24 +31,29 @@ import pandas as pd
 
 from dataworth.data.task import Task
 from dataworth.errors import DataworthError
+from dataworth.methods.registry import method as method_spec
 from dataworth.study.baseline import BaselineResult, run_baseline
 from dataworth.study.budget import StudyShape, available_memory_bytes, share_budget
 from dataworth.study.config import StudyConfig
 from dataworth.study.context import LogFn, ProgressFn, Step, StudyContext
 from dataworth.study.cost import plan_table, run_cost_study
 from dataworth.study.log import StudyLog, stop_on_sigterm, stop_reason
+from dataworth.study.method_steps import (
+    ame_shapley_step,
+    banzhaf_step,
+    beta_shapley_step,
+    data_oob_step,
+    influence_step,
+    knn_shapley_step,
+    methods_step,
+)
 from dataworth.study.runfolder import DEFAULT_ROOT, RunFolder, default_run_path
 from dataworth.study.stable_step import stable_tmc_step
 from dataworth.study.steps import (
     CACHE_NAME,
     ame_step,
-    beta_shapley_step,
-    data_oob_step,
     groups_step,
-    influence_step,
-    knn_shapley_step,
     loo_step,
-    methods_step,
     tmc_step,
 )
 from dataworth.study.summary import summary_markdown
@@ -216,6 +222,7 @@ def study_shape(ctx: StudyContext) -> StudyShape:
     else:
         ame_targets = max(1, config.ame_target.count(",") + 1)
     learner = make_learner(config.model, seed=config.seed)
+    learner_name = getattr(learner, "name", "")
     return StudyShape(
         n_train=n,
         n_test=task.n_test,
@@ -230,8 +237,7 @@ def study_shape(ctx: StudyContext) -> StudyShape:
         tmc_points=config.tmc_players in ("points", "both"),
         tmc_groups=config.tmc_players in ("groups", "both"),
         batched=bool(getattr(learner, "batched", False)),
-        influence=getattr(learner, "name", "") == "logreg"
-        and ctx.primary_metric in ("neg_log_loss", "neg_brier"),
+        influence=method_spec("influence").applies(learner_name, ctx.primary_metric),
     )
 
 
@@ -307,6 +313,8 @@ DEFAULT_STEPS: list[Step] = [
 EXTRA_STEPS: list[Step] = [
     Step("knn_shapley", knn_shapley_step, "exact KNN-Shapley"),
     Step("beta_shapley", beta_shapley_step, "Beta Shapley"),
+    Step("banzhaf", banzhaf_step, "Data Banzhaf"),
+    Step("ame_shapley", ame_shapley_step, "AME-Shapley"),
     Step("data_oob", data_oob_step, "Data-OOB"),
     Step("influence", influence_step, "influence functions"),
 ]

@@ -1,5 +1,8 @@
-"""The valuation steps of a study: exact LOO, leave-group-out, TMC-Shapley, AME, and the other
-methods (KNN-Shapley, Beta Shapley, Data-OOB, influence) with their comparison.
+"""The valuation steps of the course's parts: exact LOO, leave-group-out, TMC-Shapley and AME.
+
+The other methods' steps (KNN-Shapley, Beta Shapley, Data Banzhaf, AME-Shapley, Data-OOB,
+influence) and their comparison are in :mod:`dataworth.study.method_steps`, which shares the
+helpers here.
 
 Each step reads the task and the primary metric that earlier steps left in the context, asks one
 shared :class:`~dataworth.Utility` for its values, and writes tables, values and figures. The
@@ -23,14 +26,11 @@ from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
 from dataworth.methods.ame import ame
 from dataworth.methods.ame_scale import hierarchical_metric, study_ame_plan
-from dataworth.methods.beta_shapley import beta_shapley
 from dataworth.methods.compare import compare_values
-from dataworth.methods.data_oob import data_oob
 from dataworth.methods.diagnostics import point_diagnostics, summarize_unusual
 from dataworth.methods.groups import build_groups
-from dataworth.methods.influence import influence
-from dataworth.methods.knn_shapley import knn_shapley
 from dataworth.methods.loo import leave_group_out, loo
+from dataworth.methods.registry import method
 from dataworth.methods.result import ValuationResult
 from dataworth.methods.shapley import group_sums, tmc_shapley
 
@@ -196,7 +196,7 @@ def tmc_step(ctx: StudyContext) -> None:
 
     u = study_utility(ctx)
     config = ctx.config
-    options = {"permutations": config.permutations, "tol": config.tmc_tol, "seed": config.seed}
+    options = {**method("tmc_shapley").arguments(config), "seed": config.seed}
     figures = {}
     groups = ctx.results.get("groups")
     if config.tmc_players in ("groups", "both") and groups is None:
@@ -357,9 +357,7 @@ def ame_step(ctx: StudyContext) -> None:
         )
         ctx.results["groups"] = groups
     options = {
-        "n_subsets": config.ame_subsets,
-        "k": config.ame_k,
-        "fdr": config.ame_fdr,
+        **method("ame").arguments(config, "target"),
         "seed": config.seed,
         "groups": groups,
     }
@@ -458,138 +456,3 @@ def ame_table(result: ValuationResult, top: int = 10) -> pd.DataFrame:
     frame = result.to_frame()
     columns = [c for c in ("player_id", "value", "w", "selected") if c in frame]
     return frame[columns].sort_values("value", ascending=False).head(top)
-
-
-def _one_target(result):
-    """The methods return a dict for several test rows; the steps explain one target."""
-    return next(iter(result.values())) if isinstance(result, dict) else result
-
-
-def _single_row(task, target: str) -> int | None:
-    parsed = parse_target(task, target)
-    if parsed == "metric":
-        return None
-    if parsed == "all-test" or len(parsed) != 1:
-        raise DataworthError("Give one test row here (test:ID); all-test is for AME.")
-    return parsed[0]
-
-
-def _method_step(ctx: StudyContext, name: str, compute) -> None:
-    from dataworth.report.figures import save_figure
-    from dataworth.report.valuation_figures import value_distribution_figure
-
-    result = _one_target(compute())
-    ctx.results.setdefault("methods", {})[name] = result
-    _save(ctx, result, name)
-    ctx.save_figures(
-        lambda folder: {name: save_figure(value_distribution_figure(result), folder, name)}
-    )
-
-
-def knn_shapley_step(ctx: StudyContext) -> None:
-    """Exact KNN-Shapley (Jia et al., VLDB 2019): no model is fitted."""
-    task, config = ctx.require_task(), ctx.config
-    row = _single_row(task, config.ame_target)
-    _method_step(
-        ctx,
-        "knn_shapley",
-        lambda: knn_shapley(task, config.knn_k, test_rows=row, n_jobs=config.n_jobs),
-    )
-
-
-def beta_shapley_step(ctx: StudyContext) -> None:
-    """Beta Shapley (Kwon and Zou, AISTATS 2022) through the AME sampler."""
-    config = ctx.config
-    _method_step(
-        ctx,
-        "beta_shapley",
-        lambda: beta_shapley(
-            study_utility(ctx),
-            config.beta_alpha,
-            config.beta_beta,
-            n_subsets=config.ame_subsets,
-            k=config.ame_k,
-            seed=config.seed,
-            progress=_progress(ctx, "Beta Shapley"),
-        ),
-    )
-
-
-def data_oob_step(ctx: StudyContext) -> None:
-    """Data-OOB (Kwon and Zou, ICML 2023) with bagged decision trees, as in the paper."""
-    config = ctx.config
-    _method_step(
-        ctx,
-        "data_oob",
-        lambda: data_oob(
-            ctx.require_task(), config.oob_estimators, seed=config.seed, n_jobs=config.n_jobs
-        ),
-    )
-
-
-def influence_step(ctx: StudyContext) -> None:
-    """Influence-function estimate of LOO (Koh and Liang, ICML 2017) for logistic regression."""
-    u, config = study_utility(ctx), ctx.config
-    row = _single_row(ctx.require_task(), config.ame_target)
-    _method_step(
-        ctx,
-        "influence",
-        lambda: influence(
-            u, target="metric" if row is None else row, method=config.influence_method
-        ),
-    )
-
-
-# The methods the study compares: the product's sampled methods and the cheap estimators.
-_COMPARED = {
-    "loo_all": "exact LOO",
-    "tmc": "TMC-Shapley",
-    "knn_shapley": "KNN-Shapley",
-    "data_oob": "Data-OOB",
-    "influence": "influence (first order)",
-}
-
-
-def methods_step(ctx: StudyContext) -> None:
-    """Run the cheap methods (KNN-Shapley, Data-OOB, influence) and compare every method.
-
-    Writes ``method_comparison.csv``: the Spearman and Kendall correlation of each method's values
-    with TMC-Shapley and with exact LOO of all points, over the points both valued.
-    """
-    u, task, config = study_utility(ctx), ctx.require_task(), ctx.config
-    found: dict[str, ValuationResult] = ctx.results.setdefault("methods", {})
-    compute = {
-        "knn_shapley": lambda: _one_target(knn_shapley(task, config.knn_k, n_jobs=config.n_jobs)),
-        "data_oob": lambda: data_oob(
-            task, config.oob_estimators, seed=config.seed, n_jobs=config.n_jobs
-        ),
-    }
-    if getattr(u.learner, "name", "") == "logreg" and u.metric.name in (
-        "neg_log_loss",
-        "neg_brier",
-    ):
-        compute["influence"] = lambda: influence(u, method=config.influence_method)
-    for name, run in compute.items():
-        if _skipped(ctx, name):
-            continue
-        with _spending(ctx, name) as outcome:
-            found[name] = run()
-            outcome["valued"] = f"all {len(found[name])} rows"
-    for name in ("knn_shapley", "data_oob", "influence"):
-        if name in found:
-            _save(ctx, found[name], name)
-    everything = {
-        **{k: ctx.results[k] for k in ("loo_all", "tmc") if k in ctx.results},
-        **found,
-    }
-    rows = []
-    for name, result in everything.items():
-        row = {"method": _COMPARED.get(name, name), "evaluations": result.n_evaluations}
-        for ref in ("tmc", "loo_all"):
-            if ref in everything and ref != name:
-                c = compare_values(result, everything[ref])
-                row[f"spearman_{ref}"], row[f"kendall_{ref}"] = c["spearman"], c["kendall"]
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    ctx.results["method_comparison"] = table
-    ctx.write_csv("method_comparison.csv", table, index=False)
