@@ -41,9 +41,11 @@ The solver is Newton's method vectorised over subsets (a subset is a 0/1 weight 
 * a subset stops as soon as the max-abs gradient of the mean-scaled objective
   ``sum loss / |S| + ||W||^2 / (2 C |S|)`` is at most ``tol``; it is then frozen.
 
-*Chains* of nested subsets (a TMC permutation's prefixes) take another path when Numba is installed
-and the task is binary: each chain is solved in order, every member warm-started from the one
-before, by compiled BFGS steps (:mod:`dataworth.learners.logreg_chains`), to the same tolerance.
+*Chains* of nested subsets (a TMC permutation's prefixes) take another path when Numba is
+installed: each chain is solved in order, every member warm-started from the one before, by
+compiled BFGS steps (:mod:`dataworth.learners.logreg_chains`), to the same tolerance. A multiclass
+chain is solved in runs of members with the same classes present; where a class joins, the last
+solution is projected onto the new parametrisation exactly as a warm start is here.
 
 **Bitwise determinism.** A subset's result never depends on the other subsets in its batch or on the
 batch size: every per-subset quantity is computed by stacked operations that treat each subset's
@@ -66,7 +68,12 @@ from scipy.special import expit
 
 from dataworth.data.task import Task
 from dataworth.errors import DataworthError
-from dataworth.learners.logreg_chains import chain_kernel, join_order
+from dataworth.learners.logreg_chains import (
+    chain_kernel,
+    class_runs,
+    join_order,
+    softmax_chain_kernel,
+)
 from dataworth.learners.logreg_one_out import (
     OneOutReference,
     one_out_kernels,
@@ -383,12 +390,12 @@ class BatchedLogisticRegression:
         chains : ndarray of int, shape (K,), optional
             Chain labels: rows with the same label form a chain, in the order they appear, and
             each must be a superset of the chain's previous row (for example the prefixes of one
-            permutation). With Numba installed, a binary task solves each chain in order, every
-            member warm-started from the one before (:mod:`dataworth.learners.logreg_chains`);
-            its first member starts from ``init`` or the full-data solution. A member's result
-            then depends on its chain's earlier members, never on other chains or the batch.
-            Every member meets the same tolerance either way, so chains only change the cost;
-            without Numba, or with three or more classes, they are ignored.
+            permutation). With Numba installed, each chain is solved in order, every member
+            warm-started from the one before (:mod:`dataworth.learners.logreg_chains`), for
+            binary and multiclass tasks alike; its first member starts from ``init`` or the
+            full-data solution. A member's result then depends on its chain's earlier members,
+            never on other chains or the batch. Every member meets the same tolerance either way,
+            so chains only change the cost; without Numba they are ignored.
 
         Returns
         -------
@@ -521,21 +528,22 @@ class BatchedLogisticRegression:
         chains: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         with self._single_threaded_blas():
-            if chains is not None and n_classes == 2 and chain_kernel() is not None:
-                return self._fit_chains(X, y, masks, init, key, chains)
+            if chains is not None and chain_kernel() is not None:
+                return self._fit_chains(X, y, n_classes, masks, init, key, chains)
             return self._fit_single_threaded(X, y, n_classes, masks, init, key)
 
     def _fit_chains(
         self,
         X: np.ndarray,
         y: np.ndarray,
+        n_classes: int,
         masks: np.ndarray,
         init: np.ndarray | None,
         key: str | None,
         chains: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Binary task: solve each chain in order with the compiled chain solver."""
-        problem = _make_problem(X, y, 2)
+        """Solve each chain in order with the compiled chain solver (binary or softmax)."""
+        problem = _make_problem(X, y, n_classes)
         K, P = len(masks), problem.n_params
         groups = _chain_groups(chains, K)
         for rows in groups:
@@ -549,30 +557,15 @@ class BatchedLogisticRegression:
             starts = np.broadcast_to(self._reference(problem, key).theta, (K, P))
         else:
             starts = np.broadcast_to(np.asarray(init, dtype=np.float64).reshape(-1, P), (K, P))
-        penalty = np.full(P, 1.0 / self.C)
-        penalty[-1] = 0.0
-        targets = problem.targets[:, 0]
-        kernel = chain_kernel()
         params = np.empty((K, P))
         n_iter = np.zeros(K, dtype=np.int64)
         converged = np.zeros(K, dtype=bool)
+        solve = self._solve_binary_chain if problem.n_rows == 1 else self._solve_softmax_chain
         for rows in groups:
-            order, sizes = join_order(masks[rows])
             out = np.empty((len(rows), P))
             steps = np.zeros(len(rows), dtype=np.int64)
             done = np.zeros(len(rows), dtype=bool)
-            kernel(
-                np.ascontiguousarray(problem.Xa[order]),
-                np.ascontiguousarray(targets[order]),
-                sizes,
-                np.ascontiguousarray(starts[rows[0]]),
-                penalty,
-                self.tol,
-                self.max_iter,
-                out,
-                steps,
-                done,
-            )
+            solve(problem, masks[rows], starts[rows[0]], out, steps, done)
             params[rows], n_iter[rows], converged[rows] = out, steps, done
         if not converged.all():
             warnings.warn(
@@ -583,6 +576,70 @@ class BatchedLogisticRegression:
                 stacklevel=4,
             )
         return params, n_iter, converged
+
+    def _solve_binary_chain(
+        self,
+        problem: _Problem,
+        members: np.ndarray,
+        start: np.ndarray,
+        out: np.ndarray,
+        steps: np.ndarray,
+        done: np.ndarray,
+    ) -> None:
+        """One binary chain by the compiled BFGS chain solver; results into out/steps/done."""
+        penalty = np.full(problem.n_params, 1.0 / self.C)
+        penalty[-1] = 0.0
+        order, sizes = join_order(members)
+        chain_kernel()(
+            np.ascontiguousarray(problem.Xa[order]),
+            np.ascontiguousarray(problem.targets[order, 0]),
+            sizes,
+            np.ascontiguousarray(start),
+            penalty,
+            self.tol,
+            self.max_iter,
+            out,
+            steps,
+            done,
+        )
+
+    def _solve_softmax_chain(
+        self,
+        problem: _Problem,
+        members: np.ndarray,
+        start: np.ndarray,
+        out: np.ndarray,
+        steps: np.ndarray,
+        done: np.ndarray,
+    ) -> None:
+        """One multiclass chain: one kernel call per run of members with the same classes.
+
+        Each run starts from the previous run's last solution (the first from ``start``),
+        projected onto its parametrisation exactly as the batched solver projects a warm start.
+        """
+        order, sizes = join_order(members)
+        struct = _structure(problem, members)
+        X = np.ascontiguousarray(problem.Xa[order])
+        y = np.ascontiguousarray(problem.y[order])
+        kernel = softmax_chain_kernel()
+        theta = np.array(start, dtype=np.float64)
+        for a, b in class_runs(struct.present):
+            theta = _project(problem, theta[None].copy(), struct.take(np.array([a])))[0]
+            kernel(
+                X,
+                y,
+                sizes[a:b],
+                np.ascontiguousarray(theta),
+                struct.present[a],
+                struct.free[a],
+                struct.penalised[a] / self.C,
+                self.tol,
+                self.max_iter,
+                out[a:b],
+                steps[a:b],
+                done[a:b],
+            )
+            theta = out[b - 1]
 
     def _fit_single_threaded(
         self,
