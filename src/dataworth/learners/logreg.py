@@ -80,6 +80,7 @@ from dataworth.learners.logreg_one_out import (
     prepare_one_out,
     solve_one_out,
 )
+from dataworth.learners.memory import chunk_budget
 
 __all__ = ["BatchedLogisticRegression", "LogisticConvergenceWarning"]
 
@@ -97,7 +98,8 @@ _CHORD_STEPS = 3
 # Relative size of rounding noise in a summed objective: changes smaller than this are not
 # evidence of an increase.
 _OBJECTIVE_NOISE = 1e-12
-# Working-set budget for one internal chunk of subsets (bytes).
+# Working-set budget for one internal chunk of subsets (bytes); smaller when memory is short
+# (a quarter of the available memory, see :mod:`dataworth.learners.memory`).
 _CHUNK_BYTES = 8 * 2**20
 # Keep the reference solutions of this many (task, parameters) pairs.
 _CACHE_SIZE = 4
@@ -463,7 +465,7 @@ class BatchedLogisticRegression:
         present = np.asarray(present, dtype=bool).reshape(K, n_classes)
         Xa = _augment(X)
         out = np.empty((K, m, n_classes))
-        step = max(1, _CHUNK_BYTES // (8 * max(m, 1) * (2 * n_classes + 2)))
+        step = max(1, chunk_budget(_CHUNK_BYTES) // (8 * max(m, 1) * (2 * n_classes + 2)))
         for start in range(0, K, step):
             sl = slice(start, start + step)
             z = _logits(Xa, params[sl], rows)
@@ -1179,12 +1181,16 @@ def _class_presence(y: np.ndarray, masks: np.ndarray, n_classes: int) -> np.ndar
 
 def _chunk_size(problem: _Problem, length: int = 0) -> int:
     """Subsets per internal chunk: about 8 arrays of shape (m, n_classes + 1) each, plus the
-    gathered rows and two (P, P) matrices; ``m = length``, or ``n`` when it is 0."""
+    gathered rows and two (P, P) matrices; ``m = length``, or ``n`` when it is 0.
+
+    The chunk's budget is ``_CHUNK_BYTES``, or a quarter of the available memory when that is
+    less; a subset's arithmetic never depends on its chunk, so neither do the values.
+    """
     m = length or problem.n
     per_subset = 8 * m * 8 * (problem.n_classes + 1) + 8 * 2 * problem.n_params**2
     if length:
         per_subset += 8 * m * (problem.width + problem.n_rows + 1)
-    return max(1, _CHUNK_BYTES // per_subset)
+    return max(1, chunk_budget(_CHUNK_BYTES) // per_subset)
 
 
 def _compact_length(sizes: np.ndarray, n: int) -> np.ndarray:
