@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 import dataworth.learners.logreg as logreg_module
+import dataworth.learners.logreg_problem as logreg_problem
 from dataworth import Task
 from dataworth.errors import DataworthError
 from dataworth.learners import memory
@@ -236,7 +237,7 @@ def test_results_do_not_depend_on_batching(fixture, request, rng, monkeypatch):
         )
         assert np.array_equal(proba, whole_proba)
     # The internal memory chunking does not change anything either.
-    monkeypatch.setattr(logreg_module, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(logreg_problem, "_CHUNK_BYTES", 1)
     tiny = BatchedLogisticRegression().fit_batch(*args, masks)
     for got, expected in zip(tiny, whole, strict=True):
         assert np.array_equal(got, expected)
