@@ -176,3 +176,17 @@ def test_tmc_with_multiclass_chains_is_identical_across_chunks_and_processes(iri
     serial = run()
     assert np.array_equal(run(chunk_size=5), serial)
     assert np.array_equal(run(backend="processes", n_jobs=2, chunk_size=20), serial)
+
+
+@needs_numba
+def test_ill_conditioned_multiclass_chains_still_converge():
+    """Weak regularisation (C = 1000) on four digit classes, nearly separable: every member meets
+    the gradient tolerance (BFGS, then Newton steps after a few dozen)."""
+    X, y = load_digits(n_class=4, return_X_y=True)
+    X = StandardScaler().fit_transform(X[:, 1::3])[:300]
+    task = Task.from_arrays(X, y[:300], X[:10], y[:10], name="digits4_300")
+    masks, labels = _prefix_chains(task, 3, 118, seed=0)
+    model = BatchedLogisticRegression(C=1000.0)
+    params, _, converged = model.fit_batch(X, task.y_train, 4, masks, chains=labels)
+    assert converged.all()
+    assert np.abs(model.mean_gradient(params, X, task.y_train, 4, masks)).max() <= model.tol
