@@ -11,7 +11,8 @@ call, from the projected solution, where a row of a new class joins the chain.
 
 Adding a row ``x`` with class probabilities ``p`` adds ``(diag(p) - p p^T) kron x x^T`` to the
 Hessian: the inverse is updated by one Sherman-Morrison step per free class (``+p_c``) and one for
-the ``-p p^T`` term, ``O(R d^2 R)`` per row. With three or more classes the objective is flat
+the ``-p p^T`` term, ``R + 1`` updates of ``O(P^2)`` work per row (``P = R (d + 1)``) instead of
+a new ``O(|S| P^2 + P^3)`` inverse. With three or more classes the objective is flat
 along "every present intercept + t"; as in the batched solver the Hessian carries ``a u u^T`` on
 that direction (``u`` the normalised ones on those intercepts), and each step is projected
 orthogonally to ``u``, so the intercepts keep summing to zero.
