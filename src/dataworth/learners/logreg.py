@@ -58,7 +58,8 @@ earlier members as well, and still on nothing else.
 The implementation is spread over sibling modules: :mod:`~dataworth.learners.logreg_problem` (the
 prepared rows, each subset's class structure, warm-start projection, chunk sizes),
 :mod:`~dataworth.learners.logreg_numerics` (logits, probabilities, penalties, Hessians),
-:mod:`~dataworth.learners.logreg_newton` (the Newton/chord solver of one chunk) and
+:mod:`~dataworth.learners.logreg_newton` (the Newton/chord solver of one chunk, and the hand-off
+of one-out subsets to the compiled one-out path) and
 :mod:`~dataworth.learners.logreg_chain_fits` (chains); this module holds the learner itself.
 """
 
@@ -85,10 +86,8 @@ from dataworth.learners.logreg_numerics import (
     _stacked_data_hessian,
 )
 from dataworth.learners.logreg_one_out import (
-    OneOutReference,
     one_out_kernels,
     prepare_one_out,
-    solve_one_out,
 )
 from dataworth.learners.logreg_problem import (
     _CHUNK_BYTES,
@@ -509,55 +508,6 @@ class BatchedLogisticRegression(_ChainFits, _NewtonSolver):
                 stacklevel=4,
             )
         return params, n_iter, converged
-
-    def _fit_one_out(
-        self,
-        problem: _Problem,
-        prep: OneOutReference,
-        masks: np.ndarray,
-        theta0: np.ndarray,
-        at_ref: np.ndarray,
-        params: np.ndarray,
-        n_iter: np.ndarray,
-        converged: np.ndarray,
-        worst: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Subsets that leave out one row (all classes kept), by the compiled one-out path.
-
-        Fills ``params``, ``n_iter``, ``converged`` and ``worst`` for them and returns the
-        subsets left for the general solver, with warm starts for any handed over.
-        """
-        K = len(masks)
-        cand = np.flatnonzero(masks.sum(axis=1) == problem.n - 1)
-        if cand.size:
-            present = _class_presence(problem.y, masks[cand], problem.n_classes)
-            cand = cand[present.all(axis=1)]  # a class left out changes the model's shape
-        if cand.size == 0:
-            return np.arange(K), theta0, at_ref
-        excluded = np.argmin(masks[cand], axis=1)
-        out, steps, status = solve_one_out(
-            prep, problem.Xa, problem.y, excluded, self.tol, self.max_iter
-        )
-        params[cand], n_iter[cand] = out, steps
-        converged[cand] = status == 0
-        handed = cand[status == 2]
-        if (status == 1).any():
-            gmax = self.mean_gradient(
-                out[status == 1],
-                problem.Xa[:, :-1],
-                problem.y,
-                problem.n_classes,
-                masks[cand[status == 1]],
-            )
-            worst[cand[status == 1]] = np.abs(gmax).max(axis=1)
-        if handed.size:
-            theta0 = np.array(theta0)
-            at_ref = np.array(at_ref)
-            theta0[handed] = params[handed]
-            at_ref[handed] = False
-        finished = np.zeros(K, dtype=bool)
-        finished[cand] = status != 2
-        return np.flatnonzero(~finished), theta0, at_ref
 
     def _reference(self, problem: _Problem, key: str | None) -> _Reference:
         if key is None:

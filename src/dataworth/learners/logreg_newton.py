@@ -24,8 +24,15 @@ from dataworth.learners.logreg_numerics import (
     _softmax,
     _stacked_data_hessian,
 )
-from dataworth.learners.logreg_one_out import OneOutReference
-from dataworth.learners.logreg_problem import _proba_width, _Problem, _project, _Rows, _Structure
+from dataworth.learners.logreg_one_out import OneOutReference, solve_one_out
+from dataworth.learners.logreg_problem import (
+    _class_presence,
+    _proba_width,
+    _Problem,
+    _project,
+    _Rows,
+    _Structure,
+)
 
 # Armijo sufficient-decrease constant and the smallest step before a subset is declared stalled.
 _ARMIJO = 1e-4
@@ -64,11 +71,61 @@ class _Reference:
 
 
 class _NewtonSolver:
-    """The chunk solver's methods (a base class; ``C``, ``tol`` and ``max_iter`` come from it)."""
+    """The chunk solver's methods (a base class; ``C``, ``tol`` and ``max_iter`` come from it,
+    and ``mean_gradient`` for the one-out path)."""
 
     C: float
     tol: float
     max_iter: int
+
+    def _fit_one_out(
+        self,
+        problem: _Problem,
+        prep: OneOutReference,
+        masks: np.ndarray,
+        theta0: np.ndarray,
+        at_ref: np.ndarray,
+        params: np.ndarray,
+        n_iter: np.ndarray,
+        converged: np.ndarray,
+        worst: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Subsets that leave out one row (all classes kept), by the compiled one-out path.
+
+        Fills ``params``, ``n_iter``, ``converged`` and ``worst`` for them and returns the
+        subsets left for the general solver, with warm starts for any handed over.
+        """
+        K = len(masks)
+        cand = np.flatnonzero(masks.sum(axis=1) == problem.n - 1)
+        if cand.size:
+            present = _class_presence(problem.y, masks[cand], problem.n_classes)
+            cand = cand[present.all(axis=1)]  # a class left out changes the model's shape
+        if cand.size == 0:
+            return np.arange(K), theta0, at_ref
+        excluded = np.argmin(masks[cand], axis=1)
+        out, steps, status = solve_one_out(
+            prep, problem.Xa, problem.y, excluded, self.tol, self.max_iter
+        )
+        params[cand], n_iter[cand] = out, steps
+        converged[cand] = status == 0
+        handed = cand[status == 2]
+        if (status == 1).any():
+            gmax = self.mean_gradient(
+                out[status == 1],
+                problem.Xa[:, :-1],
+                problem.y,
+                problem.n_classes,
+                masks[cand[status == 1]],
+            )
+            worst[cand[status == 1]] = np.abs(gmax).max(axis=1)
+        if handed.size:
+            theta0 = np.array(theta0)
+            at_ref = np.array(at_ref)
+            theta0[handed] = params[handed]
+            at_ref[handed] = False
+        finished = np.zeros(K, dtype=bool)
+        finished[cand] = status != 2
+        return np.flatnonzero(~finished), theta0, at_ref
 
     def _evaluate(
         self,
