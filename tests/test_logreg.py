@@ -17,10 +17,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 import dataworth.learners.logreg as logreg_module
+import dataworth.learners.logreg_problem as logreg_problem
 from dataworth import Task
 from dataworth.errors import DataworthError
+from dataworth.learners import memory
 from dataworth.learners.base import Learner
 from dataworth.learners.logreg import BatchedLogisticRegression, LogisticConvergenceWarning
+from dataworth.learners.memory import MEMORY_LIMIT_ENV, available_memory, chunk_budget
 
 
 def _random_masks(rng, n, k, low=0.1, high=0.9):
@@ -234,7 +237,7 @@ def test_results_do_not_depend_on_batching(fixture, request, rng, monkeypatch):
         )
         assert np.array_equal(proba, whole_proba)
     # The internal memory chunking does not change anything either.
-    monkeypatch.setattr(logreg_module, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(logreg_problem, "_CHUNK_BYTES", 1)
     tiny = BatchedLogisticRegression().fit_batch(*args, masks)
     for got, expected in zip(tiny, whole, strict=True):
         assert np.array_equal(got, expected)
@@ -334,3 +337,45 @@ def test_reference_is_the_full_data_fit(rng):
     # Started at its own solution, the full set takes the one polishing step every subset takes.
     assert n_iter[0] == 1
     np.testing.assert_allclose(params[0], ref, rtol=0, atol=1e-10)
+
+
+def test_chunks_follow_available_memory(wine_small, rng, monkeypatch):
+    """A small memory limit shrinks the internal chunks; a large one never grows them past the
+    fixed budget; neither changes a value."""
+    task = wine_small
+    masks = _mixed_masks(rng, task.n_train)
+    args = (task.X_train, task.y_train, task.n_classes)
+    problem = logreg_module._make_problem(*args)
+    default = logreg_module._chunk_size(problem)
+    whole = BatchedLogisticRegression().fit_batch(*args, masks)
+    whole_proba = BatchedLogisticRegression().predict_proba_batch(task, masks)
+
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "1T")
+    assert logreg_module._chunk_size(problem) == default
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "1M")  # a quarter of it for a chunk: 256 KiB
+    per_subset = logreg_module._CHUNK_BYTES // default
+    assert chunk_budget(logreg_module._CHUNK_BYTES) == 2**18
+    small = logreg_module._chunk_size(problem)
+    assert 1 <= small < default and small <= 2**18 // per_subset + 1
+    for got, expected in zip(
+        BatchedLogisticRegression().fit_batch(*args, masks), whole, strict=True
+    ):
+        assert np.array_equal(got, expected)
+    proba = BatchedLogisticRegression().predict_proba_batch(task, masks)
+    assert np.array_equal(proba, whole_proba)
+
+
+@pytest.mark.parametrize("text", ["lots", "-5G", "0"])
+def test_a_bad_memory_limit_says_what_to_give(text, monkeypatch):
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, text)
+    with pytest.raises(DataworthError, match=r"not a memory size.*512M"):
+        available_memory()
+
+
+def test_memory_limit_units(monkeypatch):
+    for text, expected in [("4096", 4096), ("2K", 2048), ("1.5g", 3 * 2**29), ("64MiB", 2**26)]:
+        monkeypatch.setenv(MEMORY_LIMIT_ENV, text)
+        assert memory._limit_from_env() == expected
+        assert available_memory() <= expected
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "64K")
+    assert chunk_budget(2**30) == 2**14 and chunk_budget(100) == 100

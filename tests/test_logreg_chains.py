@@ -145,15 +145,6 @@ def test_without_numba_chains_are_ignored(cancer_small, monkeypatch):
     assert np.array_equal(ignored, alone)
 
 
-def test_multiclass_tasks_ignore_chains(wine_small):
-    task = wine_small
-    masks, labels = _prefix_chains(task.n_train, 2, 10, seed=6, start=30)
-    model = BatchedLogisticRegression()
-    chained, _, _ = model.fit_batch(task.X_train, task.y_train, 3, masks, chains=labels)
-    alone, _, _ = model.fit_batch(task.X_train, task.y_train, 3, masks)
-    assert np.array_equal(chained, alone)
-
-
 @needs_numba
 def test_utility_recomputes_a_chain_from_its_start(cancer_small, tmp_path):
     """A chain with a member missing from the store is computed from its first member, so the

@@ -15,17 +15,20 @@ would be a dozen array calls on 31-number vectors. Numba is an optional dependen
 (``pip install "dataworth[fast]"``); without it, :func:`chain_kernel` returns ``None`` and the
 learner fits chain members independently, as any other subsets.
 
-Only binary tasks take this path. The arithmetic of one chain never depends on other chains or on
-how chains are batched.
+Binary tasks use :func:`chain_kernel`; multiclass (softmax) tasks use :func:`softmax_chain_kernel`
+(:mod:`dataworth.learners.logreg_chains_softmax`), called once per run of members with the same
+classes present. The arithmetic of one chain never depends on other chains or on how chains are
+batched.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 
 import numpy as np
 
-__all__ = ["chain_kernel", "join_order"]
+__all__ = ["chain_kernel", "class_runs", "join_order", "softmax_chain_kernel"]
 
 
 def join_order(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,6 +53,23 @@ def join_order(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order, masks.sum(axis=1).astype(np.int64)
 
 
+def class_runs(present: np.ndarray) -> list[tuple[int, int]]:
+    """Runs ``[start, stop)`` of consecutive chain members with the same classes present.
+
+    Parameters
+    ----------
+    present : ndarray of bool, shape (L, n_classes)
+        Classes present in each member of a chain (members are nested, so classes only join).
+
+    Returns
+    -------
+    list of (start, stop)
+    """
+    change = np.flatnonzero((present[1:] != present[:-1]).any(axis=1)) + 1
+    bounds = [0, *change.tolist(), len(present)]
+    return list(itertools.pairwise(bounds))
+
+
 @functools.cache
 def chain_kernel():
     """The compiled chain solver, or ``None`` when Numba is not installed.
@@ -62,3 +82,13 @@ def chain_kernel():
     except ImportError:  # Numba is not installed
         return None
     return fit_chain
+
+
+@functools.cache
+def softmax_chain_kernel():
+    """The compiled multiclass chain solver, or ``None`` when Numba is not installed."""
+    try:
+        from dataworth.learners.logreg_chains_softmax import fit_chain_softmax
+    except ImportError:  # Numba is not installed
+        return None
+    return fit_chain_softmax
