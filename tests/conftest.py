@@ -46,3 +46,16 @@ def iris_small() -> Task:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(autouse=True)
+def _progress_lines_held(monkeypatch) -> None:
+    """Hold the CLI's progress lines back for the whole of each test.
+
+    Outside a terminal the CLI prints progress lines once its quiet time (2 s) has passed. On a
+    loaded test machine loading data alone can take that long, and the lines would then come
+    before an error that tests expect to be the only line. Tests about the lines set it back.
+    """
+    from dataworth.study import progress_lines
+
+    monkeypatch.setattr(progress_lines, "QUIET", 3600.0)

@@ -144,3 +144,18 @@ def test_the_layer_check_sees_an_upward_import() -> None:
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from dataworth.study import X\n"
     )
     assert _imports(guarded, top_level_only=False) == []
+
+
+# A module longer than this holds more than one job; split it, or say in its docstring why not
+# (a docstring line starting "Why one long module:").
+MAX_LINES = 600
+
+
+def test_no_module_is_long_without_a_reason() -> None:
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        text = path.read_text()
+        docstring = ast.get_docstring(ast.parse(text)) or ""
+        if len(text.splitlines()) > MAX_LINES and "Why one long module:" not in docstring:
+            long.append(f"{_module_name(path)} ({len(text.splitlines())} lines)")
+    assert not long, f"modules over {MAX_LINES} lines with no reason in their docstring: {long}"
