@@ -19,12 +19,12 @@ estimates (each taken from the path the method really takes, see :mod:`dataworth
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from time import perf_counter
 from typing import Any
 
 from dataworth.errors import DataworthError
+from dataworth.learners.memory import available_memory
 from dataworth.methods.registry import REGISTRY, budget_label
 from dataworth.study.cost_result import CostResult
 from dataworth.study.plan import (
@@ -166,18 +166,12 @@ def reserve_seconds(budget_seconds: float, seconds_per_figure: float | None = No
 
 
 def available_memory_bytes() -> int | None:
-    """Memory the system can still give this process (Linux ``MemAvailable``), if known."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    """Memory the system can still give this process, if known.
+
+    The learners' reading (:func:`dataworth.learners.memory.available_memory`): Linux
+    ``MemAvailable``, capped by ``DATAWORTH_MEMORY_LIMIT`` when that is set.
+    """
+    return available_memory()
 
 
 def ame_memory_limit(n_players: int, memory_bytes: int | None) -> int | None:
