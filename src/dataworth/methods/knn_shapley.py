@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from dataworth.data.task import Task
+from dataworth.engine.executors import default_n_workers
 from dataworth.errors import DataworthError
 from dataworth.methods._common import Timer
 from dataworth.methods.result import ValuationResult, package_versions
@@ -210,9 +211,9 @@ def knn_shapley(
     block_rows : int, optional
         Test rows processed together; by default as many as fit in about 64 MB of work space.
     n_jobs : int, optional
-        Threads computing blocks of test rows at once (``None``: one). Blocks are summed in
-        order, so the values are the same for any ``n_jobs``; at most two blocks per thread
-        are held.
+        Threads computing blocks of test rows at once (``None``: every core this process may
+        use). Blocks are summed in order, so the values are the same for any ``n_jobs``; at
+        most two blocks per thread are held.
 
     Returns
     -------
@@ -279,7 +280,9 @@ def knn_shapley(
         with timer.phase("values"):
             # Accumulate block sums in order so only a block of (B, N) values per thread is
             # ever held, and the sum does not depend on the threads.
-            if n_jobs is None or n_jobs == 1:
+            if n_jobs is None:
+                n_jobs = max(1, min(default_n_workers(), len(starts)))
+            if n_jobs == 1:
                 for start in starts:
                     total += block_sum(start)
             else:
