@@ -13,7 +13,9 @@ Tables:
 Methods, each on every training row (``logreg`` learner, ``neg_log_loss`` metric, the defaults):
 exact LOO, influence functions (first order, the study's default), KNN-Shapley (k = 10),
 Data-OOB (200 trees), TMC-Shapley (10 permutations), leave-group-out of 10 groups (a random
-partition) and TMC of those groups.
+partition) and TMC of those groups. KNN-Shapley and Data-OOB use ``--jobs`` threads; exact LOO's
+one-out solver runs its batches on threads of its own (every core the process may use), so
+report CPU seconds beside wall seconds.
 
 Each method runs in its own process after a warm-up on a tiny table (imports, Numba's compiled
 kernels loaded from its cache), so its time excludes one-time costs and its peak memory (the

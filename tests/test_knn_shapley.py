@@ -159,3 +159,25 @@ def test_threads_give_the_same_values(cancer_small):
     assert np.array_equal(one.values, two.values)
     with pytest.raises(DataworthError, match="n_jobs"):
         knn_shapley(cancer_small, k=5, n_jobs=0)
+
+
+def test_compiled_order_is_numpys_stable_argsort_with_ties_and_zeros(cancer_small):
+    pytest.importorskip("numba")
+    import dataworth.methods.knn_shapley as module
+
+    # Training rows that copy test rows (distances 0 or a rounding below it) and each other
+    # (exact ties): the radix sort must give NumPy's stable order, ties by position.
+    rng = np.random.default_rng(0)
+    X_test = cancer_small.X_test
+    X = np.vstack([cancer_small.X_train, X_test[:6], cancer_small.X_train[:9], X_test[:3]])
+    X = X[rng.permutation(len(X))]
+    sq = (X_test**2).sum(axis=1)[:, None] - 2.0 * X_test @ X.T + (X**2).sum(axis=1)[None, :]
+    assert (sq <= 0).any()
+    order = module._neighbour_order(X, X_test)
+    np.testing.assert_array_equal(order, np.argsort(sq, axis=1, kind="stable"))
+    fallback = module._order_kernels
+    try:
+        module._order_kernels = lambda: None  # the NumPy path orders them the same way
+        np.testing.assert_array_equal(module._neighbour_order(X, X_test), order)
+    finally:
+        module._order_kernels = fallback

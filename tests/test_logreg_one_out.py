@@ -14,6 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 import dataworth.learners.logreg as logreg_module
+import dataworth.learners.logreg_one_out as one_out_module
 from dataworth.learners.logreg import BatchedLogisticRegression
 
 pytest.importorskip("numba")
@@ -160,3 +161,23 @@ def test_binary_one_out_path_equals_independent_fits(C, monkeypatch):
     np.testing.assert_allclose(
         model.predict_proba(params[1:2], X)[0], sk.predict_proba(X), rtol=0, atol=1e-7
     )
+
+
+@pytest.mark.parametrize(("loader", "K"), [(load_wine, 3), (load_breast_cancer, 2)])
+def test_one_out_bits_do_not_depend_on_threads_or_batch_width(loader, K, monkeypatch):
+    # Subsets are stepped side by side in batches, each batch on its own thread: one subset per
+    # batch on three threads must give the same bits as one wide batch on one thread.
+    monkeypatch.setattr(logreg_module, "_ONE_OUT_MIN_ROWS", 0)
+    monkeypatch.setattr(logreg_module, "_ONE_OUT_MIN_ROWS_BINARY", 0)
+    X, y = _standardised(loader)
+    model = BatchedLogisticRegression()
+    model.reference(X, y, K)
+    prep = next(iter(model._references.values())).one_out
+    problem = logreg_module._make_problem(X, y, K)
+    excluded = np.arange(0, len(y), 2)
+    wide = one_out_module.solve_one_out(prep, problem.Xa, problem.y, excluded, 1e-10, 100, 1)
+    assert (wide[2] == 0).mean() > 0.9  # most converge on the one-out path (a few hand over)
+    monkeypatch.setattr(one_out_module, "_BATCH_COLUMNS", 1)
+    narrow = one_out_module.solve_one_out(prep, problem.Xa, problem.y, excluded, 1e-10, 100, 3)
+    for got, expected in zip(narrow, wide, strict=True):
+        assert np.array_equal(got, expected)

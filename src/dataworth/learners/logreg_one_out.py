@@ -18,8 +18,14 @@ tolerance of the batched solver, after at least one step.
 What makes a step cheap is that the logits move little: with ``z = z_ref + x . dtheta``, each
 ``exp(z_c - m_ref)`` is the reference's value times ``exp(x . dtheta_c)``, a short Taylor series
 when ``|x . dtheta_c|`` is tiny (exact to double precision) and a call to ``exp`` otherwise. A
-step then costs ``O(n K d)`` multiply-adds and one logarithm per row, in compiled code (Numba, the
-``fast`` extra), one subset at a time: a subset's arithmetic never depends on its batch.
+step then costs ``O(n K d)`` multiply-adds per subset, in compiled code (Numba, the ``fast``
+extra). Subsets are stepped side by side: every trial point pending in a batch of subsets is
+evaluated in one pass over the rows, so each row is read once per batch rather than once per
+subset (at 50,000 rows the feature matrix no longer fits in cache, and streaming it per subset
+made the pass memory-bound), and the work per row is loops over the batch that the compiler
+vectorises. Batches run on several threads. Each subset's arithmetic is its own and in a fixed
+order, so its bits depend neither on the batch it shares, nor on its place there, nor on the
+number of threads.
 
 The intercepts of a softmax model are defined up to a common constant; the full-data Hessian is
 made invertible by the batched solver's lift along that direction. Both row ``e``'s curvature
@@ -29,11 +35,19 @@ and every gradient are orthogonal to it, so the lift changes no step.
 from __future__ import annotations
 
 import functools
+import itertools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
+from dataworth.engine.executors import default_n_workers
+
 __all__ = ["OneOutReference", "one_out_kernels", "prepare_one_out", "solve_one_out"]
+
+# Columns (subsets times parameter rows) evaluated together per pass over the rows: enough to
+# amortise reading each row, few enough that the batch's work arrays stay in the core's cache.
+_BATCH_COLUMNS = 256
 
 
 @functools.cache
@@ -54,6 +68,7 @@ class OneOutReference:
     zref: np.ndarray  # (n, K) logits at theta
     eref: np.ndarray  # (n, K) exp(zref - mref)
     mref: np.ndarray  # (n,) largest logit of each row
+    inv_sref: np.ndarray  # (n,) 1 / sum_c eref[:, c]
     loss: np.ndarray  # (n,) row losses at theta
     resid: np.ndarray  # (n, K) row residuals p - onehot at theta
     loss_sum: float
@@ -95,6 +110,9 @@ def prepare_one_out(
     loss = np.empty(len(Xa))
     resid = np.empty((len(Xa), K))
     kernels.reference_terms(Xa, y, zref, eref, mref, K, loss, resid)
+    sref = eref[:, 0].copy()
+    for c in range(1, K):  # classes in order, as the kernels sum them
+        sref += eref[:, c]
     grad_sum = np.ascontiguousarray((Xa.T @ resid[:, K - rows :]).T).reshape(-1)
     proba = resid.copy()
     proba[np.arange(len(y)), y] += 1.0
@@ -103,6 +121,7 @@ def prepare_one_out(
         zref=zref,
         eref=eref,
         mref=mref,
+        inv_sref=1.0 / sref,
         loss=loss,
         resid=resid,
         loss_sum=float(loss.sum()),
@@ -120,8 +139,23 @@ def solve_one_out(
     excluded: np.ndarray,
     tol: float,
     max_iter: int,
+    n_threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fit "all rows but ``e``" for each ``e`` in ``excluded``.
+
+    Parameters
+    ----------
+    ref : OneOutReference
+    Xa : ndarray of shape (n, d + 1)
+    y : ndarray of int, shape (n,)
+    excluded : ndarray of int, shape (k,)
+        The row each subset leaves out.
+    tol : float
+        Gradient tolerance (largest entry of the gradient over ``n - 1``).
+    max_iter : int
+    n_threads : int, optional
+        Threads, each solving a contiguous share of ``excluded``; by default as many as this
+        process may use (and Numba allows). The results do not depend on it.
 
     Returns
     -------
@@ -136,25 +170,50 @@ def solve_one_out(
     params = np.empty((k, P))
     n_iter = np.zeros(k, dtype=np.int64)
     status = np.zeros(k, dtype=np.int64)
-    kernels.solve_one_out(
-        np.ascontiguousarray(Xa, dtype=np.float64),
-        np.ascontiguousarray(y, dtype=np.int64),
-        ref.zref,
-        ref.eref,
-        ref.mref,
-        ref.theta,
-        ref.loss,
-        ref.resid,
-        ref.loss_sum,
-        ref.grad_sum,
-        ref.proba,
-        ref.hinv,
-        ref.pen,
-        np.ascontiguousarray(excluded, dtype=np.int64),
-        float(tol),
-        int(max_iter),
-        params,
-        n_iter,
-        status,
-    )
+    Xa = np.ascontiguousarray(Xa, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.int64)
+    excluded = np.ascontiguousarray(excluded, dtype=np.int64)
+    rows = P // Xa.shape[1]
+    slots = max(1, _BATCH_COLUMNS // rows)
+
+    def solve(part: slice) -> None:
+        kernels.solve_one_out(
+            Xa,
+            y,
+            ref.eref,
+            ref.inv_sref,
+            ref.theta,
+            ref.loss,
+            ref.resid,
+            ref.loss_sum,
+            ref.grad_sum,
+            ref.proba,
+            ref.hinv,
+            ref.pen,
+            excluded[part],
+            float(tol),
+            int(max_iter),
+            slots,
+            params[part],
+            n_iter[part],
+            status[part],
+        )
+
+    threads = _threads(n_threads, k, slots)
+    if threads == 1:
+        solve(slice(0, k))
+    else:
+        bounds = np.linspace(0, k, threads + 1).astype(int)
+        parts = [slice(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(solve, parts))  # the kernels release the GIL; list() re-raises
     return params, n_iter, status
+
+
+def _threads(n_threads: int | None, k: int, slots: int) -> int:
+    """Threads for ``k`` subsets: at most one per half batch, so each keeps its batch busy."""
+    if n_threads is None:
+        import numba
+
+        n_threads = min(numba.get_num_threads(), default_n_workers())
+    return int(max(1, min(n_threads, -(-k // max(1, slots // 2)))))

@@ -157,7 +157,8 @@ def data_oob(
     n_jobs : int, optional
         Bags fitted in parallel with joblib (``None``: one process), on joblib's current
         backend (processes by default; ``joblib.parallel_config(backend="threading")`` for
-        threads). On the forest path (default trees, at least 5,000 rows) the forest's threads.
+        threads). On the forest path (default trees, at least 5,000 rows) the forest's threads,
+        ``None`` there meaning every core this process may use (threads change no value).
 
     Returns
     -------

@@ -23,6 +23,8 @@ import warnings
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
+from dataworth.engine.executors import default_n_workers
+
 __all__ = ["bootstrap_counts_of", "forest_oob_bags"]
 
 # Trees per forest: bounds memory (a fully grown tree on 50,000 rows holds a few MB).
@@ -89,7 +91,8 @@ def forest_oob_bags(
     n_estimators : int
     seed : int
     n_jobs : int, optional
-        Threads of each forest.
+        Threads of each forest; ``None``: every core this process may use (the trees, and so
+        the values, do not depend on it).
 
     Returns
     -------
@@ -107,7 +110,7 @@ def forest_oob_bags(
             max_features=None,
             bootstrap=True,
             random_state=state,
-            n_jobs=n_jobs,
+            n_jobs=default_n_workers() if n_jobs is None else n_jobs,
         ).fit(X, y)
         for tree in forest.estimators_:
             counts = bootstrap_counts_of(tree, n)

@@ -31,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from dataworth.data.task import Task
+from dataworth.engine.executors import default_n_workers
 from dataworth.errors import DataworthError
 from dataworth.methods._common import Timer
 from dataworth.methods.result import ValuationResult, package_versions
@@ -63,19 +64,37 @@ def _rank_values_kernel():
     return rank_values
 
 
-def _neighbour_order(X_train: np.ndarray, X_query: np.ndarray) -> np.ndarray:
+@functools.cache
+def _order_kernels():
+    """The compiled distances and stable sort, or ``None`` when Numba is not installed."""
+    try:
+        from dataworth.methods.knn_shapley_kernels import squared_distances, stable_order
+    except ImportError:
+        return None
+    return squared_distances, stable_order
+
+
+def _neighbour_order(
+    X_train: np.ndarray, X_query: np.ndarray, x_sq: np.ndarray | None = None
+) -> np.ndarray:
     """Training positions sorted by distance to each query row, ties by position.
 
     The same arithmetic as :meth:`BatchedKNN.neighbour_order`, so both order the neighbours
     identically (exact duplicates give exactly equal distances and fall back on position).
-    A row without tied distances has one sorted order, which the faster unstable sort finds;
-    rows with ties are sorted again stably.
+    ``x_sq`` (the training rows' squared norms, ``(X_train**2).sum(axis=1)``) may be passed to
+    compute it once for many blocks. With Numba, a fused pass builds the distances and a radix
+    sort (stable, linear) orders them; without it, NumPy's sort finds each row's order and rows
+    with tied distances are sorted again stably.
     """
-    sq = (
-        (X_query**2).sum(axis=1)[:, None]
-        - 2.0 * X_query @ X_train.T
-        + (X_train**2).sum(axis=1)[None, :]
-    )
+    if x_sq is None:
+        x_sq = (X_train**2).sum(axis=1)
+    cross = X_query @ X_train.T
+    kernels = _order_kernels()
+    if kernels is not None:
+        squared_distances, stable_order = kernels
+        sq = squared_distances((X_query**2).sum(axis=1), cross, x_sq, cross)  # in place
+        return stable_order(sq, np.empty(sq.shape, dtype=np.int64))
+    sq = (X_query**2).sum(axis=1)[:, None] - 2.0 * cross + x_sq[None, :]
     order = np.argsort(sq, axis=1)
     keys = np.take_along_axis(sq, order, axis=1)
     tied = (keys[:, 1:] == keys[:, :-1]).any(axis=1)
@@ -97,10 +116,11 @@ def _block_values(
     y_rows: np.ndarray,
     k: int,
     coef: np.ndarray,
+    x_sq: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per-test-row KNN-Shapley values of every training point, shape ``(B, N)``."""
     n = len(y_train)
-    order = _neighbour_order(X_train, X_rows)  # (B, N)
+    order = _neighbour_order(X_train, X_rows, x_sq)  # (B, N)
     kernel = _rank_values_kernel()
     if kernel is not None:
         return kernel(order, y_train, y_rows, coef, np.empty(order.shape))
@@ -148,11 +168,12 @@ def knn_shapley_matrix(
     rows = np.arange(task.n_test) if test_rows is None else _check_rows(task, test_rows)
     block = _block_size(task.n_train, block_rows)
     coef = _rank_coefficients(task.n_train, k)
+    x_sq = (task.X_train**2).sum(axis=1)
     out = np.empty((len(rows), task.n_train))
     for start in range(0, len(rows), block):
         sel = rows[start : start + block]
         out[start : start + len(sel)] = _block_values(
-            task.X_train, task.y_train, task.X_test[sel], task.y_test[sel], k, coef
+            task.X_train, task.y_train, task.X_test[sel], task.y_test[sel], k, coef, x_sq
         )
     return out
 
@@ -190,9 +211,9 @@ def knn_shapley(
     block_rows : int, optional
         Test rows processed together; by default as many as fit in about 64 MB of work space.
     n_jobs : int, optional
-        Threads computing blocks of test rows at once (``None``: one). Blocks are summed in
-        order, so the values are the same for any ``n_jobs``; at most two blocks per thread
-        are held.
+        Threads computing blocks of test rows at once (``None``: every core this process may
+        use). Blocks are summed in order, so the values are the same for any ``n_jobs``; at
+        most two blocks per thread are held.
 
     Returns
     -------
@@ -246,19 +267,22 @@ def knn_shapley(
     if test_rows is None:
         block = _block_size(task.n_train, block_rows)
         coef = _rank_coefficients(task.n_train, k)
+        x_sq = (task.X_train**2).sum(axis=1)
         total = np.zeros(task.n_train)
 
         def block_sum(start: int) -> np.ndarray:
             sel = slice(start, start + block)
             return _block_values(
-                task.X_train, task.y_train, task.X_test[sel], task.y_test[sel], k, coef
+                task.X_train, task.y_train, task.X_test[sel], task.y_test[sel], k, coef, x_sq
             ).sum(axis=0)
 
         starts = range(0, task.n_test, block)
         with timer.phase("values"):
             # Accumulate block sums in order so only a block of (B, N) values per thread is
             # ever held, and the sum does not depend on the threads.
-            if n_jobs is None or n_jobs == 1:
+            if n_jobs is None:
+                n_jobs = max(1, min(default_n_workers(), len(starts)))
+            if n_jobs == 1:
                 for start in starts:
                     total += block_sum(start)
             else:
