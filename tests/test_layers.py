@@ -18,6 +18,7 @@ PACKAGE = Path(dataworth.__file__).parent
 TOP = 5
 LAYERS = {
     "errors": 0,
+    "machine": 0,
     "data": 0,
     "metrics": 1,
     "learners": 1,

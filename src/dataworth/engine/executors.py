@@ -16,11 +16,11 @@ import concurrent.futures as cf
 import contextlib
 import inspect
 import logging
-import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from dataworth.errors import DataworthError
+from dataworth.machine import usable_cpus
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -64,9 +64,7 @@ class SerialExecutor(cf.Executor):
 
 def default_n_workers() -> int:
     """Return the number of CPUs this process may use (respecting affinity and cpusets)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
+    return usable_cpus()
 
 
 def _process_pool(n_workers: int) -> cf.Executor:

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dataworth.engine.executors import default_n_workers
+from dataworth.machine import usable_cpus
 
 __all__ = ["OneOutReference", "one_out_kernels", "prepare_one_out", "solve_one_out"]
 
@@ -215,5 +215,5 @@ def _threads(n_threads: int | None, k: int, slots: int) -> int:
     if n_threads is None:
         import numba
 
-        n_threads = min(numba.get_num_threads(), default_n_workers())
+        n_threads = min(numba.get_num_threads(), usable_cpus())
     return int(max(1, min(n_threads, -(-k // max(1, slots // 2)))))

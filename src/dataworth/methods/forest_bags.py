@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
-from dataworth.engine.executors import default_n_workers
+from dataworth.machine import usable_cpus
 
 __all__ = ["bootstrap_counts_of", "forest_oob_bags"]
 
@@ -110,7 +110,7 @@ def forest_oob_bags(
             max_features=None,
             bootstrap=True,
             random_state=state,
-            n_jobs=default_n_workers() if n_jobs is None else n_jobs,
+            n_jobs=usable_cpus() if n_jobs is None else n_jobs,
         ).fit(X, y)
         for tree in forest.estimators_:
             counts = bootstrap_counts_of(tree, n)

@@ -31,8 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from dataworth.data.task import Task
-from dataworth.engine.executors import default_n_workers
 from dataworth.errors import DataworthError
+from dataworth.machine import usable_cpus
 from dataworth.methods._common import Timer
 from dataworth.methods.result import ValuationResult, package_versions
 
@@ -281,7 +281,7 @@ def knn_shapley(
             # Accumulate block sums in order so only a block of (B, N) values per thread is
             # ever held, and the sum does not depend on the threads.
             if n_jobs is None:
-                n_jobs = max(1, min(default_n_workers(), len(starts)))
+                n_jobs = max(1, min(usable_cpus(), len(starts)))
             if n_jobs == 1:
                 for start in starts:
                     total += block_sum(start)
