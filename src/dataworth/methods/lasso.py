@@ -42,6 +42,14 @@ from dataworth.errors import DataworthError
 # Above this many columns the n x n Gram matrices (one per worker) cost more than they save:
 # coordinate descent then works on the design itself.
 GRAM_LIMIT = 6000
+# The K float32 fold Gram matrices walked in lockstep must fit in this many bytes together
+# (10 folds of 5,000 columns); beyond, each worker walks one fold's whole grid at a time.
+FOLD_GRAMS_BYTES = 1_000_000_000
+# Early stop of the CV paths: grid points walked per fold between checks, points that must lie
+# past the minimum, and how far above the minimum (in standard errors) the last must be.
+STOP_BLOCK = 5
+STOP_PATIENCE = 10
+STOP_SE = 2.0
 # glmnet's default number of folds. The authors' K = min(m, 20) doubles the cost of the CV; on
 # the designs measured (benchmarks/bench_ame.py --scale) 10 folds chose the same alphas with
 # 4,000 subsets, and with 1,000 the same one-SE alpha but a CV minimum one grid point away.
@@ -123,6 +131,7 @@ def lasso_cv(
     max_iter: int = 1000,
     tol: float = 1e-4,
     n_jobs: int | None = None,
+    early_stop: bool = True,
 ) -> list[LassoCVFit]:
     """K-fold cross-validated LASSO paths, one per column of ``y``, over a shared design.
 
@@ -141,6 +150,10 @@ def lasso_cv(
         Coordinate descent's limits (``tol`` relative to ``||y||^2``, as scikit-learn's).
     n_jobs : int, optional
         Threads over the folds (default: one per core). The numbers do not depend on it.
+    early_stop : bool, default=True
+        Stop each target's fold paths once its CV curve has clearly passed its minimum
+        (:func:`passed_minimum`) instead of walking the whole grid. Applies when the ``K``
+        fold Gram matrices fit under :data:`FOLD_GRAMS_BYTES` together.
 
     Returns
     -------
@@ -153,12 +166,138 @@ def lasso_cv(
     if k < 2:
         raise DataworthError("Cross-validation needs at least 2 subsets.")
     use_gram = ncols <= GRAM_LIMIT
-    n_targets = y.shape[1]
-    xy = x.T @ y
+    xy = x.T @ y  # every target's x'y in one product
     grids = alpha_grid(xy, m, ncols, n_alphas)
     gram = x.T @ x if use_gram else None
-    gram32 = gram.astype(np.float32) if use_gram else None
     options = {"max_iter": max_iter, "tol": tol}
+    workers = n_jobs if n_jobs is not None else (os.cpu_count() or 1)
+    lockstep = use_gram and fold_grams_bytes(ncols, k) <= FOLD_GRAMS_BYTES
+    # Convergence warnings from every thread are counted here (the warnings filters are
+    # process-wide, so they are set once, around the whole pool).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        if lockstep:
+            mse, walked = _cv_lockstep(
+                x, y, folds, k, gram, xy, grids, options, min(workers, k), early_stop
+            )
+        else:
+            mse = _cv_whole(x, y, folds, k, gram, xy, grids, options, workers)
+            walked = np.full(y.shape[1], n_alphas)
+        fits = [
+            _choose_and_refit(x, y[:, t], xy[:, t], gram, grids[t], mse[t, :, : walked[t]], options)
+            for t in range(y.shape[1])
+        ]
+    n_warnings = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+    for t, fit in enumerate(fits):
+        fit.info |= {
+            "cv_folds": k,
+            "n_alphas": n_alphas,
+            "cv_alphas_walked": int(walked[t]),
+            "convergence_warnings": n_warnings,
+        }
+    return fits
+
+
+def fold_grams_bytes(n_columns: int, k: int) -> int:
+    """Bytes of the ``k`` float32 fold Gram matrices the lockstep CV holds at once."""
+    return 4 * int(n_columns) ** 2 * int(k)
+
+
+def passed_minimum(mse: np.ndarray) -> bool:
+    """Whether a CV curve walked so far has clearly passed its minimum (see :data:`STOP_SE`).
+
+    ``mse`` is ``(folds, alphas walked)``. True when the last :data:`STOP_PATIENCE` grid points
+    all lie past the minimum of the mean curve and the last one is more than :data:`STOP_SE`
+    standard errors (of the minimum's fold errors) above it.
+    """
+    k, walked = mse.shape
+    mean = mse.mean(axis=0)
+    i_min = int(np.argmin(mean))
+    if walked - 1 - i_min < STOP_PATIENCE:
+        return False
+    se = mse[:, i_min].std(ddof=1) / np.sqrt(k)
+    return bool(mean[-1] > mean[i_min] + STOP_SE * se)
+
+
+class _Fold:
+    """One fold's float32 problem: its Gram matrix, ``x'y``, and each target's coefficients."""
+
+    def __init__(self, x, y, xy, gram32, val: np.ndarray) -> None:
+        self.x_val = x[val]
+        self.y_val = y[val]
+        x_val32 = self.x_val.astype(np.float32)
+        self.gram = x_val32.T @ x_val32
+        np.subtract(gram32, self.gram, out=self.gram)  # no temporary of the Gram's size
+        self.xy = np.asfortranarray(xy - self.x_val.T @ self.y_val, dtype=np.float32)
+        self.y_train = np.asfortranarray(y[~val], dtype=np.float32)
+        self.coef: list[np.ndarray | None] = [None] * y.shape[1]
+
+    def advance(self, t: int, alphas: np.ndarray, options: dict) -> np.ndarray:
+        """Target ``t``'s path on ``alphas``, warm-started where the last call ended (the same
+        numbers as one call on the whole grid); returns the validation errors."""
+        coefs = _path(
+            len(self.y_train),
+            self.y_train[:, t],
+            alphas.astype(np.float32),
+            self.gram,
+            self.xy[:, t],
+            coef_init=self.coef[t],
+            **options,
+        )
+        self.coef[t] = coefs[:, -1].copy()
+        residual = self.y_val[:, t][:, None] - self.x_val @ coefs.astype(np.float64)
+        return np.mean(residual**2, axis=0)
+
+
+def _cv_lockstep(x, y, folds, k, gram, xy, grids, options, workers, early_stop):
+    """Every fold walks each target's grid :data:`STOP_BLOCK` points at a time; a target stops
+    when its mean CV curve has passed its minimum (:func:`passed_minimum`) or the grid ends.
+
+    Returns the ``(targets, folds, alphas)`` errors (NaN where not walked) and the points
+    walked per target.
+    """
+    n_targets, n_alphas = y.shape[1], max((len(g) for g in grids if g is not None), default=0)
+    mse = np.full((n_targets, k, n_alphas), np.nan)
+    walked = np.zeros(n_targets, dtype=int)
+    active = [t for t in range(n_targets) if grids[t] is not None]
+    gram32 = gram.astype(np.float32)
+
+    def make(f: int) -> _Fold:
+        return _Fold(x, y, xy, gram32, folds == f)
+
+    def step(f: int) -> dict[int, np.ndarray]:
+        fold = states[f]
+        out = {}
+        for t in active:
+            lo = walked[t]
+            out[t] = fold.advance(t, grids[t][lo : lo + STOP_BLOCK], options)
+        return out
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        states = list(pool.map(make, range(k)))
+        gram32 = None  # each fold now holds its own
+        while active:
+            for f, errors in enumerate(pool.map(step, range(k))):
+                for t, e in errors.items():
+                    mse[t, f, walked[t] : walked[t] + len(e)] = e
+            for t in active:
+                walked[t] = min(walked[t] + STOP_BLOCK, len(grids[t]))
+            active = [
+                t
+                for t in active
+                if walked[t] < len(grids[t])
+                and not (early_stop and passed_minimum(mse[t, :, : walked[t]]))
+            ]
+    return mse, np.where(walked > 0, walked, n_alphas)
+
+
+def _cv_whole(x, y, folds, k, gram, xy, grids, options, workers):
+    """Each fold walks every target's whole grid in one call (one fold's Gram matrix, or its
+    float32 training rows, per worker): the path when the fold Gram matrices do not all fit."""
+    ncols = x.shape[1]
+    n_targets, n_alphas = y.shape[1], max((len(g) for g in grids if g is not None), default=0)
+    use_gram = gram is not None
+    gram32 = gram.astype(np.float32) if use_gram else None
 
     def fold_errors(f: int) -> np.ndarray:
         val = folds == f
@@ -187,27 +326,14 @@ def lasso_cv(
             errors[t] = np.mean(residual**2, axis=0)
         return errors
 
-    workers = n_jobs if n_jobs is not None else (os.cpu_count() or 1)
-    # Each worker holds one fold's float32 Gram matrix; keep their total under about 1 GB.
-    workers = max(1, min(workers, k, int(1e9 // max(4 * ncols * ncols, 1))))
-    # Convergence warnings from every thread are counted here (the warnings filters are
-    # process-wide, so they are set once, around the whole pool).
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        if workers == 1:
-            per_fold = [fold_errors(f) for f in range(k)]
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                per_fold = list(pool.map(fold_errors, range(k)))
-        mse = np.stack(per_fold, axis=1)  # (targets, folds, alphas)
-        fits = [
-            _choose_and_refit(x, y[:, t], xy[:, t], gram, grids[t], mse[t], options)
-            for t in range(n_targets)
-        ]
-    n_warnings = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
-    for fit in fits:
-        fit.info |= {"cv_folds": k, "n_alphas": n_alphas, "convergence_warnings": n_warnings}
-    return fits
+    # Each worker holds one fold's float32 Gram matrix; keep their total under the cap.
+    workers = max(1, min(workers, k, int(FOLD_GRAMS_BYTES // max(4 * ncols * ncols, 1))))
+    if workers == 1:
+        per_fold = [fold_errors(f) for f in range(k)]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            per_fold = list(pool.map(fold_errors, range(k)))
+    return np.stack(per_fold, axis=1)  # (targets, folds, alphas)
 
 
 def _choose_and_refit(
