@@ -6,7 +6,7 @@ not. With ``n`` players, ``m`` subsets and Knockoffs, the regression holds:
 * the subsets' memberships, ``m x n`` booleans, and as many again for the knockoff draws;
 * the encoded design, ``m x c`` float64 with ``c = n`` columns (``2n`` with Knockoffs);
 * the Gram matrix ``c x c`` in float64 and a float32 copy, and the float32 fold Gram matrices:
-  all ``K`` of them when they fit in 1 GB together (the folds walk the grid in lockstep), else
+  all ``K`` of them when they fit in 1.5 GB together (the folds walk the grid in lockstep), else
   one per worker thread (see :mod:`dataworth.methods.lasso`); above
   :data:`~dataworth.methods.lasso.GRAM_LIMIT` columns, each worker holds instead a float32
   copy of the training rows of the design.
