@@ -17,7 +17,13 @@ from sklearn.model_selection import PredefinedSplit
 
 from dataworth.errors import DataworthError
 from dataworth.methods.ame import _centre, _folds, _p_strata, encode
-from dataworth.methods.lasso import alpha_grid, lasso_cv, passed_minimum
+from dataworth.methods.lasso import (
+    _cv_lockstep,
+    _cv_whole,
+    alpha_grid,
+    lasso_cv,
+    passed_minimum,
+)
 from dataworth.methods.sampler import Grid, SubsetSampler
 
 
@@ -139,3 +145,17 @@ def test_passed_minimum_waits_for_a_clear_rise():
     # Past the minimum but within noise of it (a plateau): keep walking.
     plateau = 1.0 + np.r_[np.zeros(10), np.full(30, 0.001)] + noise
     assert not passed_minimum(plateau)
+
+
+def test_grid_walked_in_blocks_is_the_one_call_path_bit_for_bit():
+    """The lockstep folds continue each path from where the last block ended: their CV errors
+    equal those of one scikit-learn call over the whole grid per fold."""
+    x, y = _design(60, 400, knockoffs=True, seed=2, dense=False)
+    folds = _folds(400, 5, 3)
+    xy, gram = x.T @ y, x.T @ x
+    grids = alpha_grid(xy, 400, x.shape[1], 30)
+    options = {"max_iter": 1000, "tol": 1e-4}
+    blocks, walked = _cv_lockstep(x, y, folds, 5, gram, xy, grids, options, 2, False)
+    whole = _cv_whole(x, y, folds, 5, gram, xy, grids, options, 2)
+    assert (walked == 30).all()
+    np.testing.assert_array_equal(blocks, whole)
