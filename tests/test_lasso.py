@@ -20,10 +20,12 @@ from dataworth.methods.ame import _centre, _folds, _p_strata, encode
 from dataworth.methods.lasso import (
     _cv_lockstep,
     _cv_whole,
+    _path,
     alpha_grid,
     lasso_cv,
     passed_minimum,
 )
+from dataworth.methods.lasso_working import working_set_solve
 from dataworth.methods.sampler import Grid, SubsetSampler
 
 
@@ -148,14 +150,33 @@ def test_passed_minimum_waits_for_a_clear_rise():
 
 
 def test_grid_walked_in_blocks_is_the_one_call_path_bit_for_bit():
-    """The lockstep folds continue each path from where the last block ended: their CV errors
-    equal those of one scikit-learn call over the whole grid per fold."""
+    """Without working sets, the lockstep folds continue each path from where the last block
+    ended: their CV errors equal those of one scikit-learn call over the whole grid per fold."""
     x, y = _design(60, 400, knockoffs=True, seed=2, dense=False)
     folds = _folds(400, 5, 3)
     xy, gram = x.T @ y, x.T @ x
     grids = alpha_grid(xy, 400, x.shape[1], 30)
     options = {"max_iter": 1000, "tol": 1e-4}
-    blocks, walked = _cv_lockstep(x, y, folds, 5, gram, xy, grids, options, 2, False)
+    blocks, walked = _cv_lockstep(x, y, folds, 5, gram, xy, grids, options, 2, False, working=False)
     whole = _cv_whole(x, y, folds, 5, gram, xy, grids, options, 2)
     assert (walked == 30).all()
     np.testing.assert_array_equal(blocks, whole)
+
+
+def test_working_sets_solve_the_whole_problem():
+    """Each alpha solved on a working set (strong rule plus violators) is the LASSO of the
+    whole design: against scikit-learn's path on all columns, both converged tightly."""
+    x, y = _design(80, 120, knockoffs=True, seed=4, dense=False)  # 160 columns, 120 rows
+    gram, xy, target = x.T @ x, x.T @ y[:, 0], np.ascontiguousarray(y[:, 0])
+    grid = alpha_grid(x.T @ y, 120, 160, 40)[0][:25]
+    tight = {"max_iter": 100000, "tol": 1e-12}
+    reference = lasso_path(x, target, alphas=grid, **tight)[1]
+    coef, previous, used = np.zeros(160), grid[0], 0
+    for i, alpha in enumerate(grid):
+        solved = working_set_solve(_path, gram, xy, target, alpha, previous, coef, tight)
+        if solved is None:  # the working set outgrew its share: the caller takes over
+            break
+        coef, previous, used = solved, alpha, i + 1
+        scale = max(np.abs(reference[:, i]).max(), 1e-12)
+        np.testing.assert_allclose(coef, reference[:, i], rtol=0, atol=1e-7 * scale)
+    assert used >= 10 and np.count_nonzero(coef) > 3
