@@ -16,11 +16,12 @@ Run with ``python benchmarks/bench_ame.py`` (``--quick`` for a smaller run). Pri
    of utility evaluations.
 3. ``--scale`` (alone): AME's cost at scale, each case in a fresh process with its peak
    memory. A 2,000-row binary task (logistic regression, neg_log_loss) with 4,000 subsets, fits
-   and estimation timed apart, and the LASSO against the previous estimator (float64 paths, 20
-   folds, each fold's own Gram matrix) on the same design in the same run, with whether the
-   chosen alphas, the support and the values agree; the estimation time of 1, 10 and 100 test
-   rows explained by one set of fits; breast cancer with Knockoffs at m = 1,000 and 4,000; the
-   hierarchical AME (the memory plan's choice) on 10,000 and 50,000 training rows.
+   and estimation timed apart, and the LASSO against the first estimator (float64 paths, 20
+   folds, each fold's own Gram matrix) and against itself walking the whole grid (no early stop),
+   on the same design in the same run, with whether the chosen alphas, the support and the
+   values agree, and AME in all against OpenDataVal's 74 s; the estimation time of 1, 10 and
+   100 test rows explained by one set of fits; breast cancer with Knockoffs at m = 1,000 and
+   4,000; the hierarchical AME (the memory plan's choice) on 10,000 and 50,000 training rows.
 """
 
 from __future__ import annotations
@@ -323,7 +324,7 @@ def _targets_case(n_train: int, m: int, counts=(1, 10, 100)) -> dict:
     task = _scale_task(n_train)
     row = {"case": f"targets n={n_train} m={m}"}
     with Utility(task, learner="logreg", metric="neg_log_loss", seed=0) as u:
-        ame(u, n_subsets=m, target=list(range(max(counts))), seed=0)  # the fits, once
+        ame(u, n_subsets=m, target=[0], seed=0)  # the fits (every test row's scores), once
         for count in counts:
             result = ame(u, n_subsets=m, target=list(range(count)), seed=0)
             row[f"estimate_{count}_s"] = result[0].timings["regress"]
