@@ -17,11 +17,19 @@ from sklearn.model_selection import PredefinedSplit
 
 from dataworth.errors import DataworthError
 from dataworth.methods.ame import _centre, _folds, _p_strata, encode
-from dataworth.methods.lasso import alpha_grid, lasso_cv
+from dataworth.methods.lasso import (
+    _cv_lockstep,
+    _cv_whole,
+    _path,
+    alpha_grid,
+    lasso_cv,
+    passed_minimum,
+)
+from dataworth.methods.lasso_working import working_set_solve
 from dataworth.methods.sampler import Grid, SubsetSampler
 
 
-def _design(n: int, m: int, *, knockoffs: bool, seed: int, dense: bool):
+def _design(n: int, m: int, *, knockoffs: bool, seed: int, dense: bool, noise: float | None = None):
     """AME's centred design for a noisy game: sparse (8 players matter) or dense (all do)."""
     law = Grid()
     sampler = SubsetSampler(n, law)
@@ -33,7 +41,7 @@ def _design(n: int, m: int, *, knockoffs: bool, seed: int, dense: bool):
     w = rng.normal(0, 0.02, n) if dense else np.r_[rng.uniform(0.5, 1.5, 8), np.zeros(n - 8)]
     # Two targets: the game and a second one with a different signal, like two test rows.
     y = np.column_stack([masks @ w, masks @ w[::-1] + 0.1 * masks[:, 0] * masks[:, 1]])
-    y += rng.normal(0, 0.05 if dense else 0.5, y.shape)
+    y += rng.normal(0, noise if noise is not None else 0.05 if dense else 0.5, y.shape)
     strata = _p_strata(p, law, None)
     return np.asfortranarray(_centre(x, strata)), _centre(y, strata)
 
@@ -105,3 +113,70 @@ def test_constant_target_and_too_few_rows():
     assert fits[0].coef_min.any()
     with pytest.raises(DataworthError, match="at least 2"):
         lasso_cv(x[:1], y[:1], np.zeros(1, dtype=int))
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["dense", "sparse"])
+def test_early_stop_chooses_what_the_whole_grid_chooses(dense):
+    """Stopping the fold paths past the CV minimum changes no chosen alpha and no coefficient;
+    the paths walked in blocks are the whole-grid paths' first points, bit for bit."""
+    n, m = (200, 450) if dense else (80, 1200)
+    x, y = _design(n, m, knockoffs=not dense, seed=5, dense=dense, noise=0.1 if dense else None)
+    folds = _folds(m, 10, 1)
+    early = lasso_cv(x, y, folds, n_alphas=100, n_jobs=2)
+    whole = lasso_cv(x, y, folds, n_alphas=100, n_jobs=2, early_stop=False)
+    for a, b in zip(early, whole, strict=True):
+        assert a.info["cv_alphas_walked"] < 100 == b.info["cv_alphas_walked"]
+        assert a.info["alpha_min"] == b.info["alpha_min"]
+        assert a.info["alpha_1se"] == b.info["alpha_1se"]
+        assert a.info["cv_mse_min"] == b.info["cv_mse_min"]
+        np.testing.assert_array_equal(a.coef_min, b.coef_min)
+        np.testing.assert_array_equal(a.coef_1se, b.coef_1se)
+    if dense:  # most players matter: the dense end of the grid is where the values are
+        assert early[0].info["support_min"] > 0.5 * n
+
+
+def test_passed_minimum_waits_for_a_clear_rise():
+    rng = np.random.default_rng(0)
+    # Each fold's curve is shifted as a whole (a harder or easier validation fold), as in CV.
+    noise = rng.normal(0, 0.01, (10, 1)) + rng.normal(0, 1e-4, (10, 40))
+    u_shape = 1.0 + ((np.arange(40) - 15) / 10.0) ** 2 + noise
+    assert not passed_minimum(u_shape[:, :25])  # 9 points past the minimum: not yet
+    assert passed_minimum(u_shape[:, :30])
+    falling = 2.0 - np.arange(40) / 40.0 + noise
+    assert not passed_minimum(falling)
+    # Past the minimum but within noise of it (a plateau): keep walking.
+    plateau = 1.0 + np.r_[np.zeros(10), np.full(30, 0.001)] + noise
+    assert not passed_minimum(plateau)
+
+
+def test_grid_walked_in_blocks_is_the_one_call_path_bit_for_bit():
+    """Without working sets, the lockstep folds continue each path from where the last block
+    ended: their CV errors equal those of one scikit-learn call over the whole grid per fold."""
+    x, y = _design(60, 400, knockoffs=True, seed=2, dense=False)
+    folds = _folds(400, 5, 3)
+    xy, gram = x.T @ y, x.T @ x
+    grids = alpha_grid(xy, 400, x.shape[1], 30)
+    options = {"max_iter": 1000, "tol": 1e-4}
+    blocks, walked = _cv_lockstep(x, y, folds, 5, gram, xy, grids, options, 2, False, working=False)
+    whole = _cv_whole(x, y, folds, 5, gram, xy, grids, options, 2)
+    assert (walked == 30).all()
+    np.testing.assert_array_equal(blocks, whole)
+
+
+def test_working_sets_solve_the_whole_problem():
+    """Each alpha solved on a working set (strong rule plus violators) is the LASSO of the
+    whole design: against scikit-learn's path on all columns, both converged tightly."""
+    x, y = _design(80, 120, knockoffs=True, seed=4, dense=False)  # 160 columns, 120 rows
+    gram, xy, target = x.T @ x, x.T @ y[:, 0], np.ascontiguousarray(y[:, 0])
+    grid = alpha_grid(x.T @ y, 120, 160, 40)[0][:25]
+    tight = {"max_iter": 100000, "tol": 1e-12}
+    reference = lasso_path(x, target, alphas=grid, **tight)[1]
+    coef, previous, used = np.zeros(160), grid[0], 0
+    for i, alpha in enumerate(grid):
+        solved = working_set_solve(_path, gram, xy, target, alpha, previous, coef, tight)
+        if solved is None:  # the working set outgrew its share: the caller takes over
+            break
+        coef, previous, used = solved, alpha, i + 1
+        scale = max(np.abs(reference[:, i]).max(), 1e-12)
+        np.testing.assert_allclose(coef, reference[:, i], rtol=0, atol=1e-7 * scale)
+    assert used >= 10 and np.count_nonzero(coef) > 3

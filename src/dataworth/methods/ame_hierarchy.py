@@ -182,6 +182,7 @@ def ame_hierarchical(
         cv,
         n_alphas,
         n_jobs=n_jobs,
+        intervals=False,  # as level 1 (ame's default): the bootstrap only when asked for
     )
     full = _estimate(
         game,

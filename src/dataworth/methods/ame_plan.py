@@ -5,8 +5,9 @@ not. With ``n`` players, ``m`` subsets and Knockoffs, the regression holds:
 
 * the subsets' memberships, ``m x n`` booleans, and as many again for the knockoff draws;
 * the encoded design, ``m x c`` float64 with ``c = n`` columns (``2n`` with Knockoffs);
-* the Gram matrix ``c x c`` in float64 and a float32 copy, and one float32 fold Gram matrix per
-  worker thread (at most 1 GB of them together; see :mod:`dataworth.methods.lasso`); above
+* the Gram matrix ``c x c`` in float64 and a float32 copy, and the float32 fold Gram matrices:
+  all ``K`` of them when they fit in 1.5 GB together (the folds walk the grid in lockstep), else
+  one per worker thread (see :mod:`dataworth.methods.lasso`); above
   :data:`~dataworth.methods.lasso.GRAM_LIMIT` columns, each worker holds instead a float32
   copy of the training rows of the design.
 
@@ -27,14 +28,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from dataworth.errors import DataworthError
-from dataworth.methods.lasso import DEFAULT_FOLDS, GRAM_LIMIT
+from dataworth.methods.lasso import DEFAULT_FOLDS, FOLD_GRAMS_BYTES, GRAM_LIMIT, fold_grams_bytes
 from dataworth.methods.sampler import STREAM_PARTITION
 
 # Regressions wider than this run hierarchically in the study (see the module docstring).
 FLAT_COLUMN_LIMIT = GRAM_LIMIT
 # Share of the available memory the regression may take (the fits' workers need the rest).
 MEMORY_SHARE = 0.5
-_FOLD_GRAMS_BYTES = 1e9  # lasso.py's cap on the workers' fold Gram matrices together
 _GIB = 1024**3
 
 
@@ -83,7 +83,7 @@ def ame_memory_bytes(
     Examples
     --------
     >>> round(ame_memory_bytes(2000, 4000) / 2**30, 2)
-    0.27
+    0.39
     """
     n, m = int(n_players), int(n_subsets)
     cols = n * (2 if knockoffs else 1)
@@ -91,12 +91,22 @@ def ame_memory_bytes(
     workers = min(n_jobs if n_jobs is not None else (os.cpu_count() or 1), DEFAULT_FOLDS)
     masks = m * n * (2 if knockoffs else 1) * 2  # drawn blocks, then joined
     design = 8 * m * cols + 8 * m * min(cols, 1024)  # the design, and its centring by blocks
-    # Each worker also copies its validation rows (at most half the rows, float64 and float32).
-    val_rows = (6 * m + 12) * cols * workers
-    if cols <= GRAM_LIMIT:
-        grams = 12 * cols * cols + min(4 * cols * cols * workers, _FOLD_GRAMS_BYTES) + val_rows
-    else:  # covariance-free: each worker copies its training rows in float32
-        grams = 4 * m * cols * workers + val_rows
+    fold_grams = fold_grams_bytes(cols, DEFAULT_FOLDS)
+    if cols <= GRAM_LIMIT and fold_grams <= FOLD_GRAMS_BYTES:
+        # Folds in lockstep: every fold's float32 Gram matrix and float64 validation rows
+        # (together one copy of the design) at once, a float32 copy of them per worker while
+        # they are formed, and each fold's float32 targets and coefficients.
+        per_target = 4 * DEFAULT_FOLDS * (m + 2 * cols)
+        grams = 12 * cols * cols + fold_grams + 8 * m * cols + 4 * m * cols * workers // 2
+        grams += per_target * n_targets
+    else:
+        # Each worker also copies its validation rows (at most half the rows, float64 and
+        # float32).
+        val_rows = (6 * m + 12) * cols * workers
+        if cols <= GRAM_LIMIT:
+            grams = 12 * cols * cols + min(4 * cols * cols * workers, FOLD_GRAMS_BYTES) + val_rows
+        else:  # covariance-free: each worker copies its training rows in float32
+            grams = 4 * m * cols * workers + val_rows
     scores = 8 * m * n_targets * 4 + 8 * cols * n_targets * 4
     return int(masks + design + grams + scores)
 
