@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dataworth.errors import DataworthError
+from dataworth.learners.memory import available_memory as _available_memory
 from dataworth.methods.lasso import DEFAULT_FOLDS, FOLD_GRAMS_BYTES, GRAM_LIMIT, fold_grams_bytes
 from dataworth.methods.sampler import STREAM_PARTITION
 
@@ -39,18 +40,10 @@ _GIB = 1024**3
 
 
 def available_memory() -> int:
-    """Bytes of memory available now (``MemAvailable`` on Linux, else free physical pages)."""
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 8 * _GIB  # no way to ask: assume a small machine
+    """Bytes of memory available now: the learners' reading (Linux ``MemAvailable``, capped by
+    ``DATAWORTH_MEMORY_LIMIT``), or 8 GiB, a small machine, when it cannot be told."""
+    found = _available_memory()
+    return 8 * _GIB if found is None else found
 
 
 def ame_memory_bytes(
