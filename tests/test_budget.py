@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from dataworth.errors import DataworthError
+from dataworth.methods.ame_plan import FLAT_COLUMN_LIMIT
 from dataworth.study.budget import (
     AME_BYTES_PER_CELL,
     AME_MIN_SUBSETS,
@@ -133,18 +134,36 @@ def test_budget_too_small_for_the_baseline_is_one_clear_error():
 
 
 def test_ame_subsets_are_capped_by_memory():
-    limit = ame_memory_limit(50_000, 8 * 1024**3)
-    assert limit is not None and limit * 50_000 * AME_BYTES_PER_CELL <= 0.5 * 8 * 1024**3
+    memory = 256 * 1024**2
+    limit = ame_memory_limit(5_000, memory)
+    assert limit is not None and limit * 5_000 * AME_BYTES_PER_CELL <= 0.5 * memory
+    budget = share_budget(
+        _cost(1e-6, n_train=5_000),
+        _shape(5_000, ame_players=5_000),
+        600.0,
+        spent_seconds=5.0,
+        memory_bytes=memory,
+        now=0.0,
+    )
+    assert budget.methods["ame"].units == limit < 4000
+    assert "memory" in budget.methods["ame"].note
+
+
+def test_ame_above_the_flat_limit_is_planned_as_the_hierarchy():
+    # 50,000 players: the study runs hierarchical AME, whose regressions have at most the flat
+    # limit's columns, so memory caps its subsets as for that many players, not for 50,000.
+    memory = 8 * 1024**3
     budget = share_budget(
         _cost(1e-6, n_train=50_000),
         _shape(50_000, ame_players=50_000),
         600.0,
         spent_seconds=5.0,
-        memory_bytes=8 * 1024**3,
+        memory_bytes=memory,
         now=0.0,
     )
-    assert budget.methods["ame"].units == limit < 4000
-    assert "memory" in budget.methods["ame"].note
+    capped = ame_memory_limit(FLAT_COLUMN_LIMIT, memory)
+    assert budget.methods["ame"].units == min(4000, capped)
+    assert ame_memory_limit(50_000, memory) < budget.methods["ame"].units
 
 
 def test_subsample_keeps_ids_classes_and_test_rows(cancer_400):

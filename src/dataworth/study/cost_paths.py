@@ -22,8 +22,9 @@ from dataworth.data.task import Task
 from dataworth.machine import usable_cpus
 
 ONE_OUT_BATCH = 256
-"""One-out subsets timed through the engine: as many as the one-out solver steps side by side in
-one pass over the rows, so the timing sees the batching the real run gets (fewer overstate it)."""
+"""One-out subsets timed through the engine per core: as many as the one-out solver steps side by
+side in one pass over the rows, on every core, so the timing sees the batching and the threads the
+real run gets (fewer overstate it)."""
 CHAIN_PREFIXES = 32
 """Nested prefixes of one permutation, timed as one chain around half the training rows."""
 OOB_MODELS = 4
@@ -86,7 +87,7 @@ def time_paths(
         utility.evaluate(full)
         full_seconds = perf_counter() - start
         # Small tables time 32 subsets (the whole LOO costs little there); large ones a full batch.
-        wide = min(ONE_OUT_BATCH, max(32, n // 20))
+        wide = min(ONE_OUT_BATCH * usable_cpus(), max(32, n // 20))
         batch = min(wide if utility.learner.batched else 2, n)
         out = rng.choice(n, size=batch, replace=False)
         masks = np.ones((batch, n), dtype=bool)
@@ -120,7 +121,7 @@ def time_paths(
                 "prefixes": length,
                 "seconds": seconds,
                 "per_prefix": seconds / length,
-                "fitted_share": _fitted_share(task, learner, metric, seed, tmc_tol),
+                **_truncation(task, learner, metric, seed, tmc_tol),
             }
         if getattr(utility.learner, "name", "") == "logreg" and metric in (
             "neg_log_loss",
@@ -165,12 +166,13 @@ def time_paths(
     return paths
 
 
-def _fitted_share(task: Task, learner: str, metric: str, seed: int, tol: float) -> float:
-    """Share of a permutation's prefixes TMC fits before truncating, on a tenth of the rows.
+def _truncation(task: Task, learner: str, metric: str, seed: int, tol: float) -> dict[str, Any]:
+    """Where TMC truncates its permutations, measured with two of them on a tenth of the rows.
 
-    Truncation stops a permutation once its prefix scores within ``tol`` of the full set's, which
-    on more rows happens at a smaller share of them, so the share measured on a subsample errs on
-    the long side.
+    Truncation stops a permutation once its prefix scores within ``tol`` of the full set's. That
+    happens after about as many rows as the learning curve needs to level off, a number that
+    barely grows with the table, so ``fitted_rows`` (the prefixes fitted on the subsample) rather
+    than the share is what carries over to all rows; see :func:`dataworth.study.plan.estimate_tmc`.
     """
     from dataworth.engine.utility import Utility
     from dataworth.methods.shapley import tmc_shapley
@@ -179,7 +181,8 @@ def _fitted_share(task: Task, learner: str, metric: str, seed: int, tol: float) 
     sub = task if rows == task.n_train else task.subsample_train(rows, seed=seed)
     with Utility(sub, learner=learner, metric=metric, seed=seed) as utility:
         result = tmc_shapley(utility, permutations=2, tol=tol, seed=seed)
-    return float(max(1.0 - result.params["truncated_share"], 1.0 / rows))
+    share = float(max(1.0 - result.params["truncated_share"], 1.0 / rows))
+    return {"fitted_share": share, "fitted_rows": share * rows, "truncation_rows": rows}
 
 
 def _time_ame(task: Task, learner: str, metric: str, seed: int) -> dict[str, float]:

@@ -48,9 +48,15 @@ def estimate_tmc(cost: CostResult, permutations: int, rows: int | None = None) -
     path = cost.paths.get("tmc_chain")
     if path is None:
         return permutations * rows * cost.seconds_per_fit(rows)
-    # The prefixes a permutation fits before truncation, as measured on a subsample.
+    # The prefixes a permutation fits before truncation, as measured on a subsample. When the
+    # subsample truncated, the learning curve levelled off after about ``fitted_rows`` rows, and
+    # about as many suffice on all rows; twice as many keeps the estimate on the long side (the
+    # subsample's own full score is a little lower). Without truncation, the share carries over.
     share = path.get("fitted_share", 1.0)
-    return permutations * rows * share * path["per_prefix"] * cost.scale(rows)
+    fitted = rows * share
+    if "fitted_rows" in path and share < 1.0:
+        fitted = min(fitted, 2.0 * path["fitted_rows"])
+    return permutations * fitted * path["per_prefix"] * cost.scale(rows)
 
 
 def estimate_data_oob(cost: CostResult, models: int, rows: int | None = None) -> float | None:
@@ -82,14 +88,27 @@ def estimate_ame(
     :func:`dataworth.study.cost_paths.ame_estimation_seconds`): at many players it costs far more
     than the fits. Zero when it was not timed.
     """
+    from dataworth.methods.ame_plan import FLAT_COLUMN_LIMIT, hierarchy_size
+    from dataworth.study.cost_paths import ame_estimation_seconds
+
     n = cost.n_train if rows is None else rows
+    players = n if players is None else players
     per_fit = cost.seconds_per_fit(max(1, n // 2))
+    # Above the flat regression's column limit the study runs the hierarchy: its subsets are
+    # fitted twice (groups, then points) and its two regressions have the groups' and at most
+    # the limit's columns.
+    hierarchical = players > FLAT_COLUMN_LIMIT
+    if hierarchical:
+        per_fit *= 2
     timing = cost.paths.get("ame_estimation")
     if not timing:
         return 0.0, per_fit
-    from dataworth.study.cost_paths import ame_estimation_seconds
-
-    return targets * ame_estimation_seconds(timing, n if players is None else players), per_fit
+    if hierarchical:
+        estimation = ame_estimation_seconds(timing, hierarchy_size(players))
+        estimation += ame_estimation_seconds(timing, FLAT_COLUMN_LIMIT)
+    else:
+        estimation = ame_estimation_seconds(timing, players)
+    return targets * estimation, per_fit
 
 
 def estimate_influence(cost: CostResult) -> float | None:
