@@ -70,3 +70,19 @@ def test_sigterm_keeps_the_partial_folder_and_says_so_in_one_line(tmp_path):
     log = (tmp_path / "run.partial" / "study.log").read_text()
     assert "study stopped during step" in log and "SIGTERM" in log
     assert (tmp_path / "run.partial" / "loo.parquet").exists()
+
+
+def test_a_sigterm_whose_exception_was_lost_still_stops_at_the_next_check():
+    from dataworth.study.log import StudyStopped, stop_on_sigterm
+
+    with stop_on_sigterm() as stop:
+        stop.check()  # nothing received yet
+        try:
+            # Where the signal lands inside a weak reference's finaliser, Python prints the
+            # handler's exception and drops it; swallowing it here stands in for that.
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+        except StudyStopped:
+            pass
+        with pytest.raises(StudyStopped, match="SIGTERM"):
+            stop.check()

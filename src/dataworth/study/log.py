@@ -62,22 +62,41 @@ def stop_reason(error: BaseException) -> str:
     return "interrupted by the user (Ctrl-C)"
 
 
+class SigtermStop:
+    """Whether SIGTERM arrived, for :func:`stop_on_sigterm`'s block to check between steps."""
+
+    REASON = "terminated by SIGTERM (a time limit or a job scheduler)"
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def check(self) -> None:
+        """Raise :class:`StudyStopped` if SIGTERM arrived (its own raise may have been lost)."""
+        if self.received:
+            raise StudyStopped(self.REASON)
+
+
 @contextmanager
-def stop_on_sigterm() -> Iterator[None]:
+def stop_on_sigterm() -> Iterator[SigtermStop]:
     """Turn SIGTERM into :class:`StudyStopped` while the block runs (main thread only).
 
     Python's default for SIGTERM ends the process at once, with no chance to keep the partial
     run folder; raising an exception instead lets the study write its log and keep what it has.
+    The handler's exception is lost when the signal lands inside a callback whose exceptions
+    Python ignores (a weak reference's finaliser, for one), so the handler also records the
+    signal, and the block calls :meth:`SigtermStop.check` between steps.
     """
+    stop = SigtermStop()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield stop
         return
 
     def handler(signum, frame) -> None:
-        raise StudyStopped("terminated by SIGTERM (a time limit or a job scheduler)")
+        stop.received = True
+        raise StudyStopped(SigtermStop.REASON)
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
-        yield
+        yield stop
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -408,9 +408,10 @@ def run_study(
     journal.line(f"study of {config.source_label}: {' '.join(sys.argv)}")
     current: str | None = None
     try:
-        with stop_on_sigterm():
+        with stop_on_sigterm() as stop:
             for step in steps:
                 current = step.name
+                stop.check()
                 if on_step is not None:
                     on_step(step)
                 journal.line(f"step {step.name} started: {step.description}")
@@ -418,6 +419,7 @@ def run_study(
                 step.run(ctx)
                 ctx.timings[step.name] = perf_counter() - start
                 journal.line(f"step {step.name} finished in {ctx.timings[step.name]:.1f} s")
+            stop.check()
             current = None
             if run is not None:
                 journal.line("study finished")
