@@ -180,3 +180,60 @@ def test_working_sets_solve_the_whole_problem():
         scale = max(np.abs(reference[:, i]).max(), 1e-12)
         np.testing.assert_allclose(coef, reference[:, i], rtol=0, atol=1e-7 * scale)
     assert used >= 10 and np.count_nonzero(coef) > 3
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["dense-m>n", "knockoffs-m<n"])
+def test_compiled_path_is_scikit_learns_lasso_path(dense):
+    """The compiled path, walked in blocks with ``G w`` carried from one block to the next, is
+    scikit-learn's path on the whole design: both converged tightly, float64."""
+    kernels = pytest.importorskip("dataworth.methods.lasso_kernels")
+    n, m = (60, 300) if dense else (80, 120)
+    x, y = _design(n, m, knockoffs=not dense, seed=6, dense=dense, noise=0.1 if dense else None)
+    target = np.ascontiguousarray(y[:, 0])
+    gram, xy = np.ascontiguousarray(x.T @ x), x.T @ target
+    grid = alpha_grid(x.T @ y, m, x.shape[1], 40)[0]
+    reference = lasso_path(x, target, alphas=grid, max_iter=100000, tol=1e-12)[1]
+    coef, gram_coef = np.zeros(x.shape[1]), np.zeros(x.shape[1])
+    lam_prev = grid[0] * m
+    scale = np.abs(reference).max()
+    for start in range(0, 40, 7):
+        lams = grid[start : start + 7] * m
+        out = np.empty((x.shape[1], len(lams)))
+        missed = kernels.lasso_gram_path(
+            gram, xy, float(target @ target), lams, lam_prev, 1e-12, 100000, coef, gram_coef, out
+        )
+        assert missed == 0
+        lam_prev = lams[-1]
+        for i in range(len(lams)):
+            np.testing.assert_allclose(out[:, i], reference[:, start + i], atol=1e-7 * scale)
+    np.testing.assert_allclose(gram_coef, gram @ coef, rtol=1e-9, atol=1e-12)
+    assert np.count_nonzero(coef) > (0.5 * n if dense else 3)
+
+
+@pytest.mark.parametrize(
+    ("n", "m", "knockoffs", "dense"),
+    [(50, 3000, False, False), (60, 300, True, False), (120, 400, False, True)],
+    ids=["linear-game", "knockoffs-m<2n", "dense-m>n"],
+)
+def test_compiled_folds_choose_what_scikit_learns_folds_choose(n, m, knockoffs, dense, monkeypatch):
+    """The CV with compiled fold paths and with scikit-learn's chooses the same alphas, so the
+    values (the full-data path, scikit-learn's in both) are identical."""
+    pytest.importorskip("dataworth.methods.lasso_kernels")
+    x, y = _design(n, m, knockoffs=knockoffs, seed=3, dense=dense)
+    folds = _folds(m, 10, 0)
+    compiled = lasso_cv(x, y, folds, n_alphas=60, n_jobs=2)
+    monkeypatch.setattr("dataworth.methods.lasso.compiled_path", lambda: None)
+    scikit = lasso_cv(x, y, folds, n_alphas=60, n_jobs=2)
+    for a, b in zip(compiled, scikit, strict=True):
+        assert a.info["alpha_min"] == b.info["alpha_min"]
+        assert a.info["alpha_1se"] == b.info["alpha_1se"]
+        assert a.info["cv_mse_min"] == pytest.approx(b.info["cv_mse_min"], rel=1e-4)
+        np.testing.assert_array_equal(a.coef_min, b.coef_min)
+        np.testing.assert_array_equal(a.coef_1se, b.coef_1se)
+
+
+def test_compiled_path_counts_alphas_it_could_not_converge():
+    pytest.importorskip("dataworth.methods.lasso_kernels")
+    x, y = _design(120, 400, knockoffs=False, seed=3, dense=True)
+    fits = lasso_cv(x, y, _folds(400, 5, 0), n_alphas=20, max_iter=1, tol=1e-12)
+    assert fits[0].info["convergence_warnings"] > 0

@@ -37,13 +37,21 @@ Forming the Gram matrices is secondary (one ``m n^2`` product for all folds toge
   designs (Knockoffs, fewer subsets than columns) the CV minimum lies there.
 * **Ten folds.** See :data:`DEFAULT_FOLDS`.
 
-The solver is scikit-learn's coordinate descent on a precomputed Gram matrix (cyclic updates,
-duality-gap stopping rule with gap-safe screening), run in threads: it releases the GIL, and
-each fold's numbers do not depend on the others, so the threading changes none of them.
+* **Compiled fold paths.** With Numba, each fold walks a block of alphas in one compiled call
+  (:mod:`dataworth.methods.lasso_kernels`): the same cyclic coordinate descent and duality-gap
+  rule as scikit-learn's, on working sets at every alpha, with ``G w`` carried from one alpha and
+  one block to the next. scikit-learn's ``lasso_path`` spends about as long checking its
+  arguments and forming ``G w`` per call as solving a small problem: on 500 players and 10 test
+  rows as targets the CV took 4.8 s serially, 2.5 s compiled, choosing the same alphas.
+
+The fold solver runs in threads (both solvers release the GIL), and each fold's numbers do not
+depend on the others, so the threading changes none of them. The full-data path that gives the
+values is always scikit-learn's, in float64.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -73,6 +81,16 @@ STOP_SE = 2.0
 # the designs measured (benchmarks/bench_ame.py --scale) 10 folds chose the same alphas with
 # 4,000 subsets, and with 1,000 the same one-SE alpha but a CV minimum one grid point away.
 DEFAULT_FOLDS = 10
+
+
+@functools.cache
+def compiled_path():
+    """The compiled path module (:mod:`.lasso_kernels`), or ``None`` without Numba."""
+    try:
+        from dataworth.methods import lasso_kernels
+    except ImportError:  # Numba is not installed
+        return None
+    return lasso_kernels
 
 
 @dataclass
@@ -253,9 +271,13 @@ class _Fold:
         x_val32 = self.x_val.astype(np.float32)
         self.gram = x_val32.T @ x_val32
         np.subtract(gram32, self.gram, out=self.gram)  # no temporary of the Gram's size
-        self.xy = np.asfortranarray(xy - self.x_val.T @ self.y_val, dtype=np.float32)
-        self.y_train = np.asfortranarray(y[~val], dtype=np.float32)
+        self.xy64 = np.asfortranarray(xy - self.x_val.T @ self.y_val)
+        self.xy = np.asfortranarray(self.xy64, dtype=np.float32)
+        y_train = y[~val]
+        self.y_norm2 = np.einsum("ij,ij->j", y_train, y_train)
+        self.y_train = np.asfortranarray(y_train, dtype=np.float32)
         self.coef: list[np.ndarray | None] = [None] * y.shape[1]
+        self.gram_coef: list[np.ndarray | None] = [None] * y.shape[1]  # compiled path: G w
 
     def advance(
         self, t: int, alphas: np.ndarray, options: dict, alpha_prev: float | None, working: bool
@@ -263,7 +285,13 @@ class _Fold:
         """Target ``t``'s path on ``alphas``, warm-started where the last call ended; returns
         the validation errors. Without ``working`` sets, the same numbers as one call on the
         whole grid; with them, each alpha's solve runs on a working set while the support is
-        small (:mod:`.lasso_working`), to the same duality-gap tolerance."""
+        small (:mod:`.lasso_working`), to the same duality-gap tolerance. With Numba, the
+        working-set path runs compiled (:mod:`.lasso_kernels`)."""
+        kernels = compiled_path() if working else None
+        if kernels is not None:
+            coefs = self._advance_compiled(kernels, t, alphas, options, alpha_prev)
+            residual = self.y_val[:, t][:, None] - self.x_val @ coefs
+            return np.mean(residual**2, axis=0)
         alphas = alphas.astype(np.float32)
         y_t, xy_t = self.y_train[:, t], self.xy[:, t]
         coefs = np.zeros((len(xy_t), len(alphas)), dtype=np.float32)
@@ -293,6 +321,35 @@ class _Fold:
         self.coef[t] = coefs[:, -1].copy()
         residual = self.y_val[:, t][:, None] - self.x_val @ coefs.astype(np.float64)
         return np.mean(residual**2, axis=0)
+
+    def _advance_compiled(self, kernels, t, alphas, options, alpha_prev) -> np.ndarray:
+        """Target ``t``'s path on ``alphas`` in one compiled call; ``G w`` is carried over."""
+        n_rows, n = self.y_train.shape[0], self.gram.shape[0]
+        if self.coef[t] is None:  # the path starts from zero at the largest alpha
+            # G w in the Gram matrix's precision: float32 halves each update's vector traffic.
+            self.coef[t], self.gram_coef[t] = np.zeros(n), np.zeros(n, dtype=self.gram.dtype)
+        lams = np.asarray(alphas, dtype=np.float64) * n_rows
+        lam_prev = lams[0] if alpha_prev is None else float(alpha_prev) * n_rows
+        coefs = np.empty((n, len(lams)))
+        missed = kernels.lasso_gram_path(
+            self.gram,
+            np.ascontiguousarray(self.xy64[:, t]),
+            float(self.y_norm2[t]),
+            lams,
+            lam_prev,
+            float(options["tol"]),
+            int(options["max_iter"]),
+            self.coef[t],
+            self.gram_coef[t],
+            coefs,
+        )
+        if missed:
+            warnings.warn(
+                f"The LASSO did not converge at {missed} alphas in {options['max_iter']} sweeps.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return coefs
 
 
 def _cv_lockstep(x, y, folds, k, gram, xy, grids, options, workers, early_stop, working=True):
