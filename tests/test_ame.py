@@ -278,3 +278,44 @@ def test_errors_are_one_line_and_helpful():
         ame(game, n_subsets=8, estimator="ols")
     with pytest.raises(DataworthError, match="ame_shapley"):
         ame(game, n_subsets=10, law="logit_uniform")
+
+
+def test_design_built_ahead_changes_no_number(cancer_small, monkeypatch):
+    """AME builds its design and Gram matrices on a second thread while the subsets are fitted;
+    the values are those of the design built afterwards, and a design built from other subsets
+    is not used."""
+    from types import SimpleNamespace
+
+    from dataworth.methods import ame_design_ahead, ame_estimate
+    from dataworth.methods.sampler import SubsetSampler
+
+    used = []
+
+    class Recorded(ame_design_ahead.DesignAhead):
+        def result(self, p, masks):
+            built = super().result(p, masks)
+            used.append(built is not None)
+            return built
+
+    class NotAhead(ame_design_ahead.DesignAhead):
+        def result(self, p, masks):
+            return None
+
+    u = Utility(cancer_small, learner="logreg", metric="neg_log_loss")
+    monkeypatch.setattr(ame_estimate, "DesignAhead", Recorded)
+    ahead = ame(u, n_subsets=150, seed=3, cv=5, n_alphas=30, fdr=0.2)
+    assert ahead.n_fitted > 0 and used == [True]
+    monkeypatch.setattr(ame_estimate, "DesignAhead", NotAhead)
+    after = ame(u, n_subsets=150, seed=3, cv=5, n_alphas=30, fdr=0.2)
+    np.testing.assert_array_equal(ahead.values, after.values)
+    np.testing.assert_array_equal(ahead.extra["selected"], after.extra["selected"])
+    assert ahead.params["alpha_min"] == after.params["alpha_min"]
+
+    sampler = SubsetSampler(u.n_players, Grid())
+    config = SimpleNamespace(law=Grid(), p_bins=None, fdr=None, encoding="ipw", cv=5)
+    p, masks = sampler.draw(3, 0, 150)
+    other = ame_design_ahead.DesignAhead(sampler, 4, 150, config, 64)
+    assert other.result(p, masks) is None  # seed 4's subsets are not seed 3's
+    built = ame_design_ahead.DesignAhead(sampler, 3, 150, config, 64).result(p, masks)
+    assert built is not None and built.x.shape == (150, u.n_players)
+    assert len(built.prepared.fold_grams) == 5

@@ -237,3 +237,31 @@ def test_compiled_path_counts_alphas_it_could_not_converge():
     x, y = _design(120, 400, knockoffs=False, seed=3, dense=True)
     fits = lasso_cv(x, y, _folds(400, 5, 0), n_alphas=20, max_iter=1, tol=1e-12)
     assert fits[0].info["convergence_warnings"] > 0
+
+
+def test_fold_grams_do_not_depend_on_blas_threads_and_prepared_equals_inline():
+    """The fold Gram matrices have the same bits with one BLAS thread or two (float32 products
+    would not), and a design prepared beforehand gives the CV exactly what it forms itself."""
+    from threadpoolctl import threadpool_limits
+
+    from dataworth.methods.lasso import GRAM_BLOCK, prepare_design
+
+    x, y = _design(150, 600, knockoffs=True, seed=8, dense=False)  # 300 columns
+    folds = _folds(600, 10, 2)
+    with threadpool_limits(1, user_api="blas"):
+        one = prepare_design(x, folds, n_jobs=1)
+    with threadpool_limits(2, user_api="blas"):
+        two = prepare_design(x, folds, n_jobs=2, limit_blas=False)
+    for a, b in zip(one.fold_grams, two.fold_grams, strict=True):
+        np.testing.assert_array_equal(a, b)
+    val = folds == 3
+    exact = x[~val].T @ x[~val]
+    np.testing.assert_allclose(one.fold_grams[3], exact, rtol=1e-6, atol=1e-5 * np.abs(exact).max())
+    assert GRAM_BLOCK >= 1
+    inline = lasso_cv(x, y, folds, n_alphas=30, n_jobs=2)
+    ahead = lasso_cv(x, y, folds, n_alphas=30, n_jobs=2, prepared=two)
+    for a, b in zip(inline, ahead, strict=True):
+        assert a.info == b.info
+        np.testing.assert_array_equal(a.coef_min, b.coef_min)
+    with pytest.raises(DataworthError, match="another design"):
+        lasso_cv(x.copy(), y, folds, prepared=two)

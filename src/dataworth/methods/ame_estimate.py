@@ -12,11 +12,13 @@ import numpy as np
 
 from dataworth.errors import DataworthError
 from dataworth.methods._common import Timer, manifest
+from dataworth.methods.ame_design_ahead import DesignAhead
 from dataworth.methods.ame_encoding import _centre, _design, _p_strata
 from dataworth.methods.ame_intervals import default_resamples, lasso_bootstrap
 from dataworth.methods.ame_plan import check_fits
 from dataworth.methods.ame_regression import _ESTIMATORS, _lasso_cv, _moments, _ols
 from dataworth.methods.ame_subsets import (
+    _BLOCK,
     ProgressCallback,
     Target,
     _evaluate_design,
@@ -102,23 +104,37 @@ def _estimate(
     check_fits(n, m, knockoffs=config.fdr is not None, n_targets=len(keys), n_jobs=config.n_jobs)
     sampler = SubsetSampler(n, config.law)
     timer = Timer()
+    # The LASSO's design and Gram matrices need the subsets only: built while they are fitted.
+    ahead = DesignAhead(sampler, seed, m, config, _BLOCK) if config.estimator == "lasso" else None
     with timer.phase("evaluate"):
-        ev = _evaluate_design(
-            game,
-            sampler,
-            seed,
-            m,
-            per_prediction,
-            keys if per_prediction else [0],
-            config.method,
-            progress,
-        )
+        try:
+            ev = _evaluate_design(
+                game,
+                sampler,
+                seed,
+                m,
+                per_prediction,
+                keys if per_prediction else [0],
+                config.method,
+                progress,
+            )
+        except BaseException:
+            if ahead is not None:
+                ahead.cancel()
+            raise
     with timer.phase("regress"):
-        strata = _p_strata(ev.p, config.law, config.p_bins)
+        built = ahead.result(ev.p, ev.masks) if ahead is not None else None
+        del ahead
+        prepared = None
+        if built is not None:
+            x, strata, prepared = built.x, built.strata, built.prepared
+        else:
+            strata = _p_strata(ev.p, config.law, config.p_bins)
+            knock = sampler.knockoffs(seed, ev.p, 0) if config.fdr is not None else None
+            x = _centre(_design(ev.masks, knock, ev.p, config.encoding), strata)
+            del knock
+        del built
         n_strata = int(strata.max()) + 1
-        knock = sampler.knockoffs(seed, ev.p, 0) if config.fdr is not None else None
-        x = _centre(_design(ev.masks, knock, ev.p, config.encoding), strata)
-        del knock
         y = _centre(ev.y.copy(), strata)
         if config.estimator == "lasso":
             fits = _lasso_cv(
@@ -130,7 +146,9 @@ def _estimate(
                 max_iter=config.max_iter,
                 tol=config.tol,
                 n_jobs=config.n_jobs,
+                prepared=prepared,
             )
+            del prepared
             scale = config.scale
         elif config.estimator == "ols":
             fits = _ols(x, y, n_strata)

@@ -29,7 +29,13 @@ import numpy as np
 
 from dataworth.errors import DataworthError
 from dataworth.learners.memory import available_memory as _available_memory
-from dataworth.methods.lasso import DEFAULT_FOLDS, FOLD_GRAMS_BYTES, GRAM_LIMIT, fold_grams_bytes
+from dataworth.methods.lasso import (
+    DEFAULT_FOLDS,
+    FOLD_GRAMS_BYTES,
+    GRAM_BLOCK,
+    GRAM_LIMIT,
+    fold_grams_bytes,
+)
 from dataworth.methods.sampler import STREAM_PARTITION
 
 # Regressions wider than this run hierarchically in the study (see the module docstring).
@@ -87,10 +93,12 @@ def ame_memory_bytes(
     fold_grams = fold_grams_bytes(cols, DEFAULT_FOLDS)
     if cols <= GRAM_LIMIT and fold_grams <= FOLD_GRAMS_BYTES:
         # Folds in lockstep: every fold's float32 Gram matrix and float64 validation rows
-        # (together one copy of the design) at once, a float32 copy of them per worker while
-        # they are formed, and each fold's float32 targets and coefficients.
-        per_target = 4 * DEFAULT_FOLDS * (m + 2 * cols)
-        grams = 12 * cols * cols + fold_grams + 8 * m * cols + 4 * m * cols * workers // 2
+        # (together one copy of the design) at once; per worker while they are formed, a copy
+        # of its validation rows and a float64 block of GRAM_BLOCK columns; each fold's
+        # targets, coefficients and G w.
+        per_target = 4 * DEFAULT_FOLDS * (m + 6 * cols)
+        forming = (8 * (m // DEFAULT_FOLDS + 1) + 16 * GRAM_BLOCK) * cols * workers
+        grams = 8 * cols * cols + fold_grams + 8 * m * cols + forming
         grams += per_target * n_targets
     else:
         # Each worker also copies its validation rows (at most half the rows, float64 and

@@ -38,18 +38,27 @@ def _lasso_cv(
     max_iter: int,
     tol: float,
     n_jobs: int | None = None,
+    prepared=None,
 ) -> list[_Fit]:
     """K-fold cross-validated LASSO paths, one per column of ``y`` (see :mod:`.lasso`).
 
     ``K = min(cv, m)`` folds, drawn from the seed; values at the CV-minimum alpha, selection
-    at the one-standard-error alpha.
+    at the one-standard-error alpha. ``prepared``: the design's Gram matrices, when built
+    ahead (:mod:`.ame_design_ahead`).
     """
     m = x.shape[0]
     k = min(cv, m)
     if k < 2:
         raise DataworthError("Cross-validation needs at least 2 subsets.")
     fits = lasso_cv(
-        x, y, _folds(m, k, seed), n_alphas=n_alphas, max_iter=max_iter, tol=tol, n_jobs=n_jobs
+        x,
+        y,
+        _folds(m, k, seed),
+        n_alphas=n_alphas,
+        max_iter=max_iter,
+        tol=tol,
+        n_jobs=n_jobs,
+        prepared=prepared,
     )
     return [_Fit(fit.coef_min, fit.coef_1se, info=fit.info) for fit in fits]
 

@@ -12,7 +12,9 @@ the small alphas at the end of the grid, and the grid is walked ``K + 1`` times 
 Forming the Gram matrices is secondary (one ``m n^2`` product for all folds together). So:
 
 * **One Gram matrix.** ``x'x`` is formed once; fold ``f``'s is ``x'x - x_f'x_f`` and its
-  ``x'y`` likewise, so every fold and every target share one product.
+  ``x'y`` likewise, so every fold and every target share one product. They depend on the
+  design alone (:func:`prepare_design`), so AME forms them while its subsets are being fitted
+  (:mod:`dataworth.methods.ame_design_ahead`).
 * **Single precision for the CV paths.** The fold paths only rank alphas by validation error;
   float32 halves the memory traffic of every coordinate update (1.7x faster per path). The
   validation errors are computed in double precision from the float32 coefficients.
@@ -69,6 +71,8 @@ from dataworth.methods.lasso_working import working_set_solve
 # Above this many columns the n x n Gram matrices (one per worker) cost more than they save:
 # coordinate descent then works on the design itself.
 GRAM_LIMIT = 6000
+# Columns of a fold's Gram matrix formed per product (see prepare_design).
+GRAM_BLOCK = 1024
 # The K float32 fold Gram matrices walked in lockstep must fit in this many bytes together
 # (10 folds of GRAM_LIMIT columns); beyond, each worker walks one fold's whole grid at a time.
 FOLD_GRAMS_BYTES = 1_500_000_000
@@ -169,6 +173,7 @@ def lasso_cv(
     tol: float = 1e-4,
     n_jobs: int | None = None,
     early_stop: bool = True,
+    prepared: PreparedDesign | None = None,
 ) -> list[LassoCVFit]:
     """K-fold cross-validated LASSO paths, one per column of ``y``, over a shared design.
 
@@ -191,6 +196,9 @@ def lasso_cv(
         Stop each target's fold paths once its CV curve has clearly passed its minimum
         (:func:`passed_minimum`) instead of walking the whole grid. Applies when the ``K``
         fold Gram matrices fit under :data:`FOLD_GRAMS_BYTES` together.
+    prepared : PreparedDesign, optional
+        The Gram matrices of ``x`` and its folds from :func:`prepare_design` (computed, for
+        instance, while the targets were being measured); by default computed here.
 
     Returns
     -------
@@ -202,20 +210,33 @@ def lasso_cv(
     k = int(folds.max()) + 1 if len(folds) else 0
     if k < 2:
         raise DataworthError("Cross-validation needs at least 2 subsets.")
-    use_gram = ncols <= GRAM_LIMIT
+    workers = n_jobs if n_jobs is not None else (os.cpu_count() or 1)
+    if prepared is None:
+        prepared = prepare_design(x, folds, n_jobs=workers)
+    elif prepared.x is not x or not np.array_equal(prepared.folds, folds):
+        raise DataworthError("The prepared design belongs to another design or folds.")
     xy = x.T @ y  # every target's x'y in one product
     grids = alpha_grid(xy, m, ncols, n_alphas)
-    gram = x.T @ x if use_gram else None
+    gram = prepared.gram
     options = {"max_iter": max_iter, "tol": tol}
-    workers = n_jobs if n_jobs is not None else (os.cpu_count() or 1)
-    lockstep = use_gram and fold_grams_bytes(ncols, k) <= FOLD_GRAMS_BYTES
+    lockstep = prepared.fold_grams is not None
     # Convergence warnings from every thread are counted here (the warnings filters are
     # process-wide, so they are set once, around the whole pool).
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         if lockstep:
             mse, walked = _cv_lockstep(
-                x, y, folds, k, gram, xy, grids, options, min(workers, k), early_stop
+                x,
+                y,
+                folds,
+                k,
+                gram,
+                xy,
+                grids,
+                options,
+                min(workers, k),
+                early_stop,
+                fold_grams=prepared.fold_grams,
             )
         else:
             mse = _cv_whole(x, y, folds, k, gram, xy, grids, options, workers)
@@ -240,6 +261,53 @@ def fold_grams_bytes(n_columns: int, k: int) -> int:
     return 4 * int(n_columns) ** 2 * int(k)
 
 
+@dataclass
+class PreparedDesign:
+    """What the CV needs of the design alone, before any target is known.
+
+    Attributes
+    ----------
+    x, folds : ndarray
+        The design and the fold of each row it was prepared for.
+    gram : ndarray of shape (n_columns, n_columns) or None
+        ``x'x`` in float64; None above :data:`GRAM_LIMIT` columns.
+    fold_grams : list of ndarray or None
+        Each fold's float32 ``x'x`` over its training rows, when the lockstep CV applies.
+    """
+
+    x: np.ndarray
+    folds: np.ndarray
+    gram: np.ndarray | None
+    fold_grams: list[np.ndarray] | None
+
+
+def prepare_design(
+    x: np.ndarray, folds: np.ndarray, *, n_jobs: int | None = None, limit_blas: bool = True
+) -> PreparedDesign:
+    """The Gram matrices of a design and of its folds' training rows (see :func:`lasso_cv`).
+
+    They depend on the design alone, so AME computes them while the subsets are being fitted.
+    ``limit_blas=False`` computes the folds one after another without touching BLAS's thread
+    count (its limit is process-wide: a thread running beside other work must leave it alone).
+    """
+    ncols = x.shape[1]
+    k = int(folds.max()) + 1 if len(folds) else 0
+    gram = x.T @ x if ncols <= GRAM_LIMIT else None
+    fold_grams = None
+    if gram is not None and k >= 2 and fold_grams_bytes(ncols, k) <= FOLD_GRAMS_BYTES:
+
+        def fold_gram(f: int) -> np.ndarray:
+            return _fold_gram(gram, x[folds == f])
+
+        workers = min(k, n_jobs if n_jobs is not None else (os.cpu_count() or 1))
+        if not limit_blas or workers == 1:
+            fold_grams = [fold_gram(f) for f in range(k)]
+        else:
+            with _one_blas_thread(), ThreadPoolExecutor(max_workers=workers) as pool:
+                fold_grams = list(pool.map(fold_gram, range(k)))
+    return PreparedDesign(x, folds, gram, fold_grams)
+
+
 def passed_minimum(mse: np.ndarray) -> bool:
     """Whether a CV curve walked so far has clearly passed its minimum (see :data:`STOP_SE`).
 
@@ -256,6 +324,21 @@ def passed_minimum(mse: np.ndarray) -> bool:
     return bool(mean[-1] > mean[i_min] + STOP_SE * se)
 
 
+def _fold_gram(gram: np.ndarray, x_val: np.ndarray) -> np.ndarray:
+    """``x'x`` of a fold's training rows in float32: ``gram`` less its validation rows' part.
+
+    Formed in float64 by blocks of columns: float64 products have the same bits whatever
+    BLAS's thread count (float32 ones do not, measured with OpenBLAS), and the blocks bound
+    the temporary to ``n x GRAM_BLOCK``.
+    """
+    ncols = gram.shape[0]
+    out = np.empty((ncols, ncols), dtype=np.float32)
+    for start in range(0, ncols, GRAM_BLOCK):
+        cols = slice(start, start + GRAM_BLOCK)
+        out[:, cols] = gram[:, cols] - x_val.T @ x_val[:, cols]
+    return out
+
+
 def _one_blas_thread():
     """The folds are the parallelism: one BLAS thread per fold worker (threaded BLAS inside
     every worker oversubscribes the cores: 1.6x more CPU measured on two cores)."""
@@ -265,12 +348,10 @@ def _one_blas_thread():
 class _Fold:
     """One fold's float32 problem: its Gram matrix, ``x'y``, and each target's coefficients."""
 
-    def __init__(self, x, y, xy, gram32, val: np.ndarray) -> None:
+    def __init__(self, x, y, xy, gram: np.ndarray, val: np.ndarray) -> None:
         self.x_val = x[val]
         self.y_val = y[val]
-        x_val32 = self.x_val.astype(np.float32)
-        self.gram = x_val32.T @ x_val32
-        np.subtract(gram32, self.gram, out=self.gram)  # no temporary of the Gram's size
+        self.gram = gram  # float32 x'x of the training rows (:func:`prepare_design`)
         self.xy64 = np.asfortranarray(xy - self.x_val.T @ self.y_val)
         self.xy = np.asfortranarray(self.xy64, dtype=np.float32)
         y_train = y[~val]
@@ -352,7 +433,9 @@ class _Fold:
         return coefs
 
 
-def _cv_lockstep(x, y, folds, k, gram, xy, grids, options, workers, early_stop, working=True):
+def _cv_lockstep(
+    x, y, folds, k, gram, xy, grids, options, workers, early_stop, working=True, fold_grams=None
+):
     """Every fold walks each target's grid :data:`STOP_BLOCK` points at a time; a target stops
     when its mean CV curve has passed its minimum (:func:`passed_minimum`) or the grid ends.
 
@@ -363,10 +446,11 @@ def _cv_lockstep(x, y, folds, k, gram, xy, grids, options, workers, early_stop, 
     mse = np.full((n_targets, k, n_alphas), np.nan)
     walked = np.zeros(n_targets, dtype=int)
     active = [t for t in range(n_targets) if grids[t] is not None]
-    gram32 = gram.astype(np.float32)
+    if fold_grams is None:
+        fold_grams = prepare_design(x, folds, n_jobs=workers).fold_grams
 
     def make(f: int) -> _Fold:
-        return _Fold(x, y, xy, gram32, folds == f)
+        return _Fold(x, y, xy, fold_grams[f], folds == f)
 
     def step(f: int) -> dict[int, np.ndarray]:
         fold = states[f]
@@ -380,7 +464,6 @@ def _cv_lockstep(x, y, folds, k, gram, xy, grids, options, workers, early_stop, 
     blas = _one_blas_thread() if workers > 1 else nullcontext()
     with blas, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         states = list(pool.map(make, range(k)))
-        gram32 = None  # each fold now holds its own
         while active:
             for f, errors in enumerate(pool.map(step, range(k))):
                 for t, e in errors.items():
@@ -402,18 +485,15 @@ def _cv_whole(x, y, folds, k, gram, xy, grids, options, workers):
     ncols = x.shape[1]
     n_targets, n_alphas = y.shape[1], max((len(g) for g in grids if g is not None), default=0)
     use_gram = gram is not None
-    gram32 = gram.astype(np.float32) if use_gram else None
 
     def fold_errors(f: int) -> np.ndarray:
         val = folds == f
         train = ~val
         x_val = x[val]
-        x_val32 = x_val.astype(np.float32)
         y_val = y[val]
         errors = np.full((n_targets, n_alphas), np.nan)
         if use_gram:
-            gram_f = x_val32.T @ x_val32
-            np.subtract(gram32, gram_f, out=gram_f)  # one n x n array per worker, no temporary
+            gram_f = _fold_gram(gram, x_val)  # one n x n array per worker
             xy_f = (xy - x_val.T @ y_val).astype(np.float32)
         else:
             x_train32 = np.asfortranarray(x[train], dtype=np.float32)
