@@ -71,8 +71,9 @@ from dataworth.methods.lasso_working import working_set_solve
 # Above this many columns the n x n Gram matrices (one per worker) cost more than they save:
 # coordinate descent then works on the design itself.
 GRAM_LIMIT = 6000
-# Columns of a fold's Gram matrix formed per product (see prepare_design).
-GRAM_BLOCK = 1024
+# Columns of a fold's Gram matrix formed per product (see _fold_gram): up to this many, one
+# symmetric product (half the arithmetic of a general one).
+GRAM_BLOCK = 2048
 # The K float32 fold Gram matrices walked in lockstep must fit in this many bytes together
 # (10 folds of GRAM_LIMIT columns); beyond, each worker walks one fold's whole grid at a time.
 FOLD_GRAMS_BYTES = 1_500_000_000
