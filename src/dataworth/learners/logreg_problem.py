@@ -133,18 +133,20 @@ def _class_presence(y: np.ndarray, masks: np.ndarray, n_classes: int) -> np.ndar
     return present
 
 
-def _chunk_size(problem: _Problem, length: int = 0) -> int:
+def _chunk_size(problem: _Problem, length: int = 0, threads: int = 1) -> int:
     """Subsets per internal chunk: about 8 arrays of shape (m, n_classes + 1) each, plus the
     gathered rows and two (P, P) matrices; ``m = length``, or ``n`` when it is 0.
 
     The chunk's budget is ``_CHUNK_BYTES``, or a quarter of the available memory when that is
-    less; a subset's arithmetic never depends on its chunk, so neither do the values.
+    less, shared by the ``threads`` chunks solved at once; a subset's arithmetic never depends
+    on its chunk, so neither do the values.
     """
     m = length or problem.n
     per_subset = 8 * m * 8 * (problem.n_classes + 1) + 8 * 2 * problem.n_params**2
     if length:
         per_subset += 8 * m * (problem.width + problem.n_rows + 1)
-    return max(1, chunk_budget(_CHUNK_BYTES) // per_subset)
+    budget = min(_CHUNK_BYTES, chunk_budget(_CHUNK_BYTES * threads) // threads)
+    return max(1, budget // per_subset)
 
 
 def _compact_length(sizes: np.ndarray, n: int) -> np.ndarray:
