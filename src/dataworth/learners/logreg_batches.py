@@ -83,8 +83,12 @@ def solve_in_chunks(
         return
     # Largest chunks first, so that the threads finish together.
     chunks.sort(key=lambda c: -len(c[0]) * (c[1] or problem.n))
-    with ThreadPoolExecutor(threads) as pool:
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="dataworth-logreg")
+    try:
         list(pool.map(solve, chunks))  # list() re-raises a chunk's exception
+    finally:
+        # On an error or Ctrl-C, chunks not yet started are dropped rather than run.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _threads(rows: int) -> int:
