@@ -107,11 +107,14 @@ def test_thread_share_limits_the_threads_and_is_restored():
     cores = usable_cpus()
     assert usable_threads() == cores
     assert usable_threads(5) == 5  # an explicit setting wins
+    with thread_share(cores + 8):
+        assert usable_threads() == cores  # never more than the process may use
     with thread_share(1):
         assert usable_threads() == 1
         assert usable_threads(3) == 3
-        with thread_share(cores + 8):
-            assert usable_threads() == cores  # never more than the process may use
+        for inner in (None, 2):  # an inner block never lifts the outer limit
+            with thread_share(inner):
+                assert usable_threads() == 1
         assert usable_threads() == 1
     assert usable_threads() == cores
 
@@ -139,3 +142,9 @@ def test_engine_workers_get_a_share_of_the_cores(cancer_small):
     scores, _ = job((masks, None))
     assert seen == [1] and scores.shape == (2,)
     assert usable_threads() == cores
+    # The serial backend's job adds no limit: a caller's own limit reaches the fits.
+    serial = _FitJob(cancer_small, Recording(), get_metric("accuracy"), "proba")
+    serial((masks, None))
+    with thread_share(1):
+        serial((masks, None))
+    assert seen[1:] == [cores, 1]

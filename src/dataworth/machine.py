@@ -48,13 +48,19 @@ def usable_threads(requested: int | None = None) -> int:
 
 @contextlib.contextmanager
 def thread_share(threads: int | None) -> Iterator[None]:
-    """Within the block, :func:`usable_threads` gives at most ``threads`` (None: no limit).
+    """Within the block, :func:`usable_threads` gives at most ``threads``.
 
     The engine wraps each chunk of fits that runs in one of several worker processes in this,
-    so a learner's own threads do not multiply with the workers. The setting is per thread (a
-    context variable): other threads of the process keep theirs.
+    so a learner's own threads do not multiply with the workers; a caller may wrap a whole run
+    in it to keep the fits to fewer cores. ``None`` adds no limit (an enclosing block's stays),
+    and a block never raises an enclosing block's limit. The setting is per thread (a context
+    variable): other threads of the process keep theirs.
     """
-    token = _SHARE.set(None if threads is None else max(1, int(threads)))
+    outer = _SHARE.get()
+    share = outer if threads is None else max(1, int(threads))
+    if outer is not None and share is not None:
+        share = min(share, outer)
+    token = _SHARE.set(share)
     try:
         yield
     finally:
