@@ -49,7 +49,7 @@ class _FitJob:
     metric: Metric
     per_prediction_kind: str
     # Threads a learner may run for one chunk: this worker's share of the cores when several
-    # workers fit at once (None: every usable core, as in the serial backend).
+    # workers fit at once (None in the serial backend: no limit beyond the caller's own).
     threads: int | None = None
 
     def __call__(
