@@ -25,13 +25,14 @@ from typing import Any
 import numpy as np
 
 from dataworth.data.task import Task
-from dataworth.engine.executors import make_executor, map_chunks
+from dataworth.engine.executors import default_n_workers, make_executor, map_chunks
 from dataworth.engine.game import Evaluation, as_masks
 from dataworth.engine.hashing import subset_keys
 from dataworth.engine.store import EvaluationStore
 from dataworth.errors import DataworthError
 from dataworth.learners import Learner, make_learner
 from dataworth.learners.degenerate import is_degenerate, prior_predictions
+from dataworth.machine import thread_share, usable_cpus
 from dataworth.metrics import Metric, get_metric, per_prediction_scores
 
 ProgressCallback = Callable[[int, int], None]
@@ -47,15 +48,19 @@ class _FitJob:
     learner: Learner
     metric: Metric
     per_prediction_kind: str
+    # Threads a learner may run for one chunk: this worker's share of the cores when several
+    # workers fit at once (None in the serial backend: no limit beyond the caller's own).
+    threads: int | None = None
 
     def __call__(
         self, chunk: tuple[np.ndarray, np.ndarray | None]
     ) -> tuple[np.ndarray, np.ndarray]:
         masks, chains = chunk
-        if chains is None:
-            proba = self.learner.predict_proba_batch(self.task, masks)
-        else:
-            proba = self.learner.predict_proba_batch(self.task, masks, chains=chains)
+        with thread_share(self.threads):
+            if chains is None:
+                proba = self.learner.predict_proba_batch(self.task, masks)
+            else:
+                proba = self.learner.predict_proba_batch(self.task, masks, chains=chains)
         return _score(proba, proba.argmax(axis=2), self.task, self.metric, self.per_prediction_kind)
 
 
@@ -308,7 +313,9 @@ class Utility:
             chunks = [fit_rows[i : i + size] for i in range(0, len(fit_rows), size)]
         else:
             chunks = _whole_chains(fit_rows, chain_ids[fit_rows], size)
-        job = _FitJob(task, self.learner, self.metric, self.per_prediction_kind)
+        job = _FitJob(
+            task, self.learner, self.metric, self.per_prediction_kind, self._worker_threads()
+        )
 
         def on_result(index: int, result) -> None:
             record(chunks[index], result[0], result[1], False)
@@ -319,6 +326,18 @@ class Utility:
             [(masks[c], None if chain_ids is None else chain_ids[c]) for c in chunks],
             on_result=on_result,
         )
+
+    def _worker_threads(self) -> int | None:
+        """Each worker's share of the cores: workers times a learner's threads stay within them.
+
+        Workers of a remote Dask scheduler run on machines whose cores are unknown here; they
+        get one thread each (the cluster's own workers and threads are its parallelism).
+        """
+        if self.backend == "serial":
+            return None
+        if self.scheduler is not None:
+            return 1
+        return max(1, usable_cpus() // (self.n_jobs or default_n_workers()))
 
     def _default_chunk(self, n: int) -> int:
         if getattr(self.learner, "batched", False):

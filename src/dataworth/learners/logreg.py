@@ -57,6 +57,8 @@ earlier members as well, and still on nothing else.
 
 The implementation is spread over sibling modules: :mod:`~dataworth.learners.logreg_problem` (the
 prepared rows, each subset's class structure, warm-start projection, chunk sizes),
+:mod:`~dataworth.learners.logreg_batches` (a batch's chunks, solved on several threads when it is
+large: a subset's bits do not depend on its chunk, hence not on the threads either),
 :mod:`~dataworth.learners.logreg_numerics` (logits, probabilities, penalties, Hessians),
 :mod:`~dataworth.learners.logreg_newton` (the Newton/chord solver of one chunk, and the hand-off
 of one-out subsets to the compiled one-out path) and
@@ -74,6 +76,7 @@ from scipy.special import expit
 
 from dataworth.data.task import Task
 from dataworth.errors import DataworthError
+from dataworth.learners.logreg_batches import solve_in_chunks
 from dataworth.learners.logreg_chain_fits import _ChainFits
 from dataworth.learners.logreg_chains import chain_kernel
 from dataworth.learners.logreg_newton import _NewtonSolver, _Reference
@@ -95,8 +98,7 @@ from dataworth.learners.logreg_problem import (
     _augment,
     _chunk_size,
     _class_presence,
-    _compact_length,
-    _gather_rows,
+    _compact_length,  # noqa: F401  (read from here by tests)
     _make_problem,
     _Problem,
     _require_two_classes,
@@ -327,7 +329,8 @@ class BatchedLogisticRegression(_ChainFits, _NewtonSolver):
 
         The solver makes many small, independent BLAS calls; BLAS threading only adds
         synchronisation to them (a 260 x 260 inverse ran 10x slower with two threads than with
-        one), and parallelism comes from the executor's worker processes instead.
+        one), and parallelism comes from the executor's worker processes and from the threads
+        that solve a batch's chunks side by side instead.
         """
         return _blas_controller().limit(limits=1, user_api="blas")
 
@@ -441,9 +444,9 @@ class BatchedLogisticRegression(_ChainFits, _NewtonSolver):
         with self._single_threaded_blas():
             if chains is not None and chain_kernel() is not None:
                 return self._fit_chains(X, y, n_classes, masks, init, key, chains)
-            return self._fit_single_threaded(X, y, n_classes, masks, init, key)
+            return self._fit_newton(X, y, n_classes, masks, init, key)
 
-    def _fit_single_threaded(
+    def _fit_newton(
         self,
         X: np.ndarray,
         y: np.ndarray,
@@ -477,26 +480,10 @@ class BatchedLogisticRegression(_ChainFits, _NewtonSolver):
             todo, theta0, at_ref = self._fit_one_out(
                 problem, ref.one_out, masks, theta0, at_ref, params, n_iter, converged, worst
             )
-        # Subsets are solved in groups of equal padded length (small subsets on their own rows,
-        # the others on the shared rows) and in chunks that bound memory. Neither grouping nor
-        # chunking changes a subset's arithmetic: that depends on the subset alone.
-        length = _compact_length(masks[todo].sum(axis=1), problem.n)
-        for m in np.unique(length):
-            group = todo[length == m]
-            step = _chunk_size(problem, int(m))
-            for start in range(0, len(group), step):
-                idx = group[start : start + step]
-                full_masks = masks[idx]
-                struct = _structure(problem, full_masks)
-                if m == 0:
-                    rows, chunk_masks = _shared_rows(problem), full_masks
-                else:
-                    rows, chunk_masks = _gather_rows(problem, full_masks, int(m))
-                out = self._solve_chunk(
-                    problem, ref, rows, chunk_masks, struct, theta0[idx], at_ref[idx]
-                )
-                params[idx], converged[idx], worst[idx] = out[0], out[2], out[3]
-                n_iter[idx] += out[1]  # after any steps of the one-out path
+        # The rest in chunks, on several threads when the batch is large enough to pay.
+        solve_in_chunks(
+            self, problem, ref, masks, todo, theta0, at_ref, params, n_iter, converged, worst
+        )
         if not converged.all():
             bad = ~converged
             warnings.warn(

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dataworth.machine import usable_cpus
+from dataworth.machine import usable_threads
 
 __all__ = ["OneOutReference", "one_out_kernels", "prepare_one_out", "solve_one_out"]
 
@@ -211,9 +211,10 @@ def solve_one_out(
 
 
 def _threads(n_threads: int | None, k: int, slots: int) -> int:
-    """Threads for ``k`` subsets: at most one per half batch, so each keeps its batch busy."""
+    """Threads for ``k`` subsets: at most one per half batch, so each keeps its batch busy; by
+    default as many as Numba allows and this process (or its share as an engine worker) may use."""
     if n_threads is None:
         import numba
 
-        n_threads = min(numba.get_num_threads(), usable_cpus())
+        n_threads = min(numba.get_num_threads(), usable_threads())
     return int(max(1, min(n_threads, -(-k // max(1, slots // 2)))))

@@ -17,8 +17,10 @@ from dataworth.errors import DataworthError
 from dataworth.learners.memory import chunk_budget
 
 # Working-set budget for one internal chunk of subsets (bytes); smaller when memory is short
-# (a quarter of the available memory, see :mod:`dataworth.learners.memory`).
-_CHUNK_BYTES = 8 * 2**20
+# (a quarter of the available memory, see :mod:`dataworth.learners.memory`). Larger chunks spend
+# less per subset on the solver's Python steps, which hold the GIL while chunks run on threads:
+# AME's 4,000 fits on 2,000 rows on two threads took 2.5 s with 32 MiB against 2.8 s with 8 MiB.
+_CHUNK_BYTES = 32 * 2**20
 
 
 class LogisticConvergenceWarning(RuntimeWarning):
@@ -133,18 +135,20 @@ def _class_presence(y: np.ndarray, masks: np.ndarray, n_classes: int) -> np.ndar
     return present
 
 
-def _chunk_size(problem: _Problem, length: int = 0) -> int:
+def _chunk_size(problem: _Problem, length: int = 0, threads: int = 1) -> int:
     """Subsets per internal chunk: about 8 arrays of shape (m, n_classes + 1) each, plus the
     gathered rows and two (P, P) matrices; ``m = length``, or ``n`` when it is 0.
 
     The chunk's budget is ``_CHUNK_BYTES``, or a quarter of the available memory when that is
-    less; a subset's arithmetic never depends on its chunk, so neither do the values.
+    less, shared by the ``threads`` chunks solved at once; a subset's arithmetic never depends
+    on its chunk, so neither do the values.
     """
     m = length or problem.n
     per_subset = 8 * m * 8 * (problem.n_classes + 1) + 8 * 2 * problem.n_params**2
     if length:
         per_subset += 8 * m * (problem.width + problem.n_rows + 1)
-    return max(1, chunk_budget(_CHUNK_BYTES) // per_subset)
+    budget = min(_CHUNK_BYTES, chunk_budget(_CHUNK_BYTES * threads) // threads)
+    return max(1, budget // per_subset)
 
 
 def _compact_length(sizes: np.ndarray, n: int) -> np.ndarray:
