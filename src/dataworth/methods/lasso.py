@@ -98,6 +98,32 @@ def compiled_path():
     return lasso_kernels
 
 
+def warm_up_compiled_path() -> None:
+    """Load the compiled path's machine code now (a no-op without Numba).
+
+    In a fresh process, importing Numba and loading the kernel from its on-disk cache take
+    about a second; AME does it on the thread that builds the design while the subsets are
+    fitted, so that the estimation step does not wait for it.
+    """
+    kernels = compiled_path()
+    if kernels is None:
+        return
+    n = 2
+    # The argument types of the CV's calls: float32 Gram matrix and G w, float64 elsewhere.
+    kernels.lasso_gram_path(
+        np.eye(n, dtype=np.float32),
+        np.ones(n),
+        1.0,
+        np.ones(1),
+        1.0,
+        1e-4,
+        10,
+        np.zeros(n),
+        np.zeros(n, dtype=np.float32),
+        np.empty((n, 1)),
+    )
+
+
 @dataclass
 class LassoCVFit:
     """One target's cross-validated LASSO.
