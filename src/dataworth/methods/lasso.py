@@ -474,7 +474,7 @@ def _cv_lockstep(
     walked = np.zeros(n_targets, dtype=int)
     active = [t for t in range(n_targets) if grids[t] is not None]
     if fold_grams is None:
-        fold_grams = prepare_design(x, folds, n_jobs=workers).fold_grams
+        fold_grams = [_fold_gram(gram, x[folds == f]) for f in range(k)]  # from the given x'x
 
     def make(f: int) -> _Fold:
         return _Fold(x, y, xy, fold_grams[f], folds == f)
