@@ -194,16 +194,28 @@ def test_compiled_path_is_scikit_learns_lasso_path(dense):
     grid = alpha_grid(x.T @ y, m, x.shape[1], 40)[0]
     reference = lasso_path(x, target, alphas=grid, max_iter=100000, tol=1e-12)[1]
     coef, gram_coef = np.zeros(x.shape[1]), np.zeros(x.shape[1])
-    lam_prev = grid[0] * m
+    coef_before = np.zeros(x.shape[1])
+    lam_prev = lam_before = grid[0] * m
     scale = np.abs(reference).max()
     for start in range(0, 40, 7):
         lams = grid[start : start + 7] * m
         out = np.empty((x.shape[1], len(lams)))
         missed = kernels.lasso_gram_path(
-            gram, xy, float(target @ target), lams, lam_prev, 1e-12, 100000, coef, gram_coef, out
+            gram,
+            xy,
+            float(target @ target),
+            lams,
+            lam_prev,
+            lam_before,
+            1e-12,
+            100000,
+            coef,
+            coef_before,
+            gram_coef,
+            out,
         )
         assert missed == 0
-        lam_prev = lams[-1]
+        lam_prev, lam_before = lams[-1], lams[-2]
         for i in range(len(lams)):
             np.testing.assert_allclose(out[:, i], reference[:, start + i], atol=1e-7 * scale)
     np.testing.assert_allclose(gram_coef, gram @ coef, rtol=1e-9, atol=1e-12)

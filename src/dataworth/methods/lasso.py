@@ -116,8 +116,10 @@ def warm_up_compiled_path() -> None:
         1.0,
         np.ones(1),
         1.0,
+        1.0,
         1e-4,
         10,
+        np.zeros(n),
         np.zeros(n),
         np.zeros(n, dtype=np.float32),
         np.empty((n, 1)),
@@ -385,7 +387,10 @@ class _Fold:
         self.y_norm2 = np.einsum("ij,ij->j", y_train, y_train)
         self.y_train = np.asfortranarray(y_train, dtype=np.float32)
         self.coef: list[np.ndarray | None] = [None] * y.shape[1]
-        self.gram_coef: list[np.ndarray | None] = [None] * y.shape[1]  # compiled path: G w
+        # The compiled path's state: G w, the last but one solution, the last two penalties.
+        self.gram_coef: list[np.ndarray | None] = [None] * y.shape[1]
+        self.coef_before: list[np.ndarray | None] = [None] * y.shape[1]
+        self.lams_solved: list[tuple[float, float] | None] = [None] * y.shape[1]
 
     def advance(
         self, t: int, alphas: np.ndarray, options: dict, alpha_prev: float | None, working: bool
@@ -431,13 +436,17 @@ class _Fold:
         return np.mean(residual**2, axis=0)
 
     def _advance_compiled(self, kernels, t, alphas, options, alpha_prev) -> np.ndarray:
-        """Target ``t``'s path on ``alphas`` in one compiled call; ``G w`` is carried over."""
+        """Target ``t``'s path on ``alphas`` in one compiled call; ``G w`` and the last two
+        solutions (for the path's extrapolation) are carried over."""
         n_rows, n = self.y_train.shape[0], self.gram.shape[0]
+        lams = np.asarray(alphas, dtype=np.float64) * n_rows
         if self.coef[t] is None:  # the path starts from zero at the largest alpha
             # G w in the Gram matrix's precision: float32 halves each update's vector traffic.
             self.coef[t], self.gram_coef[t] = np.zeros(n), np.zeros(n, dtype=self.gram.dtype)
-        lams = np.asarray(alphas, dtype=np.float64) * n_rows
-        lam_prev = lams[0] if alpha_prev is None else float(alpha_prev) * n_rows
+            self.coef_before[t] = np.zeros(n)
+            lam_prev = lams[0] if alpha_prev is None else float(alpha_prev) * n_rows
+            self.lams_solved[t] = (lam_prev, lam_prev)
+        lam_prev, lam_before = self.lams_solved[t]
         coefs = np.empty((n, len(lams)))
         missed = kernels.lasso_gram_path(
             self.gram,
@@ -445,12 +454,15 @@ class _Fold:
             float(self.y_norm2[t]),
             lams,
             lam_prev,
+            lam_before,
             float(options["tol"]),
             int(options["max_iter"]),
             self.coef[t],
+            self.coef_before[t],
             self.gram_coef[t],
             coefs,
         )
+        self.lams_solved[t] = (lams[-1], lams[-2] if len(lams) > 1 else lam_prev)
         if missed:
             warnings.warn(
                 f"The LASSO did not converge at {missed} alphas in {options['max_iter']} sweeps.",
@@ -485,18 +497,22 @@ def _cv_lockstep(
         for t in active:
             lo = walked[t]
             previous = grids[t][lo - 1] if lo else None
-            out[t] = fold.advance(t, grids[t][lo : lo + STOP_BLOCK], options, previous, working)
+            alphas = grids[t][lo : lo + blocks[t]]
+            out[t] = fold.advance(t, alphas, options, previous, working)
         return out
 
     blas = _one_blas_thread() if workers > 1 else nullcontext()
     with blas, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         states = list(pool.map(make, range(k)))
         while active:
+            blocks = {
+                t: _block(mse[t, :, : walked[t]]) if early_stop else STOP_BLOCK for t in active
+            }
             for f, errors in enumerate(pool.map(step, range(k))):
                 for t, e in errors.items():
                     mse[t, f, walked[t] : walked[t] + len(e)] = e
             for t in active:
-                walked[t] = min(walked[t] + STOP_BLOCK, len(grids[t]))
+                walked[t] = min(walked[t] + blocks[t], len(grids[t]))
             active = [
                 t
                 for t in active
@@ -504,6 +520,16 @@ def _cv_lockstep(
                 and not (early_stop and passed_minimum(mse[t, :, : walked[t]]))
             ]
     return mse, np.where(walked > 0, walked, n_alphas)
+
+
+def _block(mse: np.ndarray) -> int:
+    """Grid points to walk next: :data:`STOP_BLOCK`, or fewer when :func:`passed_minimum` can
+    first hold sooner (past the minimum the points are the dearest of the path)."""
+    walked = mse.shape[1]
+    if walked == 0:
+        return STOP_BLOCK
+    need = int(np.argmin(mse.mean(axis=0))) + STOP_PATIENCE + 1 - walked
+    return need if 1 <= need < STOP_BLOCK else STOP_BLOCK
 
 
 def _cv_whole(x, y, folds, k, gram, xy, grids, options, workers):
