@@ -47,9 +47,15 @@ class DesignAhead:
     """
 
     def __init__(self, sampler: SubsetSampler, seed: int, m: int, config, block: int) -> None:
+        self._drawn: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ame-design")
-        self._future = pool.submit(_build, sampler, seed, m, config, block)
+        self._future = pool.submit(_build, sampler, seed, m, config, block, self._drawn)
         pool.shutdown(wait=False)
+
+    def drawn(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Samples ``start .. stop-1`` as ``(p, masks)`` if this thread has drawn them already
+        (the fits then need not draw them again; the arrays are shared, read-only)."""
+        return self._drawn.get((start, stop))
 
     def result(self, p: np.ndarray, masks: np.ndarray) -> BuiltDesign | None:
         """The design, if it was built from exactly these subsets; else None."""
@@ -66,10 +72,16 @@ class DesignAhead:
         self._future.cancel()
 
 
-def _build(sampler: SubsetSampler, seed: int, m: int, config, block: int):
+def _build(sampler: SubsetSampler, seed: int, m: int, config, block: int, drawn: dict):
+    draws = []
+    for start in range(0, m, block):
+        stop = min(m, start + block)
+        draws.append(sampler.draw(seed, start, stop))
+        for array in draws[-1]:
+            array.flags.writeable = False
+        drawn[(start, stop)] = draws[-1]  # one assignment: atomic for the reading thread
     if config.cv >= 2:
         warm_up_compiled_path()
-    draws = [sampler.draw(seed, start, min(m, start + block)) for start in range(0, m, block)]
     p = np.concatenate([d[0] for d in draws]) if draws else np.empty(0)
     masks = np.concatenate([d[1] for d in draws]) if draws else np.empty((0, sampler.n_players))
     strata = _p_strata(p, config.law, config.p_bins)

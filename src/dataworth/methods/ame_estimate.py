@@ -117,6 +117,7 @@ def _estimate(
                 keys if per_prediction else [0],
                 config.method,
                 progress,
+                predrawn=ahead.drawn if ahead is not None else None,
             )
         except BaseException:
             if ahead is not None:

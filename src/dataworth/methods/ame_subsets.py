@@ -97,8 +97,12 @@ def _evaluate_design(
     columns: list,
     method: str,
     progress: ProgressCallback | None,
+    predrawn: Callable[[int, int], tuple[np.ndarray, np.ndarray] | None] | None = None,
 ) -> _Evaluated:
     """Draw samples ``0 .. m-1`` block by block, evaluate them, journal the finished blocks.
+
+    ``predrawn(start, stop)``, when given, may return a block already drawn by ``sampler`` (the
+    design built ahead draws them too: :mod:`dataworth.methods.ame_design_ahead`).
 
     The utility's store caches every ``U(S)``, so a resumed or extended run refits nothing it
     has already fitted; the journal records which sample blocks are done with a digest of their
@@ -115,7 +119,8 @@ def _evaluate_design(
     n_fitted = n_fallback = resumed = 0
     for start in range(0, m, _BLOCK):
         stop = min(m, start + _BLOCK)
-        p, masks = sampler.draw(seed, start, stop)
+        block = predrawn(start, stop) if predrawn is not None else None
+        p, masks = block if block is not None else sampler.draw(seed, start, stop)
         digest = hashlib.sha256(p.tobytes() + np.packbits(masks).tobytes()).hexdigest()[:16]
         previous = done.get((start, stop))
         if previous is not None and previous != digest:

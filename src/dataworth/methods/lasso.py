@@ -364,7 +364,8 @@ def _fold_gram(gram: np.ndarray, x_val: np.ndarray) -> np.ndarray:
     out = np.empty((ncols, ncols), dtype=np.float32)
     for start in range(0, ncols, GRAM_BLOCK):
         cols = slice(start, start + GRAM_BLOCK)
-        out[:, cols] = gram[:, cols] - x_val.T @ x_val[:, cols]
+        part = x_val.T @ x_val[:, cols]
+        out[:, cols] = np.subtract(gram[:, cols], part, out=part)  # no second temporary
     return out
 
 
