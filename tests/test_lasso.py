@@ -277,3 +277,21 @@ def test_fold_grams_do_not_depend_on_blas_threads_and_prepared_equals_inline():
         np.testing.assert_array_equal(a.coef_min, b.coef_min)
     with pytest.raises(DataworthError, match="another design"):
         lasso_cv(x.copy(), y, folds, prepared=two)
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["dense-m>n", "knockoffs-m<n"])
+def test_full_path_walked_beside_the_folds_equals_the_refit_after_them(dense, monkeypatch):
+    """The full-data path walked block by block during the CV gives the same bits as one
+    scikit-learn call on the grid down to the chosen alpha (the refit it replaces)."""
+    n, m = (60, 300) if dense else (80, 120)
+    x, y = _design(n, m, knockoffs=not dense, seed=4, dense=dense, noise=0.1 if dense else None)
+    y = np.column_stack([y[:, 0], 0.5 * y[:, 0] + 0.01 * x[:, 1]])  # two targets
+    folds = _folds(m, 5, 1)
+    beside = lasso_cv(x, y, folds, n_alphas=40, n_jobs=2)
+    monkeypatch.setattr("dataworth.methods.lasso.FULL_PATHS_BYTES", 0)
+    after = lasso_cv(x, y, folds, n_alphas=40, n_jobs=2)
+    for a, b in zip(beside, after, strict=True):
+        assert a.info == b.info
+        np.testing.assert_array_equal(a.coef_min, b.coef_min)
+        np.testing.assert_array_equal(a.coef_1se, b.coef_1se)
+        assert np.count_nonzero(a.coef_min) > 0

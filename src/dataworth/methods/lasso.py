@@ -77,6 +77,9 @@ GRAM_BLOCK = 2048
 # The K float32 fold Gram matrices walked in lockstep must fit in this many bytes together
 # (10 folds of GRAM_LIMIT columns); beyond, each worker walks one fold's whole grid at a time.
 FOLD_GRAMS_BYTES = 1_500_000_000
+# The full-data paths walked beside the folds keep every walked point's coefficients (float64)
+# until the CV has chosen; beyond this many bytes for all targets, the path is run afterwards.
+FULL_PATHS_BYTES = 64 * 2**20
 # Early stop of the CV paths: grid points walked per fold between checks, points that must lie
 # past the minimum, and how far above the minimum (in standard errors) the last must be.
 STOP_BLOCK = 5
@@ -253,6 +256,10 @@ def lasso_cv(
     # process-wide, so they are set once, around the whole pool).
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
+        # The full-data path walks the grid beside the folds when its columns fit the budget.
+        full = None
+        if lockstep and y.shape[1] * ncols * n_alphas * 8 <= FULL_PATHS_BYTES:
+            full = _FullPaths(y, xy, gram, options)
         if lockstep:
             mse, walked = _cv_lockstep(
                 x,
@@ -266,12 +273,22 @@ def lasso_cv(
                 min(workers, k),
                 early_stop,
                 fold_grams=prepared.fold_grams,
+                full=full,
             )
         else:
             mse = _cv_whole(x, y, folds, k, gram, xy, grids, options, workers)
             walked = np.full(y.shape[1], n_alphas)
         fits = [
-            _choose_and_refit(x, y[:, t], xy[:, t], gram, grids[t], mse[t, :, : walked[t]], options)
+            _choose_and_refit(
+                x,
+                y[:, t],
+                xy[:, t],
+                gram,
+                grids[t],
+                mse[t, :, : walked[t]],
+                options,
+                walked_path=full.path(t) if full is not None else None,
+            )
             for t in range(y.shape[1])
         ]
     n_warnings = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
@@ -283,6 +300,28 @@ def lasso_cv(
             "convergence_warnings": n_warnings,
         }
     return fits
+
+
+class _FullPaths:
+    """Each target's float64 path on all rows (scikit-learn's), walked block by block beside
+    the folds: a block continues from the last block's coefficients, and scikit-learn's solver
+    forms ``G w`` afresh at every alpha, so the coefficients are those of one call on the whole
+    grid. It saves the refit after the CV, which would run on one thread."""
+
+    def __init__(self, y: np.ndarray, xy: np.ndarray, gram: np.ndarray, options: dict) -> None:
+        self.y, self.xy, self.gram, self.options = y, xy, gram, options
+        self.blocks: list[list[np.ndarray]] = [[] for _ in range(y.shape[1])]
+
+    def advance(self, t: int, alphas: np.ndarray) -> None:
+        last = self.blocks[t][-1][:, -1].copy() if self.blocks[t] else None
+        y_t = np.ascontiguousarray(self.y[:, t])
+        xy_t = np.ascontiguousarray(self.xy[:, t])
+        coefs = _path(len(y_t), y_t, alphas, self.gram, xy_t, coef_init=last, **self.options)
+        self.blocks[t].append(coefs)
+
+    def path(self, t: int) -> np.ndarray | None:
+        """Target ``t``'s coefficients at the grid points walked, ``(n_columns, walked)``."""
+        return np.concatenate(self.blocks[t], axis=1) if self.blocks[t] else None
 
 
 def fold_grams_bytes(n_columns: int, k: int) -> int:
@@ -474,10 +513,23 @@ class _Fold:
 
 
 def _cv_lockstep(
-    x, y, folds, k, gram, xy, grids, options, workers, early_stop, working=True, fold_grams=None
+    x,
+    y,
+    folds,
+    k,
+    gram,
+    xy,
+    grids,
+    options,
+    workers,
+    early_stop,
+    working=True,
+    fold_grams=None,
+    full: _FullPaths | None = None,
 ):
     """Every fold walks each target's grid :data:`STOP_BLOCK` points at a time; a target stops
     when its mean CV curve has passed its minimum (:func:`passed_minimum`) or the grid ends.
+    ``full``, when given, walks the full-data paths alongside (one more task per round).
 
     Returns the ``(targets, folds, alphas)`` errors (NaN where not walked) and the points
     walked per target.
@@ -493,6 +545,10 @@ def _cv_lockstep(
         return _Fold(x, y, xy, fold_grams[f], folds == f)
 
     def step(f: int) -> dict[int, np.ndarray]:
+        if f == k:  # the full-data paths
+            for t in active:
+                full.advance(t, grids[t][walked[t] : walked[t] + blocks[t]])
+            return {}
         fold = states[f]
         out = {}
         for t in active:
@@ -509,7 +565,9 @@ def _cv_lockstep(
             blocks = {
                 t: _block(mse[t, :, : walked[t]]) if early_stop else STOP_BLOCK for t in active
             }
-            for f, errors in enumerate(pool.map(step, range(k))):
+            # The full-data task first: it is one task of the round, as dear as a fold's.
+            tasks = ([k] if full is not None else []) + list(range(k))
+            for f, errors in zip(tasks, pool.map(step, tasks), strict=True):
                 for t, e in errors.items():
                     mse[t, f, walked[t] : walked[t] + len(e)] = e
             for t in active:
@@ -583,6 +641,7 @@ def _choose_and_refit(
     grid: np.ndarray | None,
     mse: np.ndarray,
     options: dict,
+    walked_path: np.ndarray | None = None,
 ) -> LassoCVFit:
     ncols = x.shape[1]
     if grid is None:  # a constant target: nothing to explain
@@ -598,7 +657,9 @@ def _choose_and_refit(
     # The full-data path is needed only down to the CV minimum (warm starts give the same
     # coefficients at those alphas as the whole path would).
     y = np.ascontiguousarray(y)
-    if gram is not None:
+    if walked_path is not None:
+        coefs = walked_path  # walked beside the folds (:class:`_FullPaths`)
+    elif gram is not None:
         coefs = _path(len(y), y, grid[: i_min + 1], gram, np.ascontiguousarray(xy), **options)
     else:
         coefs = _path_direct(np.asfortranarray(x), y, grid[: i_min + 1], **options)
