@@ -19,13 +19,15 @@ Forming the Gram matrices is secondary (one ``m n^2`` product for all folds toge
   float32 halves the memory traffic of every coordinate update (1.7x faster per path). The
   validation errors are computed in double precision from the float32 coefficients.
 * **Double precision for the values.** The full-data path runs in float64 with the same
-  scikit-learn solver, down to the CV-minimum alpha only: once the alphas are chosen, the
-  coefficients are exactly those of :func:`sklearn.linear_model.lasso_path` on that grid.
+  scikit-learn solver, block by block beside the folds (one more task per round, instead of a
+  refit on one thread after them): the coefficients at the chosen alphas are exactly those of
+  :func:`sklearn.linear_model.lasso_path` on that grid.
 * **Stop the CV paths past the minimum.** The grid runs down to ``1e-4`` of the largest alpha
   when there are more subsets than columns, nearly least squares, and the coordinate descent
   there is the dearest (on the design above the CV minimum is grid point 32 of 100, and about 80% of
   a whole fold path's time lies past point 42). The folds walk the grid in lockstep,
-  :data:`STOP_BLOCK` points at a time, and a target stops once its mean CV error has passed its
+  :data:`STOP_BLOCK` points at a time (fewer when the stop could first hold sooner), and a
+  target stops once its mean CV error has passed its
   minimum by :data:`STOP_PATIENCE` points and :data:`STOP_SE` standard errors
   (:func:`passed_minimum`). Only the minimum and the points before it choose the alphas (the
   one-standard-error alpha lies before the minimum), and the blocks continue one warm-started
@@ -42,9 +44,11 @@ Forming the Gram matrices is secondary (one ``m n^2`` product for all folds toge
 * **Compiled fold paths.** With Numba, each fold walks a block of alphas in one compiled call
   (:mod:`dataworth.methods.lasso_kernels`): the same cyclic coordinate descent and duality-gap
   rule as scikit-learn's, on working sets at every alpha, with ``G w`` carried from one alpha and
-  one block to the next. scikit-learn's ``lasso_path`` spends about as long checking its
-  arguments and forming ``G w`` per call as solving a small problem: on 500 players and 10 test
-  rows as targets the CV took 4.8 s serially, 2.5 s compiled, choosing the same alphas.
+  one block to the next; the gap is checked after every sweep and each alpha starts from the
+  path extrapolated from the last two solutions. scikit-learn's ``lasso_path`` spends about
+  as long checking its arguments and forming ``G w`` per call as solving a small problem: on
+  500 players and 10 test rows as targets the CV took 4.8 s serially, 2.5 s compiled, choosing
+  the same alphas.
 
 The fold solver runs in threads (both solvers release the GIL), and each fold's numbers do not
 depend on the others, so the threading changes none of them. The full-data path that gives the
