@@ -17,14 +17,9 @@ from sklearn.model_selection import PredefinedSplit
 
 from dataworth.errors import DataworthError
 from dataworth.methods.ame import _centre, _folds, _p_strata, encode
-from dataworth.methods.lasso import (
-    _cv_lockstep,
-    _cv_whole,
-    _path,
-    alpha_grid,
-    lasso_cv,
-    passed_minimum,
-)
+from dataworth.methods.lasso import alpha_grid, lasso_cv
+from dataworth.methods.lasso_folds import _cv_lockstep, _cv_whole, passed_minimum
+from dataworth.methods.lasso_paths import _path
 from dataworth.methods.lasso_working import working_set_solve
 from dataworth.methods.sampler import Grid, SubsetSampler
 
@@ -234,7 +229,7 @@ def test_compiled_folds_choose_what_scikit_learns_folds_choose(n, m, knockoffs, 
     x, y = _design(n, m, knockoffs=knockoffs, seed=3, dense=dense)
     folds = _folds(m, 10, 0)
     compiled = lasso_cv(x, y, folds, n_alphas=60, n_jobs=2)
-    monkeypatch.setattr("dataworth.methods.lasso.compiled_path", lambda: None)
+    monkeypatch.setattr("dataworth.methods.lasso_folds.compiled_path", lambda: None)
     scikit = lasso_cv(x, y, folds, n_alphas=60, n_jobs=2)
     for a, b in zip(compiled, scikit, strict=True):
         assert a.info["alpha_min"] == b.info["alpha_min"]
@@ -256,7 +251,8 @@ def test_fold_grams_do_not_depend_on_blas_threads_and_prepared_equals_inline():
     would not), and a design prepared beforehand gives the CV exactly what it forms itself."""
     from threadpoolctl import threadpool_limits
 
-    from dataworth.methods.lasso import GRAM_BLOCK, prepare_design
+    from dataworth.methods.lasso import prepare_design
+    from dataworth.methods.lasso_folds import GRAM_BLOCK
 
     x, y = _design(150, 600, knockoffs=True, seed=8, dense=False)  # 300 columns
     folds = _folds(600, 10, 2)

@@ -20,7 +20,8 @@ import numpy as np
 
 from dataworth.methods.ame_encoding import _centre, _design, _p_strata
 from dataworth.methods.ame_regression import _folds
-from dataworth.methods.lasso import PreparedDesign, prepare_design, warm_up_compiled_path
+from dataworth.methods.lasso import PreparedDesign, prepare_design
+from dataworth.methods.lasso_paths import warm_up_compiled_path
 from dataworth.methods.sampler import SubsetSampler
 
 

@@ -35,7 +35,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from dataworth.errors import DataworthError
 from dataworth.methods.intervals import LEVEL
-from dataworth.methods.lasso import _path
+from dataworth.methods.lasso_paths import _path
 from dataworth.methods.sampler import STREAM_BOOTSTRAP
 
 # Fewest and most resamples by default; between them the count falls with the design's size.

@@ -29,13 +29,8 @@ import numpy as np
 
 from dataworth.errors import DataworthError
 from dataworth.learners.memory import available_memory as _available_memory
-from dataworth.methods.lasso import (
-    DEFAULT_FOLDS,
-    FOLD_GRAMS_BYTES,
-    GRAM_BLOCK,
-    GRAM_LIMIT,
-    fold_grams_bytes,
-)
+from dataworth.methods.lasso import DEFAULT_FOLDS, GRAM_LIMIT, fold_grams_bytes
+from dataworth.methods.lasso_folds import FOLD_GRAMS_BYTES, GRAM_BLOCK
 from dataworth.methods.sampler import STREAM_PARTITION
 
 # Regressions wider than this run hierarchically in the study (see the module docstring).

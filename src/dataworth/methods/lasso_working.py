@@ -32,7 +32,7 @@ def working_set_solve(
 ) -> np.ndarray | None:
     """The LASSO at ``alpha`` warm-started from ``coef`` (the solution at ``alpha_prev``).
 
-    ``path`` is :func:`dataworth.methods.lasso._path`. Returns the coefficients, or None when
+    ``path`` is :func:`dataworth.methods.lasso_paths._path`. Returns the coefficients, or None when
     the working set would exceed :data:`MAX_SHARE` of the columns (the caller then runs the
     whole problem).
     """
