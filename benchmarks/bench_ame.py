@@ -401,7 +401,7 @@ def _opendataval_ame(n_subsets: int) -> dict:
         f"OpenDataVal {run['versions']['opendataval']} AME on the 2,000-row task: "
         f"{run['seconds']:.1f} s ({run['fits']} fits {run['fits_s']:.1f} s, LassoCV "
         f"{run['lasso_s']:.1f} s; num_models {run['num_models']} x 4 proportions, "
-        f"{run['metric']})",
+        f"{run['metric']}, BLAS threads {run['threads']['blas_openmp']})",
         flush=True,
     )
     return {"opendataval_s": run["seconds"], "opendataval_measured": True}
