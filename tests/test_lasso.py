@@ -278,15 +278,19 @@ def test_fold_grams_do_not_depend_on_blas_threads_and_prepared_equals_inline():
 @pytest.mark.parametrize("dense", [True, False], ids=["dense-m>n", "knockoffs-m<n"])
 def test_full_path_walked_beside_the_folds_equals_the_refit_after_them(dense, monkeypatch):
     """The full-data path walked block by block during the CV gives the same bits as one
-    scikit-learn call on the grid down to the chosen alpha (the refit it replaces)."""
+    scikit-learn call on the grid down to the chosen alpha (the refit it replaces); several
+    targets' refits on threads give the same bits as one after the other."""
     n, m = (60, 300) if dense else (80, 120)
     x, y = _design(n, m, knockoffs=not dense, seed=4, dense=dense, noise=0.1 if dense else None)
-    y = np.column_stack([y[:, 0], 0.5 * y[:, 0] + 0.01 * x[:, 1]])  # two targets
     folds = _folds(m, 5, 1)
-    beside = lasso_cv(x, y, folds, n_alphas=40, n_jobs=2)
+    one = y[:, :1]
+    beside = lasso_cv(x, one, folds, n_alphas=40, n_jobs=2)
+    two = np.column_stack([y[:, 0], 0.5 * y[:, 0] + 0.01 * x[:, 1]])
+    threaded = lasso_cv(x, two, folds, n_alphas=40, n_jobs=2)
     monkeypatch.setattr("dataworth.methods.lasso.FULL_PATHS_BYTES", 0)
-    after = lasso_cv(x, y, folds, n_alphas=40, n_jobs=2)
-    for a, b in zip(beside, after, strict=True):
+    after = lasso_cv(x, one, folds, n_alphas=40, n_jobs=2)
+    serial = lasso_cv(x, two, folds, n_alphas=40, n_jobs=1)
+    for a, b in zip(beside + threaded, after + serial, strict=True):
         assert a.info == b.info
         np.testing.assert_array_equal(a.coef_min, b.coef_min)
         np.testing.assert_array_equal(a.coef_1se, b.coef_1se)
