@@ -24,16 +24,16 @@ Forming the Gram matrices is secondary (one ``m n^2`` product for all folds toge
   :func:`sklearn.linear_model.lasso_path` on that grid.
 * **Stop the CV paths past the minimum.** The grid runs down to ``1e-4`` of the largest alpha
   when there are more subsets than columns, nearly least squares, and the coordinate descent
-  there is the dearest (on the design above the CV minimum is grid point 32 of 100, and about 80% of
-  a whole fold path's time lies past point 42). The folds walk the grid in lockstep,
+  there is the dearest (on the design above the CV minimum is grid point 32 of 100, and about
+  80% of a whole fold path's time lies past point 42). The folds walk the grid in lockstep,
   :data:`STOP_BLOCK` points at a time (fewer when the stop could first hold sooner), and a
-  target stops once its mean CV error has passed its
-  minimum by :data:`STOP_PATIENCE` points and :data:`STOP_SE` standard errors
-  (:func:`passed_minimum`). Only the minimum and the points before it choose the alphas (the
-  one-standard-error alpha lies before the minimum), and the blocks continue one warm-started
-  path, so the alphas and values equal the whole grid's unless the CV curve, once clearly
-  rising, fell below its minimum again further down; a curve that only plateaus within noise
-  of its minimum is walked to the end. ``early_stop=False`` walks every grid point.
+  target stops once its mean CV error has passed its minimum by :data:`STOP_PATIENCE` points
+  and :data:`STOP_SE` standard errors (:func:`passed_minimum`). Only the minimum and the points
+  before it choose the alphas (the one-standard-error alpha lies before the minimum), and the
+  blocks continue one warm-started path, so the alphas and values equal the whole grid's unless
+  the CV curve, once clearly rising, fell below its minimum again further down; a curve that
+  only plateaus within noise of its minimum is walked to the end. ``early_stop=False`` walks
+  every grid point.
 * **Working sets on the sparse part.** scikit-learn's descent on a Gram matrix pays about
   ``n^2`` per alpha whatever the support; while a fold's support is small, each alpha is solved
   on a working set instead (:mod:`dataworth.methods.lasso_working`: the strong rule, then an
