@@ -26,7 +26,8 @@ and one ``RandomForestClassifier`` of 200 bagged trees (``max_features=None``). 
 
 * LOO: ``n`` refits (what refitting per row would cost) over our time, i.e. the speed-up;
 * TMC and groups: refits of the subsets we fitted over our time;
-* Data-OOB: our time over one forest's (target: about 1);
+* Data-OOB: one forest's time over ours (the issue asked for about 1: bagging at the cost of one
+  forest; the compiled trees do better);
 * influence and KNN-Shapley: our time in units of one refit.
 """
 
@@ -161,6 +162,10 @@ def child(spec: dict) -> None:
     warm = make_table(spec["kind"], 400)
     if spec["method"] not in BASELINES:
         run_method(spec["method"], warm, spec["jobs"], True)  # imports and compiled kernels
+        if spec["method"] == "data_oob":  # 400 rows take the per-bag path: load the trees too
+            from dataworth.methods.bagged_trees import warm_up
+
+            warm_up()
     task = make_table(spec["kind"], spec["n"])
     start, cpu = time.perf_counter(), _cpu_seconds()
     info = run_method(spec["method"], task, spec["jobs"], spec["quick"])
@@ -203,7 +208,7 @@ def _ratio(row: dict, base: dict) -> str:
     if method in ("tmc", "lgo", "group_tmc") and refit:
         return f"{row['fitted'] * refit / s:,.1f}x faster than {row['fitted']:,} refits"
     if method == "data_oob" and forest:
-        return f"{s / forest:.2f}x one forest"
+        return f"{forest / s:.1f}x faster than one forest ({forest:,.1f} s)"
     if method in ("influence", "knn") and refit:
         return f"{s / refit:.1f} refits"
     return ""

@@ -133,9 +133,12 @@ def test_forest_bootstrap_counts_are_what_each_tree_was_trained_on(cancer_small)
 
 @pytest.fixture
 def forest_path(monkeypatch):
+    """The path without Numba: scikit-learn's forests grow the bagged trees."""
     import dataworth.methods.data_oob as data_oob_module
+    from dataworth.methods import bagged_trees
 
     monkeypatch.setattr(data_oob_module, "_FOREST_MIN_ROWS", 0)
+    monkeypatch.setattr(bagged_trees, "compiled_trees", lambda: None)
 
 
 def test_forest_path_equals_bagging_by_hand(cancer_small, forest_path):

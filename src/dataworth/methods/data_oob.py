@@ -15,13 +15,16 @@ Data-OOB is not a function of a test-set utility: the models are scored on the t
 they did not see, so the method fits scikit-learn models itself instead of asking the engine
 for ``U(S)``.
 
-From ``_FOREST_MIN_ROWS`` training rows, the default bagged decision trees are grown as
+From ``_FOREST_MIN_ROWS`` training rows, the default bagged decision trees are grown by compiled
+kernels (:mod:`dataworth.methods.bagged_trees`): the same bags as the per-bag path, the features
+sorted once for every tree, each tree grown a level at a time on a pool of threads. Their trees
+are scikit-learn's up to how equal best splits are broken, so values differ from the per-bag
+path's only where such ties decide an out-of-bag prediction. Without Numba they are grown as
 scikit-learn random forests with ``bootstrap=True`` and every feature at each split (which is
-bagging): the trees are built in parallel threads, with the data shared, and each tree's bootstrap
-counts are recovered from its ``random_state`` exactly as scikit-learn drew them
-(:mod:`dataworth.methods.forest_bags`). The bags are then scikit-learn's, not those of
-:func:`bootstrap_counts`, so values differ from the per-bag path's by the Monte Carlo noise of a
-different draw; smaller tasks keep the per-bag path and its values.
+bagging), each tree's bootstrap counts recovered from its ``random_state``
+(:mod:`dataworth.methods.forest_bags`); those bags are scikit-learn's, so values differ from the
+other paths' by the Monte Carlo noise of a different draw. Smaller tasks keep the per-bag path
+and its values.
 """
 
 from __future__ import annotations
@@ -37,14 +40,16 @@ from threadpoolctl import threadpool_limits
 
 from dataworth.data.task import Task
 from dataworth.errors import DataworthError
-from dataworth.learners.degenerate import prior_predictions
 from dataworth.learners.registry import make_estimator
 from dataworth.methods._common import Timer
+from dataworth.methods.bagged_trees import bootstrap_counts, prior_hits, tree_oob_bags
 from dataworth.methods.forest_bags import forest_oob_bags
 from dataworth.methods.result import ValuationResult, package_versions
 
 # From this many training rows the default trees are grown as random forests (see above).
 _FOREST_MIN_ROWS = 5000
+# The paths, as ``params["path"]`` names them.
+_TREES, _FOREST, _PER_BAG = "compiled trees", "random forest", "per-bag fits"
 
 
 def _as_task(utility_or_task) -> Task:
@@ -56,18 +61,6 @@ def _as_task(utility_or_task) -> Task:
     raise DataworthError(
         "data_oob needs a Task or a Utility (a plain Game has no training rows to predict)."
     )
-
-
-def bootstrap_counts(seed: int, index: int, n: int) -> tuple[np.ndarray, int]:
-    """Copies of each row in bootstrap sample ``index``, and that bag's model seed.
-
-    A pure function of ``(seed, index)`` through ``SeedSequence(seed, spawn_key=(index,))``, so
-    a bag is the same whatever the number of workers or the order in which bags are fitted.
-    """
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
-    counts = np.bincount(rng.integers(0, n, size=n), minlength=n)
-    model_seed = int(rng.integers(0, 2**31 - 1))
-    return counts, model_seed
 
 
 def _seeded(estimator: ClassifierMixin, model_seed: int) -> ClassifierMixin:
@@ -109,10 +102,7 @@ def _fit_bag(
     if oob.size == 0:
         return oob, np.zeros(0, dtype=bool), False
     if np.unique(y[in_bag]).size < 2:
-        # A one-class bag cannot be fitted by most classifiers: the degenerate-subset policy
-        # (prior-only model) predicts, as everywhere else in the product.
-        _, labels = prior_predictions(y, in_bag[None, :], n_classes, oob.size)
-        return oob, labels[0] == y[oob], True
+        return oob, prior_hits(y, in_bag, n_classes, oob), True
     model = _seeded(estimator, model_seed)
     if weighted:
         rows = np.flatnonzero(in_bag)
@@ -157,8 +147,8 @@ def data_oob(
     n_jobs : int, optional
         Bags fitted in parallel with joblib (``None``: one process), on joblib's current
         backend (processes by default; ``joblib.parallel_config(backend="threading")`` for
-        threads). On the forest path (default trees, at least 5,000 rows) the forest's threads,
-        ``None`` there meaning every core this process may use (threads change no value).
+        threads). From 5,000 rows with the default trees, the threads growing them, ``None``
+        there meaning every core this process may use (threads change no value).
 
     Returns
     -------
@@ -202,12 +192,14 @@ def data_oob(
     X, y, n = task.X_train, task.y_train, task.n_train
     timer = Timer()
     with timer.phase("fit"):
-        bags = None
+        bags, path = None, _PER_BAG
         if learner is None and weighted and n >= _FOREST_MIN_ROWS:
-            bags = forest_oob_bags(X, y, n_estimators, seed, n_jobs)
-        path = "per-bag fits" if bags is None else "random forest"
-        if bags is None:  # the forest path, when taken, grew and scored every bag
-            bags = _fit_bags(estimator, task, seed, n_estimators, weighted, n_jobs)
+            bags, path = tree_oob_bags(X, y, task.n_classes, n_estimators, seed, n_jobs), _TREES
+            if bags is None:  # without Numba, or with non-finite features
+                bags, path = forest_oob_bags(X, y, n_estimators, seed, n_jobs), _FOREST
+        if bags is None:
+            bags, path = _fit_bags(estimator, task, seed, n_estimators, weighted, n_jobs), _PER_BAG
+
     correct, n_oob = np.zeros(n), np.zeros(n, dtype=np.int64)
     n_fallback = 0
     for oob, hit, fallback in bags:  # in bag order: sums do not depend on the workers

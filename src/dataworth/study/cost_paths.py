@@ -74,6 +74,7 @@ def time_paths(
         and the metric has a gradient). Each entry says what was timed.
     """
     from dataworth.engine.utility import Utility
+    from dataworth.methods.bagged_trees import warm_up as warm_up_trees
     from dataworth.methods.data_oob import data_oob
     from dataworth.methods.influence import influence
     from dataworth.methods.knn_shapley import knn_shapley
@@ -130,6 +131,8 @@ def time_paths(
             start = perf_counter()
             influence(utility)
             paths["influence"] = {"seconds": perf_counter() - start}
+    # Loading the compiled trees is paid once per process, not per bag.
+    warm_up_trees()
     start = perf_counter()
     with warnings.catch_warnings():
         # A few bags leave some rows in every bag (no out-of-bag estimate): only timed here.
