@@ -12,10 +12,10 @@ is predicted wrongly by models that never saw it, so it gets a low value. Each p
 about ``B * (1 - 1/n)^n``, roughly ``0.37 B``, of the bags.
 
 Data-OOB is not a function of a test-set utility: the models are scored on the training rows
-they did not see, so the method fits scikit-learn models itself instead of asking the engine
-for ``U(S)``.
+they did not see, so the method fits its models itself instead of asking the engine for
+``U(S)``.
 
-From ``_FOREST_MIN_ROWS`` training rows, the default bagged decision trees are grown by compiled
+From ``_TREES_MIN_ROWS`` training rows, the default bagged decision trees are grown by compiled
 kernels (:mod:`dataworth.methods.bagged_trees`): the same bags as the per-bag path, the features
 sorted once for every tree, each tree grown a level at a time on a pool of threads. Their trees
 are scikit-learn's up to how equal best splits are broken, so values differ from the per-bag
@@ -47,7 +47,7 @@ from dataworth.methods.forest_bags import forest_oob_bags
 from dataworth.methods.result import ValuationResult, package_versions
 
 # From this many training rows the default trees are grown as random forests (see above).
-_FOREST_MIN_ROWS = 5000
+_TREES_MIN_ROWS = 5000
 # The paths, as ``params["path"]`` names them.
 _TREES, _FOREST, _PER_BAG = "compiled trees", "random forest", "per-bag fits"
 
@@ -135,7 +135,8 @@ def data_oob(
         ``SeedSequence(seed, spawn_key=(b,))``, so the values are the same for any ``n_jobs``.
     learner : str or scikit-learn classifier, optional
         The model fitted per bag. Default: an unpruned ``DecisionTreeClassifier``, so the
-        ensemble is the bagged decision trees of the paper. A name from
+        ensemble is the bagged decision trees of the paper (from 5,000 rows, the same trees
+        grown by compiled kernels, see above). A name from
         :func:`dataworth.learners.available_models` or any classifier; every ``random_state``
         parameter of it is set per bag from the seed.
     use_sample_weight : bool, optional
@@ -193,7 +194,7 @@ def data_oob(
     timer = Timer()
     with timer.phase("fit"):
         bags, path = None, _PER_BAG
-        if learner is None and weighted and n >= _FOREST_MIN_ROWS:
+        if learner is None and weighted and n >= _TREES_MIN_ROWS:
             bags, path = tree_oob_bags(X, y, task.n_classes, n_estimators, seed, n_jobs), _TREES
             if bags is None:  # without Numba, or with non-finite features
                 bags, path = forest_oob_bags(X, y, n_estimators, seed, n_jobs), _FOREST
