@@ -214,3 +214,14 @@ def test_tree_path_is_close_to_scikit_learns_trees_on_the_same_bags(cancer_400, 
     np.testing.assert_array_equal(per_bag.counts, trees.counts)
     assert np.corrcoef(per_bag.values, trees.values)[0, 1] > 0.97
     assert np.mean(np.abs(per_bag.values - trees.values)) < np.mean(per_bag.stderr)
+
+
+def test_threads_shrink_to_the_memory_available(monkeypatch):
+    from dataworth.learners.memory import MEMORY_LIMIT_ENV
+
+    n, d = 50_000, 20
+    one_tree = bagged_trees.tree_bytes(n, d)
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, str(8 * one_tree))  # a quarter holds two trees
+    assert bagged_trees._threads_for_memory(4, n, d) == 2
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, str(one_tree))  # not even one: still one thread
+    assert bagged_trees._threads_for_memory(4, n, d) == 1

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from dataworth.learners.degenerate import prior_predictions
+from dataworth.learners.memory import CHUNK_SHARE, available_memory
 from dataworth.machine import usable_threads
 
 __all__ = ["bootstrap_counts", "compiled_trees", "prior_hits", "tree_oob_bags"]
@@ -71,6 +72,20 @@ def warm_up() -> None:
     kernels.predict_rows(X, np.arange(3), *tree)
 
 
+def tree_bytes(n: int, d: int) -> int:
+    """Working memory of one growing tree: its rows in every feature's order, and per-row and
+    per-node arrays (the order and the features themselves are shared by all the trees)."""
+    return 8 * n * d + 64 * n
+
+
+def _threads_for_memory(threads: int, n: int, d: int) -> int:
+    """At most ``threads``, fewer when their trees would pass a quarter of the free memory."""
+    available = available_memory()
+    if available is None:
+        return threads
+    return max(1, min(threads, int(CHUNK_SHARE * available) // tree_bytes(n, d)))
+
+
 def _sorted_features(X32: np.ndarray) -> np.ndarray:
     """``order[f]``: the rows sorted by feature ``f`` (stable), as int32, one row per feature."""
     order = np.empty(X32.shape[::-1], dtype=np.int32)
@@ -99,7 +114,8 @@ def tree_oob_bags(
     seed : int
     n_jobs : int, optional
         Threads growing trees; ``None``: the cores this process may use (threads change no
-        value).
+        value). Fewer when their working memory (:func:`tree_bytes` each) would pass a quarter
+        of the memory available.
 
     Returns
     -------
@@ -130,6 +146,7 @@ def tree_oob_bags(
 
     requested = None if n_jobs is None or n_jobs < 1 else n_jobs
     threads = max(1, min(usable_threads(requested), n_estimators))
+    threads = _threads_for_memory(threads, n, X32.shape[1])
     if threads == 1:
         return [bag(b) for b in range(n_estimators)]
     with ThreadPoolExecutor(max_workers=threads) as pool:
