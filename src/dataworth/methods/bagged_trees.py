@@ -25,7 +25,7 @@ from dataworth.learners.degenerate import prior_predictions
 from dataworth.learners.memory import CHUNK_SHARE, available_memory
 from dataworth.machine import usable_threads
 
-__all__ = ["bootstrap_counts", "compiled_trees", "prior_hits", "tree_oob_bags"]
+__all__ = ["bootstrap_counts", "compiled_trees", "open_bag", "tree_oob_bags"]
 
 
 def bootstrap_counts(seed: int, index: int, n: int) -> tuple[np.ndarray, int]:
@@ -40,14 +40,24 @@ def bootstrap_counts(seed: int, index: int, n: int) -> tuple[np.ndarray, int]:
     return counts, model_seed
 
 
-def prior_hits(y: np.ndarray, in_bag: np.ndarray, n_classes: int, oob: np.ndarray) -> np.ndarray:
-    """Whether a bag's prior-only model (the degenerate-subset policy) predicts each oob row.
+def open_bag(
+    seed: int, index: int, y: np.ndarray, n_classes: int
+) -> tuple[np.ndarray, int, np.ndarray, tuple[np.ndarray, np.ndarray, bool] | None]:
+    """Bag ``index``: its counts, model seed, out-of-bag rows, and its result if it needs no model.
 
-    A bag of one class cannot be fitted by most classifiers; as everywhere else in the product,
-    the prior-only model of its labels predicts instead.
+    A bag with no out-of-bag row scores nothing. A bag of one class cannot be fitted by most
+    classifiers; as everywhere else in the product, the prior-only model of its labels (the
+    degenerate-subset policy) predicts instead, and the result is marked as such a fallback.
     """
-    _, labels = prior_predictions(y, in_bag[None, :], n_classes, oob.size)
-    return labels[0] == y[oob]
+    counts, model_seed = bootstrap_counts(seed, index, len(y))
+    in_bag = counts > 0
+    oob = np.flatnonzero(~in_bag)
+    if oob.size == 0:
+        return counts, model_seed, oob, (oob, np.zeros(0, dtype=bool), False)
+    if np.unique(y[in_bag]).size < 2:
+        _, labels = prior_predictions(y, in_bag[None, :], n_classes, oob.size)
+        return counts, model_seed, oob, (oob, labels[0] == y[oob], True)
+    return counts, model_seed, oob, None
 
 
 @functools.cache
@@ -128,16 +138,11 @@ def tree_oob_bags(
         return None
     codes = np.ascontiguousarray(y, dtype=np.int64)
     order = _sorted_features(X32)
-    n = len(codes)
 
     def bag(index: int) -> tuple[np.ndarray, np.ndarray, bool]:
-        counts, model_seed = bootstrap_counts(seed, index, n)
-        in_bag = counts > 0
-        oob = np.flatnonzero(~in_bag)
-        if oob.size == 0:
-            return oob, np.zeros(0, dtype=bool), False
-        if np.unique(codes[in_bag]).size < 2:
-            return oob, prior_hits(codes, in_bag, n_classes, oob), True
+        counts, model_seed, oob, done = open_bag(seed, index, codes, n_classes)
+        if done is not None:
+            return done
         tree = kernels.grow_tree(
             X32, order, codes, counts.astype(np.float64), n_classes, model_seed
         )
@@ -146,7 +151,7 @@ def tree_oob_bags(
 
     requested = None if n_jobs is None or n_jobs < 1 else n_jobs
     threads = max(1, min(usable_threads(requested), n_estimators))
-    threads = _threads_for_memory(threads, n, X32.shape[1])
+    threads = _threads_for_memory(threads, *X32.shape)
     if threads == 1:
         return [bag(b) for b in range(n_estimators)]
     with ThreadPoolExecutor(max_workers=threads) as pool:

@@ -42,9 +42,11 @@ from dataworth.data.task import Task
 from dataworth.errors import DataworthError
 from dataworth.learners.registry import make_estimator
 from dataworth.methods._common import Timer
-from dataworth.methods.bagged_trees import bootstrap_counts, prior_hits, tree_oob_bags
+from dataworth.methods.bagged_trees import bootstrap_counts, open_bag, tree_oob_bags
 from dataworth.methods.forest_bags import forest_oob_bags
 from dataworth.methods.result import ValuationResult, package_versions
+
+__all__ = ["bootstrap_counts", "data_oob"]
 
 # From this many training rows the default trees are grown as random forests (see above).
 _TREES_MIN_ROWS = 5000
@@ -95,17 +97,12 @@ def _fit_bag(
     weighted: bool,
 ) -> tuple[np.ndarray, np.ndarray, bool]:
     """Out-of-bag rows of bag ``index`` and whether its model predicts each one correctly."""
-    n = len(y)
-    counts, model_seed = bootstrap_counts(seed, index, n)
-    in_bag = counts > 0
-    oob = np.flatnonzero(~in_bag)
-    if oob.size == 0:
-        return oob, np.zeros(0, dtype=bool), False
-    if np.unique(y[in_bag]).size < 2:
-        return oob, prior_hits(y, in_bag, n_classes, oob), True
+    counts, model_seed, oob, done = open_bag(seed, index, y, n_classes)
+    if done is not None:
+        return done
     model = _seeded(estimator, model_seed)
     if weighted:
-        rows = np.flatnonzero(in_bag)
+        rows = np.flatnonzero(counts)
         model.fit(X[rows], y[rows], sample_weight=counts[rows].astype(np.float64))
     else:
         model.fit(np.repeat(X, counts, axis=0), np.repeat(y, counts))
