@@ -244,6 +244,26 @@ def test_progress_lines_are_rate_limited_and_flushed():
     ]
 
 
+def test_progress_lines_say_what_is_still_running_after_a_silence():
+    import io
+    import time
+
+    from dataworth.study.context import Step
+    from dataworth.study.progress_lines import ProgressLines
+
+    stream = io.StringIO()
+    with ProgressLines(stream, quiet=0, heartbeat=0.2) as lines:
+        lines.on_step(Step("stable_tmc", lambda ctx: None, "TMC until stable"))
+        lines("TMC-Shapley until stable", 10, 200)
+        time.sleep(1.0)  # a long batch that reports nothing
+    shown = [line.split("] ", 1)[1] for line in stream.getvalue().splitlines()]
+    assert shown[:2] == ["step stable_tmc: TMC until stable", "TMC-Shapley until stable: 10/200"]
+    beats = shown[2:]
+    assert beats and set(beats) == {
+        "still working on step stable_tmc; last: TMC-Shapley until stable: 10/200"
+    }
+
+
 def test_progress_lines_hold_back_the_first_seconds():
     import io
 

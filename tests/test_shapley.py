@@ -141,3 +141,60 @@ def test_compare_with_loo(cancer_small):
     assert same["spearman"] == pytest.approx(1.0) and same["top_overlap"] == 1.0
     report = compare_values(shapley, loo(u))
     assert report["n_common"] == cancer_small.n_train and -1 <= report["kendall"] <= 1
+
+
+class _Clock:
+    """A fake clock for TMC's time budget: evaluation number ``call`` of the game costs
+    ``cost(call)`` seconds per subset it holds."""
+
+    def __init__(self, cost):
+        self.now, self.calls, self.cost = 0.0, 0, cost
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def install(self, monkeypatch) -> None:
+        """Make TMC and its stopping rules read this clock."""
+        from types import SimpleNamespace
+
+        from dataworth.methods import shapley, stopping
+
+        for module in (shapley, stopping):
+            monkeypatch.setattr(module, "time", SimpleNamespace(perf_counter=self.perf_counter))
+
+    def game(self, n: int) -> Game:
+        weights = np.linspace(-1.0, 2.0, n)
+
+        def fn(masks):
+            self.calls += 1
+            self.now += self.cost(self.calls) * len(masks)
+            return masks @ weights
+
+        return Game(fn, n_players=n)
+
+
+def test_time_budget_stops_mid_batch_and_keeps_the_first_permutations(monkeypatch):
+    # 100 players without truncation: a permutation is 100 prefixes, asked in 4 rounds (16, 24,
+    # 36 and 24 prefixes per walk). The first permutation (alone, to measure) costs 1/32 s a
+    # prefix, 3.1 s in all; then a prefix costs 1/8 s, so the two permutations the measured
+    # rate affords are still in flight at the deadline of 10 s and are dropped.
+    clock = _Clock(lambda call: 1 / 32 if call <= 5 else 1 / 8)
+    clock.install(monkeypatch)
+    timed = tmc_shapley(clock.game(100), permutations=None, time_budget=10.0, tol=0, seed=3)
+    assert timed.params["permutations"] == 1
+    assert timed.params["stopped_by"] == "time budget 10 s"
+    assert clock.now <= 10.0 + 2 * 24 / 8  # at most one round (two walks' blocks) past it
+    fixed = tmc_shapley(_Clock(lambda call: 0.0).game(100), permutations=1, tol=0, seed=3)
+    np.testing.assert_array_equal(timed.values, fixed.values)
+
+
+def test_time_budget_starts_no_permutation_it_cannot_pay_for(monkeypatch):
+    # 1/32 s a prefix, 40 prefixes (1.25 s) a permutation, the two ends 1/16 s. After the first
+    # permutation (t = 1.3125) the time left pays for 6 more (t = 8.8125); the 1.19 s then left
+    # cannot pay for another, so none starts.
+    clock = _Clock(lambda call: 1 / 32)
+    clock.install(monkeypatch)
+    timed = tmc_shapley(clock.game(40), permutations=10, time_budget=10.0, tol=0, seed=5)
+    assert timed.params["permutations"] == 7 and clock.now == 8.8125
+    fixed = tmc_shapley(_Clock(lambda call: 0.0).game(40), permutations=7, tol=0, seed=5)
+    np.testing.assert_array_equal(timed.values, fixed.values)

@@ -66,14 +66,16 @@ def test_sampled_methods_stop_at_their_share_and_the_rest_value_every_row(tmp_pa
     tmc = ctx.results["tmc"]
     assert 1 <= tmc.params["permutations"] <= 10
     assert "share of the study's budget" in tmc.params["stopping"]
-    # Its values are exactly those of that many permutations in one run.
+    # Its values are those of that many permutations in one run, to the solver's tolerance: LOO
+    # of every point ran first, and its one-out fits, the last prefixes of the permutations,
+    # stand in the store (each side converged to the stated tolerance, not to the same bits).
     direct = tmc_shapley(
         Utility(ctx.task, metric=ctx.primary_metric),
         permutations=tmc.params["permutations"],
         tol=ctx.config.tmc_tol,
         seed=ctx.config.seed,
     )
-    np.testing.assert_allclose(tmc.values, direct.values, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(tmc.values, direct.values, rtol=0, atol=1e-10)
     # The methods that grow gently with the rows value every row.
     for name in ("knn_shapley", "data_oob", "influence"):
         assert len(ctx.results["methods"][name]) == n

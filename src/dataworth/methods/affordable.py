@@ -37,7 +37,12 @@ def exact_player_limit(
 
 
 def exact_beside(
-    utility, estimate: ValuationResult, *, groups=None, seconds: float = EXACT_SECONDS
+    utility,
+    estimate: ValuationResult,
+    *,
+    groups=None,
+    seconds: float = EXACT_SECONDS,
+    seconds_each: float | None = None,
 ) -> ValuationResult | None:
     """Exact Shapley values of the estimate's game when they fit in ``seconds``, else None.
 
@@ -56,12 +61,17 @@ def exact_beside(
         The groups, when the estimate's players are groups.
     seconds : float
         Time allowed for the enumeration.
+    seconds_each : float, optional
+        Seconds one evaluation is expected to take, when the caller knows better than the
+        estimate's run (whose prefixes were warm-started chains, cheaper than cold fits of
+        coalitions); the larger of the two is used.
 
     Returns
     -------
     ValuationResult or None
     """
-    limit = exact_player_limit(seconds_per_evaluation(estimate), seconds)
+    each = max(seconds_per_evaluation(estimate), seconds_each or 0.0)
+    limit = exact_player_limit(each, seconds)
     if len(estimate) > limit:
         return None
     exact = exact_shapley(utility, groups=groups)

@@ -213,7 +213,9 @@ REGISTRY: tuple[MethodSpec, ...] = (
         ),
         fits=lambda n, o: n + 1,
         evaluate=lambda u, t, s: loo(u),
-        study_steps=("loo", "tmc"),  # the tmc step also values every point for its comparison
+        # The methods step values every point when the budget planned it, else the tmc step
+        # does for its comparison.
+        study_steps=("loo", "methods", "tmc"),
         budget=(("loo", "exact LOO (chosen points)"), ("loo_all", "exact LOO (all points)")),
         compared_as="exact LOO",
         report_section="loo",

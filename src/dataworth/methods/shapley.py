@@ -152,7 +152,12 @@ def tmc_shapley(
         The paper's rule: stop once the mean relative change of the values over the last 100
         permutations is below this (the paper uses 0.05).
     time_budget : float, optional
-        Stop, after the permutations in flight, once this many seconds have passed.
+        Stop once this many seconds have passed. Batches are sized from the measured seconds
+        per permutation so that they fit the time left, no permutation starts that the time left
+        cannot pay for (but the first), and past the deadline the permutations in flight are
+        dropped after the current round of prefixes: the run overruns by at most one round.
+        The permutations kept are always the first ones, so the values equal those of a
+        fixed-count run of as many permutations.
     max_permutations : int
         Upper bound when stopping by convergence or time.
     progress : callable, optional
@@ -227,6 +232,7 @@ def tmc_shapley(
     journal = store.journal_items(run_key) if store is not None and run_key else []
 
     chained = accepts_chains(game)
+    stopped_by: str | None = None
     marginal_sum, marginal_sq, used = np.zeros(n), np.zeros(n), 0
     history: list[np.ndarray] = []
     rows: list[np.ndarray] | None = []  # each permutation's marginals, while memory allows
@@ -256,14 +262,24 @@ def tmc_shapley(
         per_batch = max(1, min(limit - used, _TARGET_BATCH_MASKS // max(1, min(n, _FIRST_BLOCK))))
         if convergence is not None or time_budget is not None or until is not None:
             per_batch = min(per_batch, _OPEN_ENDED_BATCH)  # check the rule often
-        # At least one batch runs whatever the budget, so there is always a result.
+        clock = _Clock(started, time_budget)
+        # At least one permutation runs whatever the budget, so there is always a result.
         while used == 0 or not rule(_state(used, started, history, rows, seed)):
             # The rank rule checks when the run has grown by a tenth, so batches may grow too:
             # fewer, larger rounds of fits.
             size = per_batch if until is None else max(per_batch, min(used // 10, _MAX_BLOCK))
+            size = clock.affordable(size, used)
+            if size == 0:
+                stopped_by = TimeBudget(float(time_budget)).describe()
+                break
             batch = range(used, min(limit, used + size))
             walks = [_Walk(_permutation(seed, t, n), empty_value) for t in batch]
+            batch_started = time.perf_counter()
             while not all(w.done for w in walks):
+                # Past the deadline, the permutations in flight are dropped (their fits stay in
+                # the store): the run stops within one round of prefixes of its budget.
+                if clock.passed() and (used > 0 or walks[0].done):
+                    break
                 active = [w for w in walks if not w.done]
                 blocks = [w.next_masks(n) for w in active]
                 if chained:
@@ -278,14 +294,26 @@ def tmc_shapley(
                 for w, block in zip(active, blocks, strict=True):
                     w.consume(ev.scores[offset : offset + len(block)], full_value, tol)
                     offset += len(block)
+                if progress is not None:  # a sign of life within a long batch
+                    progress(used, permutations)
+            # Only the leading finished walks are kept, so the run holds permutations 0..used-1
+            # exactly: the values are those of a fixed-count run of that many.
+            kept = 0
             for t, w in zip(batch, walks, strict=True):
+                if not w.done:
+                    break
                 m = w.marginals(multipliers)
                 finish(m, w)
                 evaluations += w.j
+                kept += 1
                 if store is not None and run_key:
                     store.journal_append(run_key, {"t": t, "marginals": m, "fitted": w.j})
+            clock.record(time.perf_counter() - batch_started, kept)
             if progress is not None:
                 progress(used, permutations)
+            if kept < len(walks):
+                stopped_by = TimeBudget(float(time_budget)).describe()
+                break
 
     values = marginal_sum / used
     stderr = (
@@ -310,7 +338,7 @@ def tmc_shapley(
         | {
             "permutations": used,
             "stopping": _stopping_name(permutations, convergence, time_budget),
-            "stopped_by": rule.fired or f"{limit} permutations",
+            "stopped_by": stopped_by or rule.fired or f"{limit} permutations",
             "truncated_share": 1.0 - prefixes_fitted / max(prefixes_total, 1),
             "ci_level": LEVEL,
             "samples_kept": rows is not None,
@@ -333,6 +361,36 @@ def tmc_shapley(
         ci_note=ci_note,
         samples=None if rows is None else {"kind": "mean", "rows": np.array(rows)},
     )
+
+
+class _Clock:
+    """A time budget's view of the run: how many permutations still fit, and when it is up.
+
+    The seconds a permutation takes are measured on the batches so far; before the first, a
+    batch of one permutation is the measurement. Permutations are independent of how they are
+    batched, so sizing batches by the clock changes the cost, never a value.
+    """
+
+    def __init__(self, started: float, seconds: float | None) -> None:
+        self.deadline = None if seconds is None else started + seconds
+        self.per_permutation: float | None = None
+
+    def passed(self) -> bool:
+        return self.deadline is not None and time.perf_counter() >= self.deadline
+
+    def affordable(self, size: int, used: int) -> int:
+        """At most ``size`` permutations, as many as the time left pays for (0: stop now)."""
+        if self.deadline is None:
+            return size
+        if self.per_permutation is None:
+            return 1
+        left = self.deadline - time.perf_counter()
+        fit = int(left // max(self.per_permutation, 1e-9))
+        return min(size, fit if used > 0 else max(fit, 1))
+
+    def record(self, seconds: float, permutations: int) -> None:
+        if permutations > 0:
+            self.per_permutation = seconds / permutations
 
 
 def _state(used, started, history, rows, seed) -> RunState:

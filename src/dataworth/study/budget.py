@@ -321,8 +321,11 @@ def share_budget(
             "influence": lambda: estimate_influence(cost),
         }
         for spec in REGISTRY:
-            if "methods" not in spec.study_steps or (
-                spec.name == "influence" and not shape.influence
+            # (exact LOO of every point is planned above, as loo_all)
+            if (
+                spec.name not in estimates
+                or "methods" not in spec.study_steps
+                or (spec.name == "influence" and not shape.influence)
             ):
                 continue
             seconds = estimates[spec.name]()
@@ -346,10 +349,21 @@ def share_budget(
     sampled = _sampled_methods(cost, shape, memory_bytes)
     _share_sampled(sampled, max(left, 0.0))
 
-    # The order the study runs them in (the allowance of each looks at those after it).
-    order = ("loo", "groups", "tmc", "tmc_groups", "loo_all", "ame", "knn_shapley", "data_oob")
+    # The order the study runs them in (the allowance of each looks at those after it): the
+    # methods whose cost is known in advance first, the ones that stop by the clock last.
+    order = (
+        "loo",
+        "groups",
+        "loo_all",
+        "knn_shapley",
+        "data_oob",
+        "influence",
+        "tmc",
+        "tmc_groups",
+        "ame",
+    )
     by_name = {m.name: m for m in [*full, *sampled]}
-    for name in (*order, "influence"):
+    for name in order:
         if name in by_name:
             methods[name] = by_name[name]
     budget.methods = methods

@@ -27,6 +27,7 @@ from dataworth.study.steps import (
     _save,
     _skipped,
     _spending,
+    every_point_loo,
     parse_target,
     study_utility,
 )
@@ -161,12 +162,16 @@ def _compared_as(name: str) -> str:
 
 
 def methods_step(ctx: StudyContext) -> None:
-    """Run the cheap methods (KNN-Shapley, Data-OOB, influence) and compare every method.
+    """Run the methods that value every row at a cost known in advance, before the open-ended ones.
 
-    Writes ``method_comparison.csv``: the Spearman and Kendall correlation of each method's values
-    with TMC-Shapley and with exact LOO of all points, over the points both valued.
+    Exact LOO of every point (when the budget planned it), KNN-Shapley, Data-OOB and influence
+    functions each value every training row when their estimate fits; they run before
+    TMC-Shapley and AME, which stop at their share of what is left, so a table too large for
+    everything loses permutations and subsets, not whole methods.
     """
     u, task, config = study_utility(ctx), ctx.require_task(), ctx.config
+    if ctx.results.get("budget") is not None:
+        every_point_loo(ctx, u, wanted=True)
     found: dict[str, ValuationResult] = ctx.results.setdefault("methods", {})
     how = {
         "knn_shapley": lambda: _one_target(
@@ -181,7 +186,9 @@ def methods_step(ctx: StudyContext) -> None:
     compute = {
         spec.name: how[spec.name]
         for spec in REGISTRY
-        if "methods" in spec.study_steps and spec.applies(learner, u.metric.name)
+        if spec.name in how
+        and "methods" in spec.study_steps
+        and spec.applies(learner, u.metric.name)
     }
     for name, run in compute.items():
         if _skipped(ctx, name):
@@ -192,10 +199,23 @@ def methods_step(ctx: StudyContext) -> None:
     for name in compute:
         if name in found:
             _save(ctx, found[name], name)
+    if "compare" not in ctx.step_names:
+        compare_step(ctx)
+
+
+def compare_step(ctx: StudyContext) -> None:
+    """Compare every method the study valued with TMC-Shapley and exact LOO of all points.
+
+    Writes ``method_comparison.csv``: the Spearman and Kendall correlation of each method's values
+    with TMC-Shapley and with exact LOO of all points, over the points both valued.
+    """
+    found: dict[str, ValuationResult] = ctx.results.get("methods", {})
     everything = {
         **{k: ctx.results[k] for k in ("loo_all", "tmc") if k in ctx.results},
         **found,
     }
+    if not everything:
+        return
     rows = []
     for name, result in everything.items():
         row = {"method": _compared_as(name), "evaluations": result.n_evaluations}

@@ -13,6 +13,10 @@ they happen. Each line is flushed at once, so ``tail -f`` shows it.
 
 Nothing is printed during the first ``quiet`` seconds (the lines are held back, then written
 together): bad input is found in that time, and its error stays the only line of output.
+
+However long a step goes without reporting progress (one large batch of fits, a regression),
+a line says what is still running at least every ``heartbeat`` seconds (30 by default), so a
+person watching the file can tell a slow step from a stuck one.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from typing import Any, TextIO
 
 QUIET = 2.0
 """Seconds from the start during which nothing is printed (see the module's docstring)."""
+HEARTBEAT = 30.0
+"""Longest silence, in seconds, before a line says what is still running."""
 
 
 class ProgressLines:
@@ -38,15 +44,25 @@ class ProgressLines:
         Seconds between any two progress lines (step starts and results are never held back).
     quiet : float, optional
         Seconds from the start during which lines are held back; default :data:`QUIET`.
+    heartbeat : float, optional
+        Longest silence before a line says what is still running; default :data:`HEARTBEAT`.
+        The line comes from a background thread started by ``with``.
 
     The object itself is the ``progress(description, done, total)`` callback the study takes;
     :meth:`log` and :meth:`on_step` are its ``log`` and ``on_step``.
     """
 
     def __init__(
-        self, stream: TextIO, *, every: float = 10.0, gap: float = 1.0, quiet: float | None = None
+        self,
+        stream: TextIO,
+        *,
+        every: float = 10.0,
+        gap: float = 1.0,
+        quiet: float | None = None,
+        heartbeat: float | None = None,
     ) -> None:
         self.stream = stream
+        self.heartbeat = HEARTBEAT if heartbeat is None else heartbeat
         self.every, self.gap = every, gap
         self.quiet = QUIET if quiet is None else quiet
         self.started = perf_counter()
@@ -55,15 +71,40 @@ class ProgressLines:
         self._last_work: str | None = None
         self._last_work_line = -float("inf")
         self._lock = threading.Lock()
+        self._written = self.started  # when the last line was written (or held back)
+        self._step: str | None = None
+        self._last_text: str | None = None
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
 
     def __enter__(self) -> ProgressLines:
+        self._beat = threading.Thread(target=self._beats, name="dataworth-progress", daemon=True)
+        self._beat.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join()
         # Held-back lines of a run that ended within the quiet time are of no use any more.
         self._held = None
 
-    def _write(self, text: str, now: float) -> None:
+    def _beats(self) -> None:
+        """Write a line when nothing was written for ``heartbeat`` seconds."""
+        tick = min(1.0, self.heartbeat / 4)
+        while not self._stop.wait(tick):
+            with self._lock:
+                now = perf_counter()
+                if now - self._written < self.heartbeat - tick:
+                    continue
+                what = f"step {self._step}" if self._step else "the run"
+                last = f"; last: {self._last_text}" if self._last_text else ""
+                self._write(f"still working on {what}{last}", now, remember=False)
+
+    def _write(self, text: str, now: float, *, remember: bool = True) -> None:
+        self._written = now
+        if remember:
+            self._last_text = text
         line = f"[{now - self.started:5.0f} s] {text}"
         if self._held is not None and now - self.started < self.quiet:
             self._held.append(line)
@@ -95,4 +136,5 @@ class ProgressLines:
     def on_step(self, step: Any) -> None:
         """A step of the study starts."""
         description = getattr(step, "description", "")
+        self._step = getattr(step, "name", None)
         self.log(f"step {step.name}" + (f": {description}" if description else ""))

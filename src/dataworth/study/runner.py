@@ -42,6 +42,7 @@ from dataworth.study.method_steps import (
     ame_shapley_step,
     banzhaf_step,
     beta_shapley_step,
+    compare_step,
     data_oob_step,
     influence_step,
     knn_shapley_step,
@@ -299,10 +300,13 @@ DEFAULT_STEPS: list[Step] = [
     Step("budget", budget_step, "share the budget among the valuation methods"),
     Step("loo", loo_step, "exact leave-one-out influence"),
     Step("groups", groups_step, "exact leave-group-out influence"),
+    # The methods that value every row at a cost known in advance run before the open-ended
+    # ones, which stop at their share of what is left.
+    Step("methods", methods_step, "exact LOO of every row, KNN-Shapley, Data-OOB, influence"),
     Step("tmc", tmc_step, "TMC-Shapley values of points and groups"),
     Step("stable_tmc", stable_tmc_step, "exact group values; TMC until its ranks are stable"),
     Step("ame", ame_step, "AME with Knockoffs for the metric and single predictions"),
-    Step("methods", methods_step, "KNN-Shapley, Data-OOB, influence, and every method compared"),
+    Step("compare", compare_step, "every method compared with TMC-Shapley and exact LOO"),
     Step("summary", summary_step, "write the summary"),
     Step("report", report_step, "write the HTML and Markdown report"),
 ]

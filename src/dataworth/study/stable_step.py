@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dataworth.methods.affordable import exact_beside
+from dataworth.methods.affordable import EXACT_SECONDS, exact_beside
 from dataworth.methods.compare import compare_values
 from dataworth.methods.result import ValuationResult
 from dataworth.methods.shapley import tmc_shapley
@@ -41,8 +41,18 @@ def stable_tmc_step(ctx: StudyContext) -> None:
     summary: dict = {}
     by_group: ValuationResult | None = ctx.results.get("tmc_groups")
     groups = ctx.results.get("groups")
+    budget = ctx.results.get("budget")
     if by_group is not None and groups is not None:
-        exact = exact_beside(u, by_group, groups=groups)
+        # Within the time the budget can spare, at the cost of a cold fit of half the rows (a
+        # coalition of groups holds half of them on average) when the cost study measured it.
+        cost = ctx.results.get("cost")
+        exact = exact_beside(
+            u,
+            by_group,
+            groups=groups,
+            seconds=EXACT_SECONDS if budget is None else min(EXACT_SECONDS, budget.spare()),
+            seconds_each=None if cost is None else cost.seconds_per_fit(max(1, u.n_players // 2)),
+        )
         if exact is not None:
             ctx.results["tmc_groups_exact"] = exact
             _save(ctx, exact, "shapley_groups_exact")
@@ -52,7 +62,6 @@ def stable_tmc_step(ctx: StudyContext) -> None:
     share, cap = float(config.stable_share), int(config.stable_permutations)
     figures = {}
     seconds = share * float(config.budget_seconds)
-    budget = ctx.results.get("budget")
     if budget is not None:  # never at the expense of the methods the budget still owes time
         seconds = min(seconds, budget.spare())
     if points is not None and seconds > 0 and cap > points.params["permutations"]:

@@ -224,23 +224,9 @@ def tmc_step(ctx: StudyContext) -> None:
             by_group, by_group.extra.get("sum_of_point_values")
         )
     loo_points: ValuationResult | None = ctx.results.get("loo")
-    reference = loo_points
-    # LOO of every point is n + 1 fits: cheap for the batched learners, not for generic ones.
-    # With a budget, it runs when the budget planned it (its estimate fitted).
-    plan = _planned(ctx, "loo_all")
-    batched = getattr(u.learner, "batched", False)
-    if (
-        plan.run
-        if plan is not None
-        else points is not None and batched and u.n_players + 1 <= _FULL_LOO_LIMIT
-    ):
-        with _spending(ctx, "loo_all") as outcome:
-            reference = loo(u, progress=_progress(ctx, "LOO of all points"))
-            outcome["valued"] = f"all {u.n_players} rows"
-        ctx.results["loo_all"] = reference
-        _save(ctx, reference, "loo_all")
-    elif plan is not None:
-        _skipped(ctx, "loo_all")
+    # The study's methods step values every point by LOO before TMC when the budget planned it;
+    # on its own, the tmc step does it here when it is cheap.
+    reference = every_point_loo(ctx, u, wanted=points is not None) or loo_points
     if points is None:
         ctx.save_figures(
             lambda folder: {name: save_figure(fig, folder, name) for name, fig in figures.items()}
@@ -262,36 +248,60 @@ def tmc_step(ctx: StudyContext) -> None:
     )
 
 
+def every_point_loo(ctx: StudyContext, u: Utility, *, wanted: bool) -> ValuationResult | None:
+    """Exact LOO of every training point, once per study: the reference TMC is compared with.
+
+    LOO of every point is n + 1 fits: cheap for the batched learners, not for generic ones.
+    With a budget it runs when the budget planned it (its estimate fitted); without one, when
+    ``wanted`` and the learner is batched and the task small. The first step that asks decides;
+    later ones get the same result (or None).
+    """
+    if "loo_all" in ctx.results or ctx.results.get("loo_all_decided"):
+        return ctx.results.get("loo_all")
+    ctx.results["loo_all_decided"] = True
+    plan = _planned(ctx, "loo_all")
+    batched = getattr(u.learner, "batched", False)
+    if plan is not None and not plan.run:
+        _skipped(ctx, "loo_all")
+        return None
+    if plan is None and not (wanted and batched and u.n_players + 1 <= _FULL_LOO_LIMIT):
+        return None
+    with _spending(ctx, "loo_all") as outcome:
+        result = loo(u, progress=_progress(ctx, "LOO of all points"))
+        outcome["valued"] = f"all {u.n_players} rows"
+    ctx.results["loo_all"] = result
+    _save(ctx, result, "loo_all")
+    return result
+
+
 def _tmc_within_budget(
     ctx: StudyContext, u: Utility, options: dict, groups, name: str, label: str
 ) -> ValuationResult:
-    """TMC-Shapley as configured, or, when the budget affords fewer permutations, one
-    permutation at a time until the next one would overrun the method's share.
+    """TMC-Shapley as configured, stopped by the clock at the method's share of the budget.
 
-    Each call resumes from the permutations the evaluation store's journal holds, so the values
-    after ``p`` permutations are exactly those of a run of ``p`` permutations.
+    With a budget, the run's time budget is what the study allows the method now (its share,
+    less any overrun of the steps before): :func:`tmc_shapley` sizes its batches to the time
+    left and drops the permutations in flight at the deadline, so it stops within one round of
+    prefixes of its share. The permutations kept are the first ones, so the values after ``p``
+    permutations are exactly those of a run of ``p`` permutations (and the store's journal
+    resumes them).
     """
     plan = _planned(ctx, name)
     progress = _progress(ctx, label)
-    if plan is None or plan.units >= plan.wanted:
+    if plan is None:
         return tmc_shapley(u, **options, groups=groups, progress=progress)
-    from dataworth.study.budget import unit_seconds
-
     allowed = ctx.results["budget"].allowed(name)
-    start = perf_counter()
-    result, last = None, unit_seconds(plan)
-    for p in range(1, plan.wanted + 1):
-        if result is not None and perf_counter() - start + last > allowed:
-            break
-        before = perf_counter()
-        result = tmc_shapley(u, **{**options, "permutations": p}, groups=groups)
-        last = perf_counter() - before
-        if progress is not None:
-            progress(p, plan.wanted)
-    assert result is not None  # the loop runs at least once
-    result.params["stopping"] = (
-        f"share of the study's budget ({allowed:.0f} s), {plan.wanted} permutations at most"
+    result = tmc_shapley(
+        u,
+        **{**options, "permutations": plan.wanted},
+        groups=groups,
+        time_budget=allowed,
+        progress=progress,
     )
+    if plan.units < plan.wanted or result.params["permutations"] < plan.wanted:
+        result.params["stopping"] = (
+            f"share of the study's budget ({allowed:.0f} s), {plan.wanted} permutations at most"
+        )
     return result
 
 
