@@ -137,6 +137,62 @@ def test_module_level_imports_have_no_cycle() -> None:
     assert cycles == []
 
 
+def _every_import_edge(tree: ast.AST, known: set[str]) -> set[str]:
+    """Modules a module may import when it runs, however deep the import statement sits (in a
+    function, under ``TYPE_CHECKING``): ``from P import m`` names the package ``P``, whose
+    ``__init__`` runs, and its module ``P.m`` when there is one."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    # The package itself only re-exports the public API; nothing inside imports it.
+    return {name for name in found if name in known} - {"dataworth"}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles of a graph, each as the path that closes it (depth first)."""
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def walk(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == 1:
+                cycles.append([*path[path.index(target) :], target])
+            elif target not in state:
+                walk(target, [*path, target])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            walk(module, [module])
+    return cycles
+
+
+def test_no_import_cycle_even_through_functions_type_hints_or_a_package_init() -> None:
+    sources = _sources()
+    known = set(sources)
+    graph = {module: _every_import_edge(tree, known) - {module} for module, tree in sources.items()}
+    assert _cycles(graph) == []
+
+
+def test_the_cycle_check_sees_a_cycle_through_a_package_init() -> None:
+    # The package imports its learner; the learner, inside a function, imports a kernel module
+    # through the package: the package's __init__ is on the cycle.
+    known = {"dataworth.pkg", "dataworth.pkg.learner", "dataworth.pkg.kernels"}
+    package = ast.parse("from dataworth.pkg.learner import Learner\n")
+    learner = ast.parse("def kernels():\n    from dataworth.pkg import kernels\n")
+    graph = {
+        "dataworth.pkg": _every_import_edge(package, known),
+        "dataworth.pkg.learner": _every_import_edge(learner, known),
+        "dataworth.pkg.kernels": set(),
+    }
+    assert _cycles(graph) == [["dataworth.pkg", "dataworth.pkg.learner", "dataworth.pkg"]]
+
+
 def test_the_layer_check_sees_an_upward_import() -> None:
     tree = ast.parse("from dataworth.study import run_study\n")
     assert _imports(tree, top_level_only=False) == ["dataworth.study"]

@@ -54,10 +54,12 @@ _BATCH_COLUMNS = 256
 def one_out_kernels():
     """The compiled kernels module, or ``None`` when Numba is not installed."""
     try:
-        from dataworth.learners import logreg_one_out_kernels
+        # The module itself, not through the package: importing the package from here would
+        # close an import cycle (the package imports the learner, which imports this module).
+        import dataworth.learners.logreg_one_out_kernels as kernels
     except ImportError:  # Numba is not installed
         return None
-    return logreg_one_out_kernels
+    return kernels
 
 
 @dataclass(frozen=True)

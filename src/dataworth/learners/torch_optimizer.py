@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from dataworth.learners.torch_models import _import_torch
 
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from dataworth.learners.torch_learner import TorchLearner
+
+class OptimizerSettings(Protocol):
+    """What the update reads of its learner (the PyTorch learner has these attributes); a
+    protocol, so that this module needs no import of the learner that imports it."""
+
+    optimizer: str
+    lr: float
+    momentum: float
+    weight_decay: float
 
 
 class _OptimizerState:
@@ -20,7 +27,7 @@ class _OptimizerState:
     (and different batch compositions) in step.
     """
 
-    def __init__(self, learner: TorchLearner, tensors: list) -> None:
+    def __init__(self, learner: OptimizerSettings, tensors: list) -> None:
         torch = _import_torch()
         self.learner = learner
         self.t = 0
@@ -28,7 +35,7 @@ class _OptimizerState:
         self.v = [torch.zeros_like(p) for p in tensors] if learner.optimizer == "adam" else None
 
     @classmethod
-    def create(cls, learner: TorchLearner, tensors: list) -> _OptimizerState:
+    def create(cls, learner: OptimizerSettings, tensors: list) -> _OptimizerState:
         return cls(learner, tensors)
 
     def step(self, params: list, grads: list) -> list:
