@@ -146,7 +146,7 @@ def test_kernel_tree_on_one_feature_is_scikit_learns(column, cancer_small):
 def tree_path(monkeypatch):
     import dataworth.methods.data_oob as data_oob_module
 
-    monkeypatch.setattr(data_oob_module, "_TREES_MIN_ROWS", 0)
+    monkeypatch.setattr(data_oob_module, "TREES_MIN_ROWS", 0)
 
 
 def test_tree_path_is_the_definition_with_brute_force_trees(cancer_small, tree_path):
@@ -208,7 +208,7 @@ def test_tree_path_is_close_to_scikit_learns_trees_on_the_same_bags(cancer_400, 
     per_bag = data_oob(cancer_400, 100, seed=0)
     import dataworth.methods.data_oob as data_oob_module
 
-    monkeypatch.setattr(data_oob_module, "_TREES_MIN_ROWS", 0)
+    monkeypatch.setattr(data_oob_module, "TREES_MIN_ROWS", 0)
     trees = data_oob(cancer_400, 100, seed=0)
     assert (per_bag.params["path"], trees.params["path"]) == ("per-bag fits", "compiled trees")
     np.testing.assert_array_equal(per_bag.counts, trees.counts)

@@ -153,3 +153,26 @@ def test_full_size_times_from_the_baseline_are_not_measured_again(task):
     # Other sizes and other models are timed as before.
     assert 0 < times.loc[("knn", 1.0), "seconds"] < 123.0
     assert 0 < times.loc[("logreg", 0.1), "seconds"] < 123.0
+
+
+@pytest.mark.parametrize("fixture", ["cancer_small", "wine_small"])
+def test_the_kernel_warm_up_compiles_what_the_real_calls_use(fixture, request):
+    pytest.importorskip("numba")
+    from dataworth.engine.utility import Utility
+    from dataworth.learners.logreg_chains import chain_kernel, softmax_chain_kernel
+    from dataworth.methods.knn_shapley import knn_shapley
+    from dataworth.methods.shapley import tmc_shapley
+    from dataworth.study.kernel_warm_up import KernelWarmUp
+
+    task = request.getfixturevalue(fixture)
+    warm = KernelWarmUp(task, "logreg", knn_k=10)
+    warm.wait()
+    assert warm.error is None
+    kernel = chain_kernel() if task.n_classes == 2 else softmax_chain_kernel()
+    compiled = len(kernel.signatures)
+    assert compiled >= 1
+    # The study's own calls find the signatures the warm-up compiled: none is added.
+    with Utility(task, learner="logreg", metric="neg_log_loss") as utility:
+        tmc_shapley(utility, permutations=1)
+    knn_shapley(task, 10, test_rows=[0])
+    assert len(kernel.signatures) == compiled

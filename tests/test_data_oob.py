@@ -137,7 +137,7 @@ def forest_path(monkeypatch):
     import dataworth.methods.data_oob as data_oob_module
     from dataworth.methods import bagged_trees
 
-    monkeypatch.setattr(data_oob_module, "_TREES_MIN_ROWS", 0)
+    monkeypatch.setattr(data_oob_module, "TREES_MIN_ROWS", 0)
     monkeypatch.setattr(bagged_trees, "compiled_trees", lambda: None)
 
 
@@ -200,5 +200,5 @@ def test_forest_path_falls_back_when_samples_cannot_be_recovered(
     monkeypatch.undo()
     import dataworth.methods.data_oob as data_oob_module
 
-    assert data_oob_module._TREES_MIN_ROWS > cancer_small.n_train
+    assert data_oob_module.TREES_MIN_ROWS > cancer_small.n_train
     np.testing.assert_array_equal(result.values, data_oob(cancer_small, 10, seed=0).values)

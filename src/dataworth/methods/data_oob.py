@@ -15,7 +15,7 @@ Data-OOB is not a function of a test-set utility: the models are scored on the t
 they did not see, so the method fits its models itself instead of asking the engine for
 ``U(S)``.
 
-From ``_TREES_MIN_ROWS`` training rows, the default bagged decision trees are grown by compiled
+From ``TREES_MIN_ROWS`` training rows, the default bagged decision trees are grown by compiled
 kernels (:mod:`dataworth.methods.bagged_trees`): the same bags as the per-bag path, the features
 sorted once for every tree, each tree grown a level at a time on a pool of threads. Their trees
 are scikit-learn's up to how equal best splits are broken, so values differ from the per-bag
@@ -46,10 +46,10 @@ from dataworth.methods.bagged_trees import bootstrap_counts, open_bag, tree_oob_
 from dataworth.methods.forest_bags import forest_oob_bags
 from dataworth.methods.result import ValuationResult, package_versions
 
-__all__ = ["bootstrap_counts", "data_oob"]
+__all__ = ["TREES_MIN_ROWS", "bootstrap_counts", "data_oob"]
 
 # From this many training rows the default trees are grown as random forests (see above).
-_TREES_MIN_ROWS = 5000
+TREES_MIN_ROWS = 5000
 # The paths, as ``params["path"]`` names them.
 _TREES, _FOREST, _PER_BAG = "compiled trees", "random forest", "per-bag fits"
 
@@ -191,7 +191,7 @@ def data_oob(
     timer = Timer()
     with timer.phase("fit"):
         bags, path = None, _PER_BAG
-        if learner is None and weighted and n >= _TREES_MIN_ROWS:
+        if learner is None and weighted and n >= TREES_MIN_ROWS:
             bags, path = tree_oob_bags(X, y, task.n_classes, n_estimators, seed, n_jobs), _TREES
             if bags is None:  # without Numba, or with non-finite features
                 bags, path = forest_oob_bags(X, y, n_estimators, seed, n_jobs), _FOREST

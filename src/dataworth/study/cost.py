@@ -26,6 +26,7 @@ from dataworth.data.task import Task
 from dataworth.learners.registry import available_models, make_estimator
 from dataworth.metrics import get_metric
 from dataworth.study.cost_result import MIN_ROWS_PER_CLASS, CostResult
+from dataworth.study.kernel_warm_up import KernelWarmUp
 
 ProgressFn = Callable[[str, int, int], None]
 """``progress(description, done, total)``: called as work advances (the CLI draws a bar)."""
@@ -112,6 +113,7 @@ def run_cost_study(
     full_fit_seconds: dict[str, tuple[float, int]] | None = None,
     tmc_tol: float = 0.01,
     progress: ProgressFn | None = None,
+    warm_up: KernelWarmUp | None = None,
 ) -> CostResult:
     """Time every model at several training sizes and the engine on a batch of subsets.
 
@@ -143,6 +145,10 @@ def run_cost_study(
         TMC's truncation tolerance, for estimating the prefixes it fits.
     progress : callable, optional
         ``progress(description, done, total)``.
+    warm_up : KernelWarmUp, optional
+        The compilation of the paths' kernels, already under way (the study starts it once the
+        data are loaded); by default it starts here, beside the models' fits. Either way the
+        engine and the paths are timed only once it is done.
 
     Returns
     -------
@@ -153,6 +159,8 @@ def run_cost_study(
         models.append(valuation_model)
     get_metric(metric)  # fail on a misspelled name before timing anything
     estimators = {name: make_estimator(name, seed) for name in models}
+    if warm_up is None and utility_subsets > 0:
+        warm_up = KernelWarmUp(task, valuation_model, knn_k)
     rng = np.random.default_rng(seed)
     n, n_classes = task.n_train, task.n_classes
     sizes: list[tuple[float, int, np.ndarray | None, str]] = []
@@ -206,6 +214,8 @@ def run_cost_study(
             done += 1
     if progress:
         progress(f"timing {utility_subsets} subset evaluations", done, total)
+    if warm_up is not None:
+        warm_up.wait()  # no timing below may count a compilation
     if utility_subsets > 0:
         utility, utility_note = _time_utility(task, valuation_model, metric, utility_subsets, seed)
     else:

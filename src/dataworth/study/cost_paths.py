@@ -75,7 +75,7 @@ def time_paths(
     """
     from dataworth.engine.utility import Utility
     from dataworth.methods.bagged_trees import warm_up as warm_up_trees
-    from dataworth.methods.data_oob import data_oob
+    from dataworth.methods.data_oob import TREES_MIN_ROWS, data_oob
     from dataworth.methods.influence import influence
     from dataworth.methods.knn_shapley import knn_shapley
 
@@ -131,8 +131,10 @@ def time_paths(
             start = perf_counter()
             influence(utility)
             paths["influence"] = {"seconds": perf_counter() - start}
-    # Loading the compiled trees is paid once per process, not per bag.
-    warm_up_trees()
+    # Loading the compiled trees is paid once per process, not per bag; below their size the
+    # trees are scikit-learn's, and compiling kernels no path uses would only cost time.
+    if n >= TREES_MIN_ROWS:
+        warm_up_trees()
     start = perf_counter()
     with warnings.catch_warnings():
         # A few bags leave some rows in every bag (no out-of-bag estimate): only timed here.
