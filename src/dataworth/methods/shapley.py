@@ -374,6 +374,7 @@ class _Clock:
     def __init__(self, started: float, seconds: float | None) -> None:
         self.deadline = None if seconds is None else started + seconds
         self.per_permutation: float | None = None
+        self._seconds, self._permutations = 0.0, 0
 
     def passed(self) -> bool:
         return self.deadline is not None and time.perf_counter() >= self.deadline
@@ -389,8 +390,11 @@ class _Clock:
         return min(size, fit if used > 0 else max(fit, 1))
 
     def record(self, seconds: float, permutations: int) -> None:
-        if permutations > 0:
-            self.per_permutation = seconds / permutations
+        # Over every batch so far: one-time costs of the first (loading a kernel) fade out.
+        self._seconds += seconds
+        self._permutations += permutations
+        if self._permutations > 0:
+            self.per_permutation = self._seconds / self._permutations
 
 
 def _state(used, started, history, rows, seed) -> RunState:

@@ -132,10 +132,20 @@ class StudyBudget:
         sampled methods) is kept back, so an early overrun shrinks the sampled methods rather
         than pushing the study past its budget.
         """
+        return max(0.0, min(self.methods[name].allotted, self.available(name)))
+
+    def available(self, name: str) -> float:
+        """Seconds left for ``name`` and its slack: the time left less what is owed to the
+        methods after it (their allotments).
+
+        A run capped by its own count (TMC's permutations) takes this as its clock: it may use
+        slack nobody else is owed (a first permutation slower than the cost study's timing, say)
+        but never the time of the methods still to come.
+        """
         names = list(self.methods)
         later = names[names.index(name) + 1 :]
         owed = sum(self.methods[m].allotted for m in later if self.methods[m].run)
-        return max(0.0, min(self.methods[name].allotted, self.left() - owed))
+        return max(0.0, self.left() - owed)
 
     def spare(self) -> float:
         """Seconds an unplanned extra (the stable TMC run) may take now without delaying the

@@ -279,10 +279,11 @@ def _tmc_within_budget(
 ) -> ValuationResult:
     """TMC-Shapley as configured, stopped by the clock at the method's share of the budget.
 
-    With a budget, the run's time budget is what the study allows the method now (its share,
-    less any overrun of the steps before): :func:`tmc_shapley` sizes its batches to the time
-    left and drops the permutations in flight at the deadline, so it stops within one round of
-    prefixes of its share. The permutations kept are the first ones, so the values after ``p``
+    With a budget, the run stops by the clock: at its share (less any overrun of the steps
+    before) when the budget cut its permutations, else at the time not owed to the methods
+    after it (it is capped by its count anyway). :func:`tmc_shapley` sizes its batches to the
+    time left and drops the permutations in flight at the deadline, so it stops within one
+    round of prefixes of its time. The permutations kept are the first ones, so the values after ``p``
     permutations are exactly those of a run of ``p`` permutations (and the store's journal
     resumes them).
     """
@@ -290,7 +291,9 @@ def _tmc_within_budget(
     progress = _progress(ctx, label)
     if plan is None:
         return tmc_shapley(u, **options, groups=groups, progress=progress)
-    allowed = ctx.results["budget"].allowed(name)
+    budget = ctx.results["budget"]
+    cut = plan.units < plan.wanted
+    allowed = budget.allowed(name) if cut else budget.available(name)
     result = tmc_shapley(
         u,
         **{**options, "permutations": plan.wanted},
@@ -298,7 +301,7 @@ def _tmc_within_budget(
         time_budget=allowed,
         progress=progress,
     )
-    if plan.units < plan.wanted or result.params["permutations"] < plan.wanted:
+    if cut or result.params["permutations"] < plan.wanted:
         result.params["stopping"] = (
             f"share of the study's budget ({allowed:.0f} s), {plan.wanted} permutations at most"
         )
