@@ -21,6 +21,7 @@ within 2x of its estimate; every method that values every row run on every table
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import re
 import subprocess
@@ -31,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tables import KINDS, make_frame  # noqa: E402
+from tables import KINDS, make_frame
 
 _STAMP = re.compile(r"^\[\s*(\d+) s\]")
 
@@ -39,7 +40,7 @@ _STAMP = re.compile(r"^\[\s*(\d+) s\]")
 def _silence(lines: list[str]) -> int:
     """Longest gap, in seconds, between two stamped lines."""
     stamps = [int(m.group(1)) for m in map(_STAMP.match, lines) if m]
-    return max((b - a for a, b in zip(stamps, stamps[1:], strict=False)), default=0)
+    return max((b - a for a, b in itertools.pairwise(stamps)), default=0)
 
 
 def run_one(kind: str, rows: int, budget: str, folder: Path) -> dict:

@@ -112,7 +112,9 @@ class StudyBudget:
     methods : dict of str to MethodBudget
         In the order the study runs them.
     deadline : float
-        ``perf_counter()`` value by which the valuation should be done (the reserve excluded).
+        ``perf_counter()`` value by which the valuation should be done: the allotments, and the
+        time kept for the figures the valuation steps draw as they go (the summary and report
+        come after it).
     """
 
     budget_seconds: float
@@ -290,7 +292,10 @@ def share_budget(
             f"raise --budget to at least {math.ceil(need)} s (e.g. --budget {math.ceil(need)}s)."
         )
     budget = StudyBudget(budget_seconds, spent_seconds, reserve)
-    budget.deadline = (perf_counter() if now is None else now) + left
+    # The valuation steps draw their figures as they go: the time kept for those figures comes
+    # before the valuation's deadline, not after it (the allotments below share ``left`` only).
+    figures = reserve - reserve_seconds(budget_seconds)
+    budget.deadline = (perf_counter() if now is None else now) + left + figures
     methods: dict[str, MethodBudget] = {}
 
     # LOO of the chosen points runs first and always: as many of them as fit half of the time.

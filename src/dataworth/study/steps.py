@@ -283,8 +283,8 @@ def _tmc_within_budget(
     before) when the budget cut its permutations, else at the time not owed to the methods
     after it (it is capped by its count anyway). :func:`tmc_shapley` sizes its batches to the
     time left and drops the permutations in flight at the deadline, so it stops within one
-    round of prefixes of its time. The permutations kept are the first ones, so the values after ``p``
-    permutations are exactly those of a run of ``p`` permutations (and the store's journal
+    round of prefixes of its time. The permutations kept are the first ones, so the values after
+    ``p`` permutations are exactly those of a run of ``p`` permutations (and the store's journal
     resumes them).
     """
     plan = _planned(ctx, name)
