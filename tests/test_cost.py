@@ -176,3 +176,26 @@ def test_the_kernel_warm_up_compiles_what_the_real_calls_use(fixture, request):
         tmc_shapley(utility, permutations=1)
     knn_shapley(task, 10, test_rows=[0])
     assert len(kernel.signatures) == compiled
+
+
+@pytest.mark.parametrize("fixture", ["cancer_400", "wine_small"])
+def test_the_truncation_search_bounds_the_prefixes_tmc_fits(fixture, request):
+    from dataworth.engine.utility import Utility
+    from dataworth.methods.shapley import _permutation
+    from dataworth.study.cost_paths import TRUNCATION_PERMUTATIONS, _truncation
+
+    task = request.getfixturevalue(fixture)
+    n, tol = task.n_train, 0.01
+    with Utility(task, learner="logreg", metric="neg_log_loss") as utility:
+        ends = utility.evaluate(np.array([np.zeros(n, bool), np.ones(n, bool)])).scores
+        found = _truncation(utility, float(ends[0]), float(ends[1]), seed=0, tol=tol)
+        # The reference: every prefix of the same permutations, and the paper's rule.
+        truncated_at = []
+        for t in range(TRUNCATION_PERMUTATIONS):
+            order = _permutation(0, t, n)
+            masks = np.tri(n, dtype=bool)[:, np.argsort(order)]  # row j holds order[: j + 1]
+            scores = utility.evaluate(masks).scores
+            close = np.flatnonzero(np.abs(ends[1] - scores) < tol * abs(ends[1]))
+            truncated_at.append(int(close[0]) + 1 if len(close) else n)
+    assert max(truncated_at) <= found["truncation_rows"] <= min(n, 1.5 * max(truncated_at) + 16)
+    assert found["fitted_rows"] == min(n, max(found["truncation_rows"], 1))

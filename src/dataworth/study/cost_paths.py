@@ -32,8 +32,10 @@ OOB_MODELS = 4
 KNN_TEST_ROWS = 128
 """Test rows timed for KNN-Shapley (after one untimed row that loads its compiled kernel); its
 cost grows linearly with the test rows."""
-TRUNCATION_ROWS = 200
-"""TMC's truncation is measured with two permutations on a tenth of the rows, at least this many."""
+TRUNCATION_PERMUTATIONS = 2
+"""TMC's first permutations whose truncation point is searched (see :func:`_truncation`)."""
+_SEARCH_BATCH = 4
+"""Prefix sizes of the truncation search fitted together (one batch of the engine)."""
 AME_PLAYERS = 100
 AME_SUBSETS = 100
 """AME's estimation (its cross-validated LASSO, not the fits) is timed on a subsample of this many
@@ -103,9 +105,15 @@ def time_paths(
             "full_fit_seconds": full_seconds,
         }
         if getattr(utility.learner, "supports_chains", False) and n >= 4:
-            length = min(CHAIN_PREFIXES, n // 2)
+            scores = utility.evaluate(np.array([np.zeros(n, bool), np.ones(n, bool)])).scores
+            truncation = _truncation(utility, float(scores[0]), float(scores[1]), seed, tmc_tol)
+            # A permutation fits its prefixes 1..J, each warm-started from the last, at a cost
+            # that grows with the prefix: the chain around J/2 rows costs what they cost on
+            # average.
+            middle = max(2, round(truncation["truncation_rows"] / 2))
+            length = min(CHAIN_PREFIXES, max(2, middle // 2))
             order = rng.permutation(n)
-            first = max(1, n // 2 - length // 2)
+            first = max(1, min(middle - length // 2, n - length))
             prefixes = np.zeros((length, n), dtype=bool)
             for j in range(length):
                 prefixes[j, order[: first + j]] = True
@@ -120,9 +128,10 @@ def time_paths(
             seconds = perf_counter() - start
             paths["tmc_chain"] = {
                 "prefixes": length,
+                "prefix_rows": first + length // 2,
                 "seconds": seconds,
                 "per_prefix": seconds / length,
-                **_truncation(task, learner, metric, seed, tmc_tol),
+                **truncation,
             }
         if getattr(utility.learner, "name", "") == "logreg" and metric in (
             "neg_log_loss",
@@ -171,23 +180,54 @@ def time_paths(
     return paths
 
 
-def _truncation(task: Task, learner: str, metric: str, seed: int, tol: float) -> dict[str, Any]:
-    """Where TMC truncates its permutations, measured with two of them on a tenth of the rows.
+def _truncation(utility, empty: float, full: float, seed: int, tol: float) -> dict[str, Any]:
+    """Where TMC truncates its first permutations, found on all rows by a geometric search.
 
-    Truncation stops a permutation once its prefix scores within ``tol`` of the full set's. That
-    happens after about as many rows as the learning curve needs to level off, a number that
-    barely grows with the table, so ``fitted_rows`` (the prefixes fitted on the subsample) rather
-    than the share is what carries over to all rows; see :func:`dataworth.study.plan.estimate_tmc`.
+    Truncation stops a permutation at its first prefix within ``tol * |U(D)|`` of ``U(D)``.
+    The prefixes of TMC's own first :data:`TRUNCATION_PERMUTATIONS` permutations are fitted at
+    sizes growing by half (16, 24, 36, ...), a few at a time, until one is within the tolerance:
+    its size bounds the truncation point from above (by at most the growth), the fits stop
+    there, and the search costs a few fits of at most that size, never a walk of every prefix.
+    TMC asks its prefixes in blocks that grow the same way, so the prefixes it fits (those past
+    the truncation point in the same block included) are about that size too.
+
+    Returns ``truncation_rows`` (the largest of the permutations' bounds), ``fitted_rows`` (the
+    prefixes a permutation fits, at most ``n``) and ``fitted_share`` (their share of ``n``).
     """
-    from dataworth.engine.utility import Utility
-    from dataworth.methods.shapley import tmc_shapley
+    from dataworth.methods.shapley import _permutation
 
-    rows = min(task.n_train, max(TRUNCATION_ROWS, task.n_train // 10))
-    sub = task if rows == task.n_train else task.subsample_train(rows, seed=seed)
-    with Utility(sub, learner=learner, metric=metric, seed=seed) as utility:
-        result = tmc_shapley(utility, permutations=2, tol=tol, seed=seed)
-    share = float(max(1.0 - result.params["truncated_share"], 1.0 / rows))
-    return {"fitted_share": share, "fitted_rows": share * rows, "truncation_rows": rows}
+    n = utility.n_players
+    sizes = _geometric_sizes(n)
+    found = []
+    for t in range(TRUNCATION_PERMUTATIONS):
+        order = _permutation(seed, t, n)
+        bound = n
+        if tol > 0 and abs(full - empty) >= tol * abs(full):
+            for start in range(0, len(sizes), _SEARCH_BATCH):
+                batch = sizes[start : start + _SEARCH_BATCH]
+                masks = np.zeros((len(batch), n), dtype=bool)
+                for row, size in enumerate(batch):
+                    masks[row, order[:size]] = True
+                scores = utility.evaluate(masks).scores
+                close = np.flatnonzero(np.abs(full - scores) < tol * abs(full))
+                if len(close):
+                    bound = int(batch[close[0]])
+                    break
+        else:
+            bound = 0  # the empty set is already within the tolerance: nothing is fitted
+        found.append(bound)
+    rows = max(found)
+    fitted = min(n, max(rows, 1))
+    return {"fitted_share": fitted / n, "fitted_rows": float(fitted), "truncation_rows": rows}
+
+
+def _geometric_sizes(n: int) -> list[int]:
+    """Prefix sizes 16, 24, 36, ... (growing by half, as TMC's blocks do), then ``n``."""
+    sizes, size = [], 16
+    while size < n:
+        sizes.append(size)
+        size = round(size * 1.5)
+    return [*sizes, n] if not sizes or sizes[-1] != n else sizes
 
 
 def _time_ame(task: Task, learner: str, metric: str, seed: int) -> dict[str, float]:

@@ -40,22 +40,19 @@ def estimate_tmc(cost: CostResult, permutations: int, rows: int | None = None) -
     """Seconds for TMC-Shapley on points.
 
     From the timed chain of nested prefixes when the learner has chains (each prefix is
-    warm-started from the one before) times the share of prefixes a permutation fits before
-    truncation (measured on a subsample, which errs on the long side); else an upper bound,
-    one generic refit per prefix of every permutation.
+    warm-started from the one before) times the prefixes a permutation fits before truncation
+    (found on all rows, see :func:`dataworth.study.cost_paths.time_paths`); else an upper
+    bound, one generic refit per prefix of every permutation.
     """
     rows = cost.n_train if rows is None else rows
     path = cost.paths.get("tmc_chain")
     if path is None:
         return permutations * rows * cost.seconds_per_fit(rows)
-    # The prefixes a permutation fits before truncation, as measured on a subsample. When the
-    # subsample truncated, the learning curve levelled off after about ``fitted_rows`` rows, and
-    # about as many suffice on all rows; twice as many keeps the estimate on the long side (the
-    # subsample's own full score is a little lower). Without truncation, the share carries over.
-    share = path.get("fitted_share", 1.0)
-    fitted = rows * share
-    if "fitted_rows" in path and share < 1.0:
-        fitted = min(fitted, 2.0 * path["fitted_rows"])
+    # The prefixes a permutation fits before truncation, found on all rows (the learning curve
+    # levels off after about ``fitted_rows`` rows, a number that barely grows with the table, so
+    # a smaller table fits at most as many), each at the chain's cost per prefix timed around
+    # half of them.
+    fitted = min(rows, path.get("fitted_rows", rows * path.get("fitted_share", 1.0)))
     return permutations * fitted * path["per_prefix"] * cost.scale(rows)
 
 
@@ -181,7 +178,7 @@ def _path_note(cost: CostResult, row: PlanRow, note: str) -> str:
         share = cost.paths["tmc_chain"].get("fitted_share", 1.0)
         return (
             "timed on a chain of nested prefixes, each warm-started from the last, for the "
-            f"{share:.0%} of prefixes a permutation fitted before truncation on a subsample"
+            f"{share:.0%} of prefixes a permutation fits before truncation"
         )
     if row.path == "data_oob":
         return note + f"; timed on {cost.paths['data_oob']['models']}"
