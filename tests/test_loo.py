@@ -138,3 +138,26 @@ def test_batched_logreg_loo_equals_tightly_converged_sklearn(cancer_small):
     # (the default tolerance 1e-10 gives about 1.5e-10 here).
     np.testing.assert_allclose(result.values, reference, rtol=0, atol=1e-9)
     assert np.abs(reference).max() > 1e-4
+
+
+def test_loo_stops_by_the_clock_and_keeps_the_exact_values_it_has(monkeypatch):
+    from types import SimpleNamespace
+
+    from dataworth.methods import loo as loo_module
+
+    n = 3000
+    weights = np.linspace(-1.0, 1.0, n)
+    clock = SimpleNamespace(now=0.0)
+
+    def score(masks):
+        clock.now += 1.0  # one second per block of one-out subsets
+        return masks @ weights
+
+    monkeypatch.setattr(loo_module, "perf_counter", lambda: clock.now)
+    game = Game(score, n_players=n)
+    # The full set (1 s), then blocks of 1,024 points at 1 s each: the one that ends at 2 s
+    # passes the budget of 1.5 s, so the first 1,024 points are valued and the rest are not.
+    partial = loo_module.loo(game, time_budget=1.5)
+    assert len(partial) == 1024 and partial.params["stopped_by"] == "time budget 1.5 s"
+    np.testing.assert_allclose(partial.values, weights[:1024], atol=1e-12)
+    assert len(loo_module.loo(game, time_budget=100.0)) == n

@@ -266,9 +266,20 @@ def every_point_loo(ctx: StudyContext, u: Utility, *, wanted: bool) -> Valuation
         return None
     if plan is None and not (wanted and batched and u.n_players + 1 <= _FULL_LOO_LIMIT):
         return None
+    budget = ctx.results.get("budget")
     with _spending(ctx, "loo_all") as outcome:
-        result = loo(u, progress=_progress(ctx, "LOO of all points"))
-        outcome["valued"] = f"all {u.n_players} rows"
+        # Its clock: the time not owed to the methods after it; past it, the rows valued so
+        # far are kept (each value exact) and the rest are not valued.
+        result = loo(
+            u,
+            progress=_progress(ctx, "LOO of all points"),
+            time_budget=None if budget is None else budget.available("loo_all"),
+        )
+        outcome["valued"] = (
+            f"all {u.n_players} rows"
+            if len(result) == u.n_players
+            else f"{len(result)} of {u.n_players} rows (stopped by the clock)"
+        )
     ctx.results["loo_all"] = result
     _save(ctx, result, "loo_all")
     return result
