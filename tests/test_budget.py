@@ -198,3 +198,27 @@ def test_ame_is_skipped_when_its_lasso_alone_would_overrun_its_share():
     # With time for it, the same AME runs as configured.
     roomy = share_budget(cost, _shape(ame_targets=4), 3600.0, spent_seconds=5.0, now=0.0)
     assert roomy.methods["ame"].run and roomy.methods["ame"].units == 4000
+
+
+def test_a_method_of_known_cost_is_skipped_when_its_turn_comes_too_late():
+    from time import perf_counter
+    from types import SimpleNamespace
+
+    from dataworth.study.budget import MethodBudget, StudyBudget
+    from dataworth.study.steps import _skipped
+
+    budget = StudyBudget(600.0, 100.0, 10.0)
+    budget.methods = {
+        name: MethodBudget(name, name, estimate, allotted=estimate)
+        for name, estimate in (("knn_shapley", 5.0), ("data_oob", 20.0), ("tmc", 100.0))
+    }
+    said: list[str] = []
+    ctx = SimpleNamespace(results={"budget": budget}, log=said.append)
+    # The methods before them overran: 15 s are left of the valuation's time.
+    budget.deadline = perf_counter() + 15.0
+    assert not _skipped(ctx, "knn_shapley")  # 5 s fit
+    assert _skipped(ctx, "data_oob")  # 20 s do not, and it could not stop once started
+    assert not budget.methods["data_oob"].run
+    assert "when its turn came" in said[-1]
+    # TMC stops by the clock: it is never skipped this way.
+    assert not _skipped(ctx, "tmc")

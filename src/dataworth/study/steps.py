@@ -33,6 +33,7 @@ from dataworth.methods.loo import leave_group_out, loo
 from dataworth.methods.registry import method
 from dataworth.methods.result import ValuationResult
 from dataworth.methods.shapley import group_sums, tmc_shapley
+from dataworth.study.budget import FULL_ROWS
 
 if TYPE_CHECKING:
     from dataworth.study.budget import MethodBudget
@@ -95,10 +96,24 @@ def _planned(ctx: StudyContext, name: str) -> MethodBudget | None:
 
 
 def _skipped(ctx: StudyContext, name: str) -> bool:
-    """True (and say so) when the budget leaves this method out."""
+    """True (and say so) when the budget leaves this method out.
+
+    A method of known cost that the budget planned is still left out when its turn comes and
+    the time left no longer pays for its estimate (the methods before it took longer than
+    theirs): it could not stop once started.
+    """
     plan = _planned(ctx, name)
-    if plan is None or plan.run:
+    if plan is None:
         return False
+    if plan.run:
+        left = ctx.results["budget"].left()
+        if name not in FULL_ROWS or plan.estimate <= left:
+            return False
+        plan.run = False
+        plan.note = (
+            f"skipped: about {plan.estimate:.0f} s, but only {max(left, 0):.0f} s were left "
+            "when its turn came (the methods before it took longer than estimated)."
+        )
     ctx.log(f"{plan.label}: {plan.note}")
     ctx.results["budget"].record(name, 0.0, plan.note)
     return True
@@ -261,8 +276,7 @@ def every_point_loo(ctx: StudyContext, u: Utility, *, wanted: bool) -> Valuation
     ctx.results["loo_all_decided"] = True
     plan = _planned(ctx, "loo_all")
     batched = getattr(u.learner, "batched", False)
-    if plan is not None and not plan.run:
-        _skipped(ctx, "loo_all")
+    if _skipped(ctx, "loo_all"):
         return None
     if plan is None and not (wanted and batched and u.n_players + 1 <= _FULL_LOO_LIMIT):
         return None
