@@ -32,11 +32,19 @@ def _tiny_task(n_classes: int) -> Task:
 
 
 def _warm_chains(task: Task) -> None:
-    from dataworth.engine.utility import Utility
-    from dataworth.methods.shapley import tmc_shapley
+    """One chain of the logistic regression, below its BLAS-thread limit.
 
-    with Utility(task, learner="logreg", metric="accuracy") as utility:
-        tmc_shapley(utility, permutations=1, tol=0.0)
+    The learner's public path holds BLAS to one thread while it fits, and that limit is
+    process-wide: set and restored from this thread it would change the threads of the fits the
+    main thread is timing. The chain itself makes only tiny BLAS calls here.
+    """
+    from dataworth.learners.logreg import BatchedLogisticRegression
+
+    n = task.n_train
+    masks = np.tri(n, dtype=bool)[n // 2 :]  # nested prefixes of half the rows and more
+    chains = np.zeros(len(masks), dtype=np.int64)
+    learner = BatchedLogisticRegression()
+    learner._fit_chains(task.X_train, task.y_train, task.n_classes, masks, None, None, chains)
 
 
 def _warm_knn(task: Task, k: int) -> None:

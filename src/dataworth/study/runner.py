@@ -87,7 +87,9 @@ def data_step(ctx: StudyContext) -> None:
         # The kernels the paths will use compile beside the baseline's fits (see the module).
         from dataworth.study.kernel_warm_up import KernelWarmUp
 
-        ctx.results["kernel_warm_up"] = KernelWarmUp(task, ctx.config.model, ctx.config.knn_k)
+        warm_up = KernelWarmUp(task, ctx.config.model, ctx.config.knn_k)
+        ctx.results["kernel_warm_up"] = warm_up
+        ctx.closers.append(warm_up.wait)  # no thread outlives the study
     description = task.metadata.get("description")
     info = {
         "name": task.name,
