@@ -86,10 +86,10 @@ subsets, level 1 selected half the groups or more on the benchmark tables (44 an
 learning curve fewer groups are selected, and an empty level 2 does not run at all; the estimate
 is then on the long side, by at most the second level's share (about 2 to 3 times the first
 level alone)."""
-LEVEL2_FIT_FACTOR = 2.0
-"""Seconds of a level-2 fit against a level-1 fit: 2.0, 1.8 and 1.8 on the benchmark tables at
-7,000 and 35,000 rows (each point in or out on its own, and its subsets' point masks formed from
-some 3,000 players)."""
+LEVEL2_FIT_FACTOR = 1.0
+"""Seconds of a level-2 fit against a level-1 fit (both about half the rows): 0.95 at 7,000 rows
+of the mixed 5-class table. (It was 1.8 to 2.0 while the group game formed each subset's point
+mask by a product with its incidence matrix, some 3,000 players by all the rows at level 2.)"""
 
 
 AME_TARGET_SHARE = 2 / 3
@@ -134,7 +134,7 @@ def estimate_ame(
       (:func:`dataworth.study.cost_paths.ame_estimation_model`); each target after the first
       adds :data:`AME_TARGET_SHARE` of one.
     * Hierarchical: each level fits its own subsets (level 2's also hold about half the rows,
-      and cost :data:`LEVEL2_FIT_FACTOR` times as much) and has its own regression, on the
+      and cost :data:`LEVEL2_FIT_FACTOR` times as much, as dear) and has its own regression, on the
       groups and on the modelled level-2 players; one target (the study's hierarchy explains
       the metric only).
 
