@@ -1,5 +1,9 @@
 """AME's estimate in the study's budget against the AME the study then runs.
 
+``python benchmarks/bench_ame_cost.py --dw-ame MODE`` times ``dw.ame(u, n_subsets=4000)`` on the
+10,000 binary rows of the issue (make_classification, 20 features, logistic regression,
+neg_log_loss) with ``mode=MODE`` (``auto``, the default path, or ``flat``), wall and CPU seconds.
+
 ``python benchmarks/bench_ame_cost.py KIND:ROWS [KIND:ROWS ...]`` (kinds of
 ``benchmarks/tables.py``; default ``numeric2:2000 mixed5:2000 numeric2:10000 mixed5:10000``),
 ``--subsets M`` (default 4000, the study's), ``--scaling KIND`` instead: the flat estimation's
@@ -153,15 +157,43 @@ def _scaling(kind: str) -> None:
                 )
 
 
+def _dw_ame(mode: str) -> None:
+    import numpy as np
+    from sklearn.datasets import make_classification
+
+    import dataworth as dw
+
+    X, y = make_classification(n_samples=12500, n_features=20, n_informative=10, random_state=0)
+    task = dw.Task.from_arrays(X[:10000], y[:10000], X[10000:], y[10000:])
+    with dw.Utility(task, learner="logreg", metric="neg_log_loss") as u:
+        start, cpu = time.perf_counter(), time.process_time()
+        result = dw.ame(u, n_subsets=4000, mode=mode)
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    row = {
+        "mode": mode,
+        "path": result.params["ame_path"],
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "fits_s": round(result.timings["evaluate"], 1),
+        "regress_s": round(result.timings["regress"], 1),
+        "nonzero": int(np.count_nonzero(result.values)),
+    }
+    print(json.dumps(row), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="*", default=list(DEFAULT_CASES))
     parser.add_argument("--subsets", type=int, default=4000)
     parser.add_argument("--scaling", metavar="KIND")
+    parser.add_argument("--dw-ame", choices=("auto", "flat"))
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.scaling:
         _scaling(args.scaling)
+        return
+    if args.dw_ame:
+        _dw_ame(args.dw_ame)
         return
     if args.one:
         print(json.dumps(_case(args.one, args.subsets)), flush=True)
