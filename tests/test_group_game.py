@@ -175,3 +175,19 @@ def test_the_fingerprints_keep_the_keys_that_stores_were_written_with(cancer_sma
     assert GroupGame(Game(np.sum, 3), [[0]]).fingerprint is None
     with pytest.raises(DataworthError, match="Unknown fingerprint_from 'bits'"):
         GroupGame(u, groups, fingerprint_from="bits")
+
+
+@pytest.mark.parametrize(
+    "groups",
+    [
+        [[0, 1, 2], [3], [7, 8]],  # disjoint, some points in no group: a gather of the columns
+        [[0, 1, 2], [2, 3], [5]],  # overlapping: the union, by the product with the incidence
+    ],
+)
+def test_point_masks_are_the_union_of_the_groups_in(groups):
+    game = GroupGame(_additive()[0], groups)
+    masks = np.random.default_rng(0).random((40, len(groups))) < 0.5
+    expected = np.zeros((40, N), dtype=bool)
+    for g, positions in enumerate(groups):
+        expected[:, positions] |= masks[:, [g]]
+    np.testing.assert_array_equal(game.point_masks(masks), expected)

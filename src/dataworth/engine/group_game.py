@@ -163,6 +163,12 @@ class GroupGame:
         self._incidence = np.zeros((self.n_players, n), dtype=np.float32)
         for g, positions in enumerate(self.members):
             self._incidence[g, positions] = 1.0
+        # Disjoint groups (AME's hierarchy: points and the rest of each group) need no product:
+        # each point is in a coalition when its one group is, a gather of the mask's columns.
+        counts = self._incidence.sum(axis=0)
+        self._owner: np.ndarray | None = None
+        if counts.max(initial=0.0) <= 1.0:
+            self._owner = np.where(counts > 0.5, self._incidence.argmax(axis=0), -1)
 
     @property
     def membership(self) -> np.ndarray:
@@ -176,6 +182,11 @@ class GroupGame:
     def point_masks(self, group_masks) -> np.ndarray:
         """The training subsets that a batch of group coalitions ``(K, n_groups)`` stands for."""
         group_masks = as_masks(group_masks, self.n_players)
+        if self._owner is not None:
+            covered = self._owner >= 0
+            out = np.zeros((group_masks.shape[0], len(self._owner)), dtype=bool)
+            out[:, covered] = group_masks[:, self._owner[covered]]
+            return out
         return (group_masks.astype(np.float32) @ self._incidence) > 0.5
 
     def evaluate(self, masks, per_prediction: bool = False, chains=None) -> Evaluation:

@@ -1,14 +1,19 @@
-"""The AME of each training point or group (Lin et al., ICML 2022, the "explain" mode)."""
+"""The AME of each training point or group (Lin et al., ICML 2022, the "explain" mode).
+
+:func:`ame` runs the flat estimator (:mod:`.ame_flat`) or, when the memory plan says so, the
+hierarchical one (:func:`~dataworth.methods.ame_scale.hierarchical_metric`, the study's), and
+records the path taken in its ``params``.
+"""
 
 from __future__ import annotations
 
-from dataworth.errors import DataworthError
-from dataworth.methods.ame_estimate import _Config, _estimate, _size
-from dataworth.methods.ame_players import _players
+from dataworth.methods.ame_flat import flat_ame
+from dataworth.methods.ame_plan import random_partition
+from dataworth.methods.ame_scale import choose_ame_path, hierarchical_metric, spread_levels
 from dataworth.methods.ame_subsets import ProgressCallback, Target
 from dataworth.methods.lasso import DEFAULT_FOLDS
 from dataworth.methods.result import ValuationResult
-from dataworth.methods.sampler import LogitUniform, PLaw, make_law
+from dataworth.methods.sampler import PLaw
 
 
 def ame(
@@ -32,6 +37,7 @@ def ame(
     progress: ProgressCallback | None = None,
     intervals: bool = False,
     n_boot: int | None = None,
+    mode: str = "auto",
 ) -> ValuationResult | dict[int, ValuationResult]:
     """Average marginal effect of each training point (or group) by randomized subsets.
 
@@ -105,6 +111,23 @@ def ame(
     n_boot : int, optional
         Bootstrap resamples; by default from 200 (400 players, 4,000 subsets) down to 40 as
         subsets times players grows (a resample's refit costs about subsets times players).
+    mode : {"auto", "flat", "hierarchical"}, default="auto"
+        The estimator. ``"flat"``: one regression over every player. ``"hierarchical"``
+        (Lin et al.'s extension): about ``sqrt(n)`` random groups of points are valued first
+        (each in or out as a whole), then the points of the selected groups (Knockoffs at
+        ``fdr``, else the one-standard-error support, on ``side``), the other groups staying
+        players as a whole; level 2 holds at most
+        :data:`~dataworth.methods.ame_plan.FLAT_COLUMN_LIMIT` columns. A point outside the
+        groups valued at level 2 gets 0 and is not selected, as the LASSO gives a point whose
+        effect it does not tell from 0 (``extra["valued"]`` says which points level 2 valued,
+        ``extra["group"]`` and ``extra["group_value"]`` their group and its level-1 value);
+        each level fits its own subsets. ``"auto"``: the memory plan's choice
+        (:func:`~dataworth.methods.ame_plan.plan_ame`, as the study and the CLI): flat while
+        the regression fits in memory and has at most ``FLAT_COLUMN_LIMIT`` columns, else
+        hierarchical. The hierarchy applies to points (no ``groups``), one target (the metric
+        or one test row), the LASSO and no ``intervals``; elsewhere ``"auto"`` is flat and
+        ``"hierarchical"`` raises an error. ``params`` records ``mode``, ``ame_path`` and
+        ``ame_path_reason`` (and the plan, ``ame_plan``).
 
     Returns
     -------
@@ -112,7 +135,10 @@ def ame(
         One result for ``target="metric"`` or a single test row; for a list of rows or
         ``"all-test"``, a dict from each test row to its result. ``extra`` holds
         ``value_1se`` (values at the one-standard-error alpha), ``selected``, and ``w`` when
-        ``fdr`` is given; ``params`` holds ``n_subsets``, the alphas and ``scale_c``.
+        ``fdr`` is given; ``params`` holds ``n_subsets``, the alphas, ``scale_c`` and the
+        path (``mode``, ``ame_path``, ``ame_path_reason``). On the hierarchical path the result
+        has the same shape, one value per point, with level 2's ``n_subsets`` and alphas and
+        ``n_subsets_groups``, ``n_groups``, ``selected_groups``, ``n_valued_points``.
 
     References
     ----------
@@ -128,33 +154,65 @@ def ame(
     >>> np.round(result.values[:3], 1)
     array([1., 1., 1.])
     """
-    the_law = make_law(law, eps=eps)
-    if isinstance(the_law, LogitUniform):
-        raise DataworthError("The logit-uniform law is the AMESV design; use ame_shapley().")
-    game, ids, extra = _players(utility, groups)
-    m, sizing = _size(n_subsets, k, size_factor, game.n_players)
-    config = _Config(
-        "ame",
-        the_law,
-        "ipw",
-        estimator,
-        fdr,
-        knockoff_plus,
-        side,
-        cv,
-        n_alphas,
+    path, plan, reason = choose_ame_path(
+        utility.n_players,
+        mode=mode,
+        n_subsets=n_subsets,
+        k=k,
+        size_factor=size_factor,
+        fdr=fdr,
+        target=target,
+        estimator=estimator,
+        groups=groups,
+        intervals=intervals,
+    )
+    recorded = {"mode": mode, "ame_path": path, "ame_path_reason": reason}
+    if plan is not None:
+        recorded["ame_plan"] = plan.describe() | {"reason": reason}
+    if path == "hierarchical":
+        levels = hierarchical_metric(
+            utility,
+            plan,
+            n_subsets=n_subsets,
+            k=k,
+            fdr=fdr,
+            seed=seed,
+            progress=progress,
+            target=target,
+            size_factor=size_factor,
+            law=law,
+            eps=eps,
+            knockoff_plus=knockoff_plus,
+            side=side,
+            cv=cv,
+            n_alphas=n_alphas,
+            n_jobs=n_jobs,
+        )
+        parts = random_partition(utility.n_players, int(plan.n_groups), seed)
+        out = spread_levels(utility, levels, parts)
+        out.params |= recorded
+        return out
+    out = flat_ame(
+        utility,
+        n_subsets=n_subsets,
+        k=k,
+        size_factor=size_factor,
+        law=law,
+        eps=eps,
+        target=target,
+        estimator=estimator,
+        fdr=fdr,
+        knockoff_plus=knockoff_plus,
+        side=side,
+        groups=groups,
+        cv=cv,
+        n_alphas=n_alphas,
         n_jobs=n_jobs,
+        seed=seed,
+        progress=progress,
         intervals=intervals,
         n_boot=n_boot,
     )
-    return _estimate(
-        game,
-        config,
-        m=m,
-        sizing=sizing,
-        target=target,
-        seed=seed,
-        player_ids=ids,
-        extra_columns=extra,
-        progress=progress,
-    )
+    for result in [out] if isinstance(out, ValuationResult) else out.values():
+        result.params |= recorded
+    return out

@@ -10,7 +10,7 @@ from dataworth.engine.group_game import GroupGame, parse_groups
 from dataworth.errors import DataworthError
 from dataworth.methods._common import point_ids
 from dataworth.methods.ame_estimate import _Config, _estimate, _single, _size
-from dataworth.methods.ame_explain import ame
+from dataworth.methods.ame_flat import flat_ame
 from dataworth.methods.ame_subsets import ProgressCallback
 from dataworth.methods.lasso import DEFAULT_FOLDS
 from dataworth.methods.result import ValuationResult
@@ -97,7 +97,8 @@ def ame_hierarchical(
         Level-1 size: ``m`` directly, or from an assumed number of influential groups.
     n_subsets_points, k_points : int, optional
         Level-2 size: ``m`` directly, or from an assumed number of influential points.
-    size_factor, law, eps, fdr, knockoff_plus, side, cv, n_alphas, n_jobs : see :func:`ame`
+    size_factor, law, eps, fdr, knockoff_plus, side, cv, n_alphas, n_jobs : see
+        :func:`~dataworth.methods.ame_explain.ame`
     target : "metric" or int, default="metric"
         One target: the metric or one test row.
     seed : int, default=0
@@ -133,7 +134,7 @@ def ame_hierarchical(
         "n_jobs": n_jobs,
         "progress": progress,
     }
-    level1 = ame(
+    level1 = flat_ame(
         utility,
         n_subsets=n_subsets_groups,
         k=k_groups,

@@ -11,8 +11,9 @@ one chain of nested prefixes, a few trees, a few test rows), and the piece is sc
 
 from __future__ import annotations
 
+import math
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from time import perf_counter
 from typing import Any
 
@@ -37,9 +38,27 @@ TRUNCATION_PERMUTATIONS = 2
 _SEARCH_BATCH = 4
 """Prefix sizes of the truncation search fitted together (one batch of the engine)."""
 AME_PLAYERS = 100
-AME_SUBSETS = 100
-"""AME's estimation (its cross-validated LASSO, not the fits) is timed on a subsample of this many
-players with this many subsets, its fits already stored; see :func:`ame_estimation_seconds`."""
+AME_PLAYERS_LARGE = 400
+AME_SUBSETS = 300
+AME_SUBSETS_MORE = 600
+"""AME's estimation (its cross-validated LASSO with Knockoffs, not the fits) is timed with its fits
+already stored: on ``AME_PLAYERS`` and ``AME_PLAYERS_LARGE`` players with ``AME_SUBSETS`` subsets
+(the growth with the players), and on the larger again with ``AME_SUBSETS_MORE`` (the growth
+with the subsets); see :func:`ame_estimation_seconds`. At 100 subsets or fewer the walk of the
+LASSO path (whether its CV curve turns early) made timings of the same size differ threefold."""
+AME_FIT_SUBSETS = 64
+"""AME's subsets (``p`` from the grid, each row in with probability ``p``) fitted on all training
+rows as AME fits them, one batch: AME's fits cost less per subset than the engine's 90% subsets
+(about half the rows, and batched), 7 times less at 7,000 rows."""
+AME_SUBSET_EXPONENT = 0.8
+"""How the estimation's growth per subset grows with the players: as their power 0.8 from 100 to
+3,000 players with 1,000 to 4,000 subsets (0.38 to 5.1 ms per subset) on this project's
+machines; its size is measured on each task."""
+AME_EXPONENT_RANGE = (1.5, 2.0)
+"""Bounds of the measured exponent of the estimation's growth with the players. Below 400
+players the LASSO's early stop (a CV curve that turns after few points) can make a timing several
+times shorter or longer than its neighbours'; from 400 to 3,000 players it grew as the power 1.5
+to 1.9 on this project's machines (``benchmarks/bench_ame_cost.py``)."""
 
 
 def time_paths(
@@ -230,27 +249,143 @@ def _geometric_sizes(n: int) -> list[int]:
     return [*sizes, n] if not sizes or sizes[-1] != n else sizes
 
 
-def _time_ame(task: Task, learner: str, metric: str, seed: int) -> dict[str, float]:
-    """Seconds of AME's estimation alone (its fits already stored), on a small subsample."""
+def _time_ame(task: Task, learner: str, metric: str, seed: int) -> dict[str, Any]:
+    """Seconds of AME's flat estimation alone (its fits already stored), at two small sizes, and
+    of its fits on all the rows.
+
+    Each subsample's fits are stored first (one run at its largest number of subsets); then the
+    estimation is timed at ``AME_SUBSETS`` subsets on ``AME_PLAYERS`` and ``AME_PLAYERS_LARGE``
+    players, and at ``AME_SUBSETS_MORE`` on the larger (the growth with the subsets). AME's own
+    fits are timed apart, on a batch of its subsets of all the training rows
+    (:func:`_time_ame_fits`). The first size's entries keep the keys of the single timing of
+    earlier versions.
+    """
     from dataworth.engine.utility import Utility
     from dataworth.methods.ame import ame
 
-    players = min(task.n_train, AME_PLAYERS)
-    sub = task if players == task.n_train else task.subsample_train(players, seed=seed)
-    with Utility(sub, learner=learner, metric=metric, seed=seed) as utility:
-        ame(utility, n_subsets=AME_SUBSETS, fdr=0.1, seed=seed)  # the fits, stored
+    sizes: list[dict[str, float]] = []
+    plan = ((AME_PLAYERS, (AME_SUBSETS,)), (AME_PLAYERS_LARGE, (AME_SUBSETS, AME_SUBSETS_MORE)))
+    for wanted, subsets in plan:
+        players = min(task.n_train, wanted)
+        if any(size["players"] == players for size in sizes):
+            continue  # a small table: the larger size is the same subsample
+        sub = task if players == task.n_train else task.subsample_train(players, seed=seed)
+        with Utility(sub, learner=learner, metric=metric, seed=seed) as utility:
+            ame(utility, n_subsets=max(subsets), fdr=0.1, seed=seed, mode="flat")  # fits, stored
+            for m in subsets:
+                start = perf_counter()
+                ame(utility, n_subsets=m, fdr=0.1, seed=seed, mode="flat")
+                sizes.append({"players": players, "subsets": m, "seconds": perf_counter() - start})
+    first = sizes[0]
+    return {
+        "players": first["players"],
+        "subsets": first["subsets"],
+        "seconds": first["seconds"],
+        "knockoffs": True,
+        "sizes": sizes,
+        **_time_ame_fits(task, learner, metric, seed),
+    }
+
+
+def _time_ame_fits(task: Task, learner: str, metric: str, seed: int) -> dict[str, float]:
+    """Seconds per subset of AME's fits on all training rows, timed on one batch of its subsets."""
+    from dataworth.engine.utility import Utility
+    from dataworth.methods.sampler import SubsetSampler, make_law
+
+    count = min(AME_FIT_SUBSETS, max(2, task.n_train))
+    _, masks = SubsetSampler(task.n_train, make_law("grid")).draw(seed, 0, count)
+    with Utility(task, learner=learner, metric=metric, seed=seed) as utility:
         start = perf_counter()
-        ame(utility, n_subsets=AME_SUBSETS, fdr=0.1, seed=seed)
+        utility.evaluate(masks)
         seconds = perf_counter() - start
-    return {"players": players, "subsets": AME_SUBSETS, "seconds": seconds}
+    return {"fit_subsets": count, "fit_seconds": seconds / count, "fit_rows": task.n_train}
 
 
-def ame_estimation_seconds(timing: dict[str, float], players: int) -> float:
-    """Seconds of AME's estimation for one target with its smallest useful number of subsets.
+@dataclass(frozen=True)
+class AmeEstimationModel:
+    """AME's flat estimation for one target, fitted to the cost study's timings.
 
-    Scaled from the timed subsample as the square of the players: each of them is a column of a
-    cross-validated LASSO path whose passes also grow with the columns. Timings on this project's
-    machines grew a little slower than that (about the power 1.8 from 400 to 2,000 players), so
-    the estimate errs on the long side.
+    ``seconds(players, subsets) = anchor_seconds * (players / anchor_players) ** exponent
+    + per_subset_anchor * (players / anchor_players) ** AME_SUBSET_EXPONENT
+    * max(subsets - anchor_subsets, 0)``. The first term is the cross-validated LASSO path at
+    the anchor's subsets, whose passes over the Gram matrix grow faster than the columns (the
+    exponent, measured between the two timed sizes and bounded to :data:`AME_EXPONENT_RANGE`;
+    anchored at the larger). The second is what each further subset
+    adds (the design, its centring and Gram matrices, the folds' rows, the longer support of a
+    less noisy path), measured on the anchor and at least its mean seconds per subset there:
+    at a few hundred subsets the path's walk is noisy (a longer one at fewer subsets is common),
+    and the estimation grew at least in proportion to the subsets from 1,000 to 4,000 on this
+    project's machines (at 100 to 3,000 players).
     """
-    return timing["seconds"] * (max(players, 1) / timing["players"]) ** 2
+
+    anchor_players: int
+    anchor_subsets: int
+    anchor_seconds: float
+    exponent: float
+    per_subset_anchor: float
+    measured: bool
+
+    def seconds(self, players: int, subsets: int | None = None) -> float:
+        """Seconds of the estimation on ``players`` players (``subsets`` default: the anchor's)."""
+        ratio = max(int(players), 1) / self.anchor_players
+        extra = 0 if subsets is None else max(int(subsets) - self.anchor_subsets, 0)
+        return self.anchor_seconds * ratio**self.exponent + self.per_subset(players) * extra
+
+    def per_subset(self, players: int) -> float:
+        """Seconds the estimation adds per subset beyond the anchor's, on ``players`` players."""
+        ratio = max(int(players), 1) / self.anchor_players
+        return self.per_subset_anchor * ratio**AME_SUBSET_EXPONENT
+
+    def describe(self) -> str:
+        how = (
+            f"as the power {self.exponent:.2f} of the players, measured"
+            if self.measured
+            else f"as the power {self.exponent:.1f} of the players (one size timed)"
+        )
+        return f"its LASSO timed on {self.anchor_players} players and scaled {how}"
+
+
+def ame_estimation_model(timing: dict[str, Any]) -> AmeEstimationModel:
+    """The estimation model of :class:`AmeEstimationModel` from :func:`_time_ame`'s timings.
+
+    A timing of one size only (a table of fewer rows, or a cost result of an earlier version)
+    scales as the square of the players, the long side of the measured range.
+    """
+    sizes = timing.get("sizes") or [
+        {"players": timing["players"], "subsets": timing["subsets"], "seconds": timing["seconds"]}
+    ]
+    base = min(size["subsets"] for size in sizes)
+    at_base = sorted((s for s in sizes if s["subsets"] == base), key=lambda s: s["players"])
+    small, large = at_base[0], at_base[-1]
+    low, high = AME_EXPONENT_RANGE
+    measured = large["players"] > small["players"]
+    exponent = high
+    if measured:
+        ratio = max(large["seconds"], 1e-9) / max(small["seconds"], 1e-9)
+        exponent = math.log(ratio) / math.log(large["players"] / small["players"])
+        exponent = min(max(exponent, low), high)
+    per_subset = 0.0
+    more = [s for s in sizes if s["players"] == large["players"] and s["subsets"] > base]
+    if more:
+        top = max(more, key=lambda s: s["subsets"])
+        grew = (top["seconds"] - large["seconds"]) / (top["subsets"] - base)
+        per_subset = max(grew, top["seconds"] / top["subsets"])
+    return AmeEstimationModel(
+        anchor_players=int(large["players"]),
+        anchor_subsets=int(base),
+        anchor_seconds=float(large["seconds"]),
+        exponent=float(exponent),
+        per_subset_anchor=float(per_subset),
+        measured=measured,
+    )
+
+
+def ame_estimation_seconds(
+    timing: dict[str, Any], players: int, subsets: int | None = None
+) -> float:
+    """Seconds of AME's flat estimation for one target on ``players`` players.
+
+    With ``subsets`` None, at the smallest number timed (:data:`AME_SUBSETS`); see
+    :class:`AmeEstimationModel`.
+    """
+    return ame_estimation_model(timing).seconds(players, subsets)

@@ -74,38 +74,89 @@ def estimate_knn_shapley(cost: CostResult, rows: int | None = None) -> float | N
     return path["per_test_row"] * path["n_test"] * rows / cost.n_train
 
 
+LEVEL2_SHARE = 1.0
+"""Share of its point budget the hierarchy's second level is modelled to hold (the points of the
+groups selected at the first level, at most the flat width, see
+:func:`dataworth.methods.ame_scale.hierarchical_metric`). With Knockoffs at 0.1 and 4,000
+subsets, level 1 selected half the groups or more on the benchmark tables (44 and 68 of 84 at
+7,000 rows, 91 of 187 at 35,000): level 2 was at its budget. With fewer subsets or a flat
+learning curve fewer groups are selected, and an empty level 2 does not run at all; the estimate
+is then on the long side, by at most the second level's share (about 2 to 3 times the first
+level alone)."""
+LEVEL2_FIT_FACTOR = 1.0
+"""Seconds of a level-2 fit against a level-1 fit (both about half the rows): 0.95 at 7,000 rows
+of the mixed 5-class table. (It was 1.8 to 2.0 while the group game formed each subset's point
+mask by a product with its incidence matrix, some 3,000 players by all the rows at level 2.)"""
+
+
+AME_TARGET_SHARE = 2 / 3
+"""Share of one target's estimation that each further target adds. The study explains its test
+rows in one call, which shares the design and its Gram matrices among them, and the metric in a
+second: on a 1,400-row table three test rows took 1.9 times the metric's estimation, so the
+metric and three rows took 3 times, ``1 + 3 * 2/3``."""
+
+
+def ame_level_sizes(players: int, knockoffs: bool = True) -> tuple[int, int] | None:
+    """Players of the hierarchy's two regressions as modelled, or None when AME runs flat.
+
+    The path is the memory plan's column rule (:func:`dataworth.methods.ame_plan.plan_ame`):
+    hierarchical above :data:`~dataworth.methods.ame_plan.FLAT_COLUMN_LIMIT` columns (twice the
+    players with Knockoffs, as the study runs it). Level 1 has
+    :func:`~dataworth.methods.ame_plan.hierarchy_size` groups; level 2 :data:`LEVEL2_SHARE` of
+    its point budget and one column per other group.
+    """
+    from dataworth.methods import ame_plan
+
+    width = 2 if knockoffs else 1
+    if players * width <= ame_plan.FLAT_COLUMN_LIMIT:
+        return None
+    groups = ame_plan.hierarchy_size(players)
+    budget = max(1, ame_plan.FLAT_COLUMN_LIMIT // width - groups)
+    return groups, math.ceil(LEVEL2_SHARE * budget) + groups
+
+
 def estimate_ame(
     cost: CostResult, players: int | None = None, targets: int = 1, rows: int | None = None
 ) -> tuple[float, float]:
     """``(fixed, per_subset)`` seconds of AME: about ``fixed + per_subset * subsets`` in all.
 
-    ``per_subset`` is one fit (subsets hold half the rows on average). ``fixed`` is its
-    estimation, a cross-validated LASSO per target, at its smallest useful number of subsets
-    (timed on a small subsample and scaled to the players, see
-    :func:`dataworth.study.cost_paths.ame_estimation_seconds`): at many players it costs far more
-    than the fits. Zero when it was not timed.
+    Modelled on the path the plan will choose (:func:`ame_level_sizes`).
+
+    * Flat: ``per_subset`` is one fit (subsets hold half the rows on average; timed on a batch
+      of AME's own subsets when the cost study did, see
+      :func:`dataworth.study.cost_paths._time_ame_fits`) plus the estimation's growth with the
+      subsets; ``fixed`` is the estimation, a cross-validated LASSO per target, at its smallest
+      useful number of subsets. Both come from the cost study's timings at two small sizes and
+      the exponent measured between them
+      (:func:`dataworth.study.cost_paths.ame_estimation_model`); each target after the first
+      adds :data:`AME_TARGET_SHARE` of one.
+    * Hierarchical: each level fits its own subsets (level 2's also hold about half the rows,
+      and cost :data:`LEVEL2_FIT_FACTOR` times as much, as dear) and has its own regression, on the
+      groups and on the modelled level-2 players; one target (the study's hierarchy explains
+      the metric only).
+
+    ``fixed`` is zero when the estimation was not timed.
     """
-    from dataworth.methods.ame_plan import FLAT_COLUMN_LIMIT, hierarchy_size
-    from dataworth.study.cost_paths import ame_estimation_seconds
+    from dataworth.study.cost_paths import ame_estimation_model
 
     n = cost.n_train if rows is None else rows
     players = n if players is None else players
-    per_fit = cost.seconds_per_fit(max(1, n // 2))
-    # Above the flat regression's column limit the study runs the hierarchy: its subsets are
-    # fitted twice (groups, then points) and its two regressions have the groups' and at most
-    # the limit's columns.
-    hierarchical = players > FLAT_COLUMN_LIMIT
-    if hierarchical:
-        per_fit *= 2
     timing = cost.paths.get("ame_estimation")
+    per_fit = cost.seconds_per_fit(max(1, n // 2))
+    if timing and "fit_seconds" in timing:
+        # AME's own fits, timed on all rows; other sizes follow the fits' growth with the rows.
+        timed_rows = max(1, int(timing["fit_rows"]) // 2)
+        per_fit = timing["fit_seconds"] * per_fit / cost.seconds_per_fit(timed_rows)
+    levels = ame_level_sizes(players, knockoffs=(timing or {}).get("knockoffs", True))
     if not timing:
-        return 0.0, per_fit
-    if hierarchical:
-        estimation = ame_estimation_seconds(timing, hierarchy_size(players))
-        estimation += ame_estimation_seconds(timing, FLAT_COLUMN_LIMIT)
-    else:
-        estimation = ame_estimation_seconds(timing, players)
-    return targets * estimation, per_fit
+        return 0.0, per_fit * (1 if levels is None else 2)
+    model = ame_estimation_model(timing)
+    if levels is None:
+        share = 1 + AME_TARGET_SHARE * (max(int(targets), 1) - 1)
+        return share * model.seconds(players), per_fit + share * model.per_subset(players)
+    fixed = sum(model.seconds(size) for size in levels)
+    per_subset = per_fit * (1 + LEVEL2_FIT_FACTOR) + sum(model.per_subset(s) for s in levels)
+    return fixed, per_subset
 
 
 def estimate_influence(cost: CostResult) -> float | None:
@@ -173,7 +224,16 @@ def _path_note(cost: CostResult, row: PlanRow, note: str) -> str:
     if row.path == "loo_one_out":
         return note + "; timed on a batch of one-out subsets (the learner's one-out path)"
     if row.path == "ame_estimation":
-        return note + "; with its LASSO, timed on 100 players and scaled to all of them"
+        from dataworth.study.cost_paths import ame_estimation_model
+
+        model = ame_estimation_model(cost.paths["ame_estimation"])
+        levels = ame_level_sizes(cost.n_train, cost.paths["ame_estimation"].get("knockoffs", True))
+        path = (
+            "flat"
+            if levels is None
+            else f"hierarchical: {levels[0]} groups, then about {levels[1]} players"
+        )
+        return note + f"; {path}, with {model.describe()}"
     if row.path == "tmc_chain":
         share = cost.paths["tmc_chain"].get("fitted_share", 1.0)
         return (
