@@ -138,3 +138,13 @@ def test_batched_logreg_loo_equals_tightly_converged_sklearn(cancer_small):
     # (the default tolerance 1e-10 gives about 1.5e-10 here).
     np.testing.assert_allclose(result.values, reference, rtol=0, atol=1e-9)
     assert np.abs(reference).max() > 1e-4
+
+
+@pytest.mark.parametrize("metric", ["neg_log_loss", "accuracy", "roc_auc"])
+def test_scoring_on_threads_has_the_same_bits(cancer_small, metric, monkeypatch):
+    import dataworth.engine.utility as utility_module
+
+    one = loo(Utility(cancer_small, learner="logreg", metric=metric)).values
+    monkeypatch.setattr(utility_module, "_SCORE_THREAD_ENTRIES", 1)
+    monkeypatch.setattr(utility_module, "usable_threads", lambda: 3)
+    assert np.array_equal(loo(Utility(cancer_small, learner="logreg", metric=metric)).values, one)

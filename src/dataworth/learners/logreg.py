@@ -396,7 +396,7 @@ class BatchedLogisticRegression(_ChainFits, _NewtonSolver):
                 out[sl, :, 1] = p1
                 out[sl, :, 0] = 1.0 - p1
             else:
-                out[sl] = _softmax(z, np.where(present[sl], 0.0, -np.inf))[0]
+                _softmax(z, np.where(present[sl], 0.0, -np.inf), out=out[sl])
 
         starts = range(0, K, step)
         if threads == 1 or len(starts) == 1:
