@@ -79,6 +79,7 @@ from dataworth.errors import DataworthError
 from dataworth.learners.logreg_batches import solve_in_chunks
 from dataworth.learners.logreg_chain_fits import _ChainFits
 from dataworth.learners.logreg_chains import chain_kernel
+from dataworth.learners.logreg_near import predict_proba_near
 from dataworth.learners.logreg_newton import _NewtonSolver, _Reference
 from dataworth.learners.logreg_numerics import (
     _finish_hessian,
@@ -112,7 +113,9 @@ __all__ = ["BatchedLogisticRegression", "LogisticConvergenceWarning"]
 
 # Bump when the solver's arithmetic changes, so cached utilities computed by an older solver are
 # not mixed with new ones (part of the fingerprint).
-_SOLVER_VERSION = "newton-chord-4"  # 4: the compiled one-out path on large tasks
+# 4: the compiled one-out path on large tasks; 5: large test sets scored by the compiled path
+# near the full-data model (docs/design.md, section 4)
+_SOLVER_VERSION = "newton-chord-5"
 
 # Keep the reference solutions of this many (task, parameters) pairs.
 _CACHE_SIZE = 4
@@ -229,6 +232,12 @@ class BatchedLogisticRegression(_ChainFits, _NewtonSolver):
             task.X_train, task.y_train, task.n_classes, masks, None, task.fingerprint, chains
         )
         present = _class_presence(task.y_train, masks, task.n_classes)
+        key = (task.fingerprint, task.n_classes, self.C, self.tol, self.max_iter)
+        ref = self._references.get(key)
+        args = (task.X_test, params, present, task.n_classes, self.predict_proba)
+        near = predict_proba_near(None if ref is None else ref.theta, *args)
+        if near is not None:  # large test sets: compiled, from the full-data model
+            return near
         return self.predict_proba(params, task.X_test, present, n_classes=task.n_classes)
 
     # ------------------------------------------------------------------ public lower level
