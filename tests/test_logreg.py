@@ -379,3 +379,46 @@ def test_memory_limit_units(monkeypatch):
         assert available_memory() <= expected
     monkeypatch.setenv(MEMORY_LIMIT_ENV, "64K")
     assert chunk_budget(2**30) == 2**14 and chunk_budget(100) == 100
+
+
+@pytest.mark.parametrize("classes", range(2, 10))
+def test_softmax_has_the_bits_of_the_plain_formula(classes, rng):
+    """The class-major softmax gives NumPy's max, exp and last-axis sum bit for bit."""
+    from dataworth.learners.logreg_numerics import _softmax
+
+    z = rng.normal(size=(6, 301, classes)) * 30
+    offset = np.where(rng.random((6, classes)) < 0.3, -np.inf, 0.0)
+    offset[:, 0] = 0.0
+    shifted = z + offset[:, None, :]
+    top = shifted.max(axis=-1, keepdims=True)
+    e = np.exp(shifted - top)
+    total = e.sum(axis=-1, keepdims=True)
+    proba, lse = _softmax(z, offset)
+    assert np.array_equal(proba, e / total)
+    assert np.array_equal(lse, (np.log(total) + top)[..., 0])
+    assert (proba[np.broadcast_to(offset[:, None, :] == -np.inf, proba.shape)] == 0.0).all()
+
+
+@pytest.mark.parametrize("fixture", ["cancer_400", "wine_small"])
+def test_predictions_on_threads_have_the_same_bits(fixture, request, rng, monkeypatch):
+    task = request.getfixturevalue(fixture)
+    masks = _mixed_masks(rng, task.n_train)
+    model = BatchedLogisticRegression()
+    params, _, _ = model.fit_batch(task.X_train, task.y_train, task.n_classes, masks)
+    one = model.predict_proba(params, task.X_test, n_classes=task.n_classes)
+    monkeypatch.setattr(logreg_module, "_PREDICT_THREAD_ENTRIES", 1)
+    monkeypatch.setattr(logreg_module, "usable_threads", lambda: 3)
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "64K")  # many small chunks
+    assert np.array_equal(model.predict_proba(params, task.X_test, n_classes=task.n_classes), one)
+
+
+def test_one_blas_thread_limits_blas_and_keeps_its_controller():
+    from threadpoolctl import threadpool_info
+
+    from dataworth import machine
+
+    with machine.one_blas_thread():
+        blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+        assert blas and all(lib["num_threads"] == 1 for lib in blas)
+    first = machine._blas_controller()
+    assert machine._blas_controller() is first  # no extension module imported in between

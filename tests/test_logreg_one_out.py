@@ -181,3 +181,44 @@ def test_one_out_bits_do_not_depend_on_threads_or_batch_width(loader, K, monkeyp
     narrow = one_out_module.solve_one_out(prep, problem.Xa, problem.y, excluded, 1e-10, 100, 3)
     for got, expected in zip(narrow, wide, strict=True):
         assert np.array_equal(got, expected)
+
+
+def _with_one_hot(loader):
+    """Standardised features plus one-hot columns of two binned features (mostly zeros, as a
+    table's categorical columns give): the kernels skip a row's zero entries."""
+    X, y = _standardised(loader)
+    blocks = [X]
+    for column, levels in ((0, 4), (1, 3)):
+        cuts = np.quantile(X[:, column], np.linspace(0, 1, levels + 1)[1:-1])
+        blocks.append(np.eye(levels)[np.digitize(X[:, column], cuts)])
+    return np.hstack(blocks), y
+
+
+@pytest.mark.parametrize(("loader", "K"), [(load_wine, 3), (load_breast_cancer, 2)])
+def test_one_out_with_one_hot_columns(loader, K, monkeypatch):
+    monkeypatch.setattr(logreg_module, "_ONE_OUT_MIN_ROWS", 0)
+    monkeypatch.setattr(logreg_module, "_ONE_OUT_MIN_ROWS_BINARY", 0)
+    X, y = _with_one_hot(loader)
+    assert (X == 0.0).mean() > 0.1
+    rows = np.arange(0, len(y), 4)
+    masks = _one_out_masks(len(y), rows)
+    model = BatchedLogisticRegression()
+    params, _, converged = model.fit_batch(X, y, K, masks)
+    assert next(iter(model._references.values())).one_out is not None
+    assert converged.all()
+    assert np.abs(model.mean_gradient(params, X, y, K, masks)).max() <= model.tol
+    expected, _, _ = _general_solver(model, X, y, K, masks)
+    np.testing.assert_allclose(params, expected, rtol=0, atol=1e-7 * np.abs(expected).max())
+    proba = model.predict_proba(params[:3], X)
+    for mask, p in zip(masks[:3], proba, strict=True):
+        sk = LogisticRegression(C=1.0, tol=1e-12, max_iter=10_000, solver="newton-cholesky")
+        sk.fit(X[mask], y[mask])
+        np.testing.assert_allclose(p, sk.predict_proba(X), rtol=0, atol=1e-8)
+    # Neither the batch width nor the threads change a bit.
+    prep = next(iter(model._references.values())).one_out
+    problem = logreg_module._make_problem(X, y, K)
+    wide = one_out_module.solve_one_out(prep, problem.Xa, problem.y, rows, 1e-10, 100, 1)
+    monkeypatch.setattr(one_out_module, "_BATCH_COLUMNS", 1)
+    narrow = one_out_module.solve_one_out(prep, problem.Xa, problem.y, rows, 1e-10, 100, 3)
+    for got, exp in zip(narrow, wide, strict=True):
+        assert np.array_equal(got, exp)

@@ -161,3 +161,13 @@ def test_loo_stops_by_the_clock_and_keeps_the_exact_values_it_has(monkeypatch):
     assert len(partial) == 1024 and partial.params["stopped_by"] == "time budget 1.5 s"
     np.testing.assert_allclose(partial.values, weights[:1024], atol=1e-12)
     assert len(loo_module.loo(game, time_budget=100.0)) == n
+
+
+@pytest.mark.parametrize("metric", ["neg_log_loss", "accuracy", "roc_auc"])
+def test_scoring_on_threads_has_the_same_bits(cancer_small, metric, monkeypatch):
+    import dataworth.engine.utility as utility_module
+
+    one = loo(Utility(cancer_small, learner="logreg", metric=metric)).values
+    monkeypatch.setattr(utility_module, "_SCORE_THREAD_ENTRIES", 1)
+    monkeypatch.setattr(utility_module, "usable_threads", lambda: 3)
+    assert np.array_equal(loo(Utility(cancer_small, learner="logreg", metric=metric)).values, one)

@@ -4,16 +4,23 @@ It sits below every layer, so a learner sizing its threads and the engine sizing
 count the same cores. When the engine runs fits in several worker processes at once, it tells
 each worker its share of the cores (:func:`thread_share`), and learners that run threads of their
 own ask :func:`usable_threads`, so workers times threads never exceeds the cores.
+:func:`one_blas_thread` keeps BLAS to one thread for a block, for the code whose parallelism is
+its own threads.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.machinery
 import os
+import sys
+import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 
-__all__ = ["thread_share", "usable_cpus", "usable_threads"]
+__all__ = ["one_blas_thread", "thread_share", "usable_cpus", "usable_threads"]
+
+_EXTENSION_SUFFIXES = tuple(importlib.machinery.EXTENSION_SUFFIXES)
 
 # Threads the engine lets the fits running in this context use (None: all usable cores).
 _SHARE: ContextVar[int | None] = ContextVar("dataworth_thread_share", default=None)
@@ -65,3 +72,42 @@ def thread_share(threads: int | None) -> Iterator[None]:
         yield
     finally:
         _SHARE.reset(token)
+
+
+# threadpoolctl's controller of the loaded BLAS libraries, and how many modules were imported
+# when it was last checked. Building one scans every loaded library (20-50 ms, more than a whole
+# small LOO). Python packages load their BLAS with an extension module, so it is rebuilt only
+# when an extension module was imported since (``sys.modules`` keeps the order of imports).
+_BLAS: list = [0, None]
+_BLAS_LOCK = threading.Lock()
+
+
+def _blas_controller():
+    with _BLAS_LOCK:
+        seen, controller = _BLAS
+        modules = list(sys.modules.values())
+        fresh = modules[seen:] if len(modules) >= seen else modules
+        if (
+            controller is None
+            or len(modules) < seen
+            or any(
+                str(getattr(m, "__file__", None) or "").endswith(_EXTENSION_SUFFIXES) for m in fresh
+            )
+        ):
+            from threadpoolctl import ThreadpoolController
+
+            controller = ThreadpoolController()
+        _BLAS[:] = [len(modules), controller]
+        return controller
+
+
+def one_blas_thread():
+    """A context in which the loaded BLAS libraries use one thread (as
+    ``threadpoolctl.threadpool_limits(limits=1, user_api="blas")``, without its scan of the
+    loaded libraries on every call).
+
+    Returns
+    -------
+    context manager
+    """
+    return _blas_controller().limit(limits=1, user_api="blas")

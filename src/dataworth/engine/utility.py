@@ -16,8 +16,10 @@ the backend or what the store already held.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,12 +34,18 @@ from dataworth.engine.store import EvaluationStore
 from dataworth.errors import DataworthError
 from dataworth.learners import Learner, make_learner
 from dataworth.learners.degenerate import is_degenerate, prior_predictions
-from dataworth.machine import thread_share, usable_cpus
-from dataworth.metrics import Metric, get_metric, per_prediction_scores
+from dataworth.machine import thread_share, usable_cpus, usable_threads
+from dataworth.metrics import METRICS, Metric, get_metric, per_prediction_scores
 
 ProgressCallback = Callable[[int, int], None]
 
 _BATCHED_CHUNK = 256
+# Predictions of at least this many probabilities are scored on threads.
+_SCORE_THREAD_ENTRIES = 2**22
+# Built-in metrics that read the probabilities alone, never the predicted labels.
+_LABEL_FREE_METRICS = frozenset(
+    METRICS[name].function for name in ("neg_log_loss", "roc_auc", "neg_brier")
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,7 @@ class _FitJob:
                 proba = self.learner.predict_proba_batch(self.task, masks)
             else:
                 proba = self.learner.predict_proba_batch(self.task, masks, chains=chains)
-        return _score(proba, proba.argmax(axis=2), self.task, self.metric, self.per_prediction_kind)
+            return _score_on_threads(proba, self.task, self.metric, self.per_prediction_kind)
 
 
 def _whole_chains(rows: np.ndarray, labels: np.ndarray, size: int) -> list[np.ndarray]:
@@ -85,6 +93,31 @@ def _whole_chains(rows: np.ndarray, labels: np.ndarray, size: int) -> list[np.nd
 def _score(proba, labels, task: Task, metric: Metric, kind: str):
     scores = np.asarray(metric(proba, labels, task.y_test), dtype=np.float64)
     return scores, per_prediction_scores(proba, task.y_test, kind)
+
+
+def _score_on_threads(proba, task: Task, metric: Metric, kind: str):
+    """:func:`_score` of fitted models' predictions, large batches split by model on threads.
+
+    Every metric scores each model from its own predictions, and NumPy releases the GIL in
+    these array operations; scoring LOO's 35,000 models on 15,000 test rows took a third of
+    its time on one thread.
+    """
+    # The predicted labels (an argmax over a short last axis, a sixth of scoring LOO's models)
+    # only for the metrics that read them.
+    label_free = metric.function in _LABEL_FREE_METRICS
+
+    def part(sl: slice):
+        labels = None if label_free else proba[sl].argmax(axis=2)
+        return _score(proba[sl], labels, task, metric, kind)
+
+    threads = usable_threads() if proba.size >= _SCORE_THREAD_ENTRIES else 1
+    if threads == 1 or len(proba) < 2:
+        return part(slice(None))
+    bounds = np.linspace(0, len(proba), min(threads, len(proba)) + 1).astype(int)
+
+    with ThreadPoolExecutor(len(bounds) - 1) as pool:
+        parts = list(pool.map(part, [slice(a, b) for a, b in itertools.pairwise(bounds)]))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 class Utility:

@@ -148,7 +148,7 @@ class _NewtonSolver:
             loss = softplus[..., 0] - rows.targets[..., 0] * z[..., 0]
             resid = proba - rows.targets
         else:
-            proba, lse = _softmax(z + struct.logit_offset[:, None, :])
+            proba, lse = _softmax(z, struct.logit_offset)
             labels = rows.y[:, :, None] if rows.stacked else rows.y[None, :, None]
             picked = np.take_along_axis(z, labels, axis=2)[..., 0]
             # Rows outside the subset may carry a class it lacks; their loss is meaningless.

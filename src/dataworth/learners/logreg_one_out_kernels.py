@@ -141,25 +141,36 @@ def batch_objective(Xa, y, eref, base, inv_sref, D, exc, m, R, off, tot, G, work
         for t in range(rows):
             row_residuals(Xa, y, eref, base, inv_sref, D, exc, m, R, off, tot, i0 + t, Rs[t], work)
         # G += residuals x row, four rows per sweep over G (rows still added in order, so the
-        # same bits as row by row, with a quarter of the loads and stores of G).
+        # same bits as row by row, with a quarter of the loads and stores of G). A zero entry
+        # of a row is skipped: its terms are +-0, and adding +-0 to a sum that started at +0
+        # changes no bit (the sum is never -0), so one-hot columns cost only where they are 1.
         if rows == 4:
             for j in range(W):
                 x0, x1, x2, x3 = Xa[i0, j], Xa[i0 + 1, j], Xa[i0 + 2, j], Xa[i0 + 3, j]
-                R0, R1, R2, R3 = Rs[0], Rs[1], Rs[2], Rs[3]
-                for col in range(C):
-                    g = G[j, col]
-                    g += R0[col] * x0
-                    g += R1[col] * x1
-                    g += R2[col] * x2
-                    g += R3[col] * x3
-                    G[j, col] = g
+                if x0 != 0.0 and x1 != 0.0 and x2 != 0.0 and x3 != 0.0:
+                    R0, R1, R2, R3 = Rs[0], Rs[1], Rs[2], Rs[3]
+                    for col in range(C):
+                        g = G[j, col]
+                        g += R0[col] * x0
+                        g += R1[col] * x1
+                        g += R2[col] * x2
+                        g += R3[col] * x3
+                        G[j, col] = g
+                else:
+                    for t in range(4):
+                        xv = Xa[i0 + t, j]
+                        if xv != 0.0:
+                            Rt = Rs[t]
+                            for col in range(C):
+                                G[j, col] += Rt[col] * xv
         else:
             for t in range(rows):
                 for j in range(W):
                     xv = Xa[i0 + t, j]
-                    Rt = Rs[t]
-                    for col in range(C):
-                        G[j, col] += Rt[col] * xv
+                    if xv != 0.0:
+                        Rt = Rs[t]
+                        for col in range(C):
+                            G[j, col] += Rt[col] * xv
 
 
 @njit
@@ -173,8 +184,9 @@ def row_residuals(Xa, y, eref, base, inv_sref, D, exc, m, R, off, tot, i, Rrow, 
         dz[col] = 0.0
     for j in range(W):
         xv = Xa[i, j]
-        for col in range(C):
-            dz[col] += D[j, col] * xv
+        if xv != 0.0:  # a zero entry adds +-0 to a sum that is never -0: no bit changes
+            for col in range(C):
+                dz[col] += D[j, col] * xv
     far = 0
     for col in range(C):
         d = dz[col]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 from dataworth.errors import DataworthError
 
@@ -26,6 +27,10 @@ MEMORY_LIMIT_ENV = "DATAWORTH_MEMORY_LIMIT"
 # the caller's arrays, the other worker processes and the system.
 CHUNK_SHARE = 0.25
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+# The system's reading is reused for this many seconds: a small fit asks for it several times
+# within milliseconds, and reading /proc/meminfo each time cost a tenth of a small LOO.
+_PROBE_SECONDS = 0.5
+_last_probe: tuple[float, int | None] | None = None
 
 
 def _limit_from_env() -> int | None:
@@ -42,6 +47,15 @@ def _limit_from_env() -> int | None:
 
 
 def _system_available() -> int | None:
+    global _last_probe
+    now = time.monotonic()
+    if _last_probe is not None and now - _last_probe[0] < _PROBE_SECONDS:
+        return _last_probe[1]
+    _last_probe = (now, _read_system_available())
+    return _last_probe[1]
+
+
+def _read_system_available() -> int | None:
     try:
         with open("/proc/meminfo", encoding="ascii") as handle:
             for line in handle:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from time import perf_counter
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from dataworth.engine.group_game import parse_groups
+from dataworth.machine import one_blas_thread
 from dataworth.methods._common import Timer, manifest, point_ids, resolve_points
 from dataworth.methods.result import ValuationResult
 
@@ -67,7 +67,7 @@ def loo(
     # threads on the many small products of scoring each subset (its (n_test, d) by (d, K)
     # logits) only add synchronisation (22x the CPU time at 12,500 test rows and 5 classes).
     # Below about 2,500 test rows BLAS uses one thread anyway, so small tasks' bits are as before.
-    with timer.phase("evaluate"), threadpool_limits(limits=1, user_api="blas"):
+    with timer.phase("evaluate"), one_blas_thread():
         full = utility.evaluate(np.ones((1, n), dtype=bool))
         values = np.empty(len(positions))
         n_fitted, n_fallback = full.n_fitted, full.n_fallback
