@@ -37,10 +37,11 @@ _BATCH_COLUMNS = 256
 def near_kernels():
     """The compiled kernel module, or ``None`` when Numba is not installed."""
     try:
-        from dataworth.learners import logreg_near_kernels
+        # The module itself, not through the package (whose __init__ imports the learner).
+        import dataworth.learners.logreg_near_kernels as kernels
     except ImportError:  # Numba is not installed
         return None
-    return logreg_near_kernels
+    return kernels
 
 
 def predict_proba_near(
