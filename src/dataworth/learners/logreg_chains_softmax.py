@@ -32,6 +32,7 @@ from dataworth.learners.logreg_chains_kernels import (
     combine_rows,
     njit,
     spd_inverse,
+    with_penalty,
 )
 
 
@@ -54,7 +55,7 @@ def residuals(XT, y, s, theta, present, Z):
             for i in range(s):
                 Z[c, i] += XT[j, i] * tj
     total = 0.0
-    for i in range(s):
+    for i in range(s):  # extend() repeats these operations for one row: keep the two alike
         top = -np.inf
         for c in range(R):
             if present[c] and Z[c, i] > top:
@@ -75,13 +76,15 @@ def residuals(XT, y, s, theta, present, Z):
 
 @njit
 def objective(X, XT, y, s, theta, present, free, pen, grad, Z):
-    """Sum-form objective over rows ``0..s-1`` and its gradient (zero on frozen rows)."""
+    """Sum-form objective over rows ``0..s-1`` and its gradient (zero on frozen rows).
+
+    Returns ``(objective, data part)``: the data part lets :func:`extend` add rows later.
+    """
     R = present.shape[0]
     W = X.shape[1]
-    total = residuals(XT, y, s, theta, present, Z)
+    data = residuals(XT, y, s, theta, present, Z)
     for j in range(theta.shape[0]):
         grad[j] = pen[j] * theta[j]
-        total += 0.5 * pen[j] * theta[j] * theta[j]
     for i in range(s):
         for c in range(R):
             if free[c]:
@@ -93,7 +96,45 @@ def objective(X, XT, y, s, theta, present, free, pen, grad, Z):
         if not free[c]:
             for j in range(W):
                 grad[c * W + j] = 0.0
-    return total
+    return with_penalty(data, theta, pen), data
+
+
+@njit
+def extend(X, y, start, stop, theta, present, free, grad, data, p):
+    """Add rows ``start..stop-1`` to an objective evaluated at ``theta``; returns its data part.
+
+    ``grad`` and ``data`` are :func:`objective`'s over rows ``0..start-1`` at the same ``theta``;
+    the new rows' terms are added with the operations, in the order, of a full pass over
+    ``0..stop-1``, so the result is bitwise that pass's at ``O((stop - start) P)`` cost.
+    ``p`` (length ``R``) is scratch.
+    """
+    R = present.shape[0]
+    W = X.shape[1]
+    for i in range(start, stop):
+        top = -np.inf
+        for c in range(R):
+            if present[c]:
+                z = 0.0
+                for j in range(W):
+                    z += X[i, j] * theta[c * W + j]
+                p[c] = z
+                if z > top:
+                    top = z
+        picked = p[y[i]]
+        acc = 0.0
+        for c in range(R):
+            if present[c]:
+                e = math.exp(p[c] - top)
+                p[c] = e
+                acc += e
+        data += math.log(acc) + top - picked
+        for c in range(R):
+            if free[c]:
+                r = p[c] / acc - (1.0 if y[i] == c else 0.0)
+                base = c * W
+                for j in range(W):
+                    grad[base + j] += r * X[i, j]
+    return data
 
 
 @njit
@@ -290,17 +331,18 @@ def fit_chain_softmax(
     hy = np.empty(P)
     v = np.empty(P)
     hinv = np.empty((P, P))
+    p = np.empty(R)
     n_present = 0
     for c in range(R):
         if present[c]:
             n_present += 1
     s = sizes[0]
-    F = objective(X, XT, y, s, theta, present, free, pen, grad, Z)
+    F, data = objective(X, XT, y, s, theta, present, free, pen, grad, Z)
     # A start worse than the all-zero model (objective s log #classes) is discarded, as in the
     # batched solver.
     if F > s * math.log(n_present):
         theta[:] = 0.0
-        F = objective(X, XT, y, s, theta, present, free, pen, grad, Z)
+        F, data = objective(X, XT, y, s, theta, present, free, pen, grad, Z)
     inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, hinv)
     fresh = True
     have = s
@@ -310,7 +352,8 @@ def fit_chain_softmax(
             if not add_rows(X, have, s, theta, present, free, hinv, v, hy):
                 fresh = True
                 inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, hinv)
-            F = objective(X, XT, y, s, theta, present, free, pen, grad, Z)
+            data = extend(X, y, have, s, theta, present, free, grad, data, p)
+            F = with_penalty(data, theta, pen)
             have = s
         step = 1.0
         steps = 0
@@ -343,7 +386,7 @@ def fit_chain_softmax(
                     slope += direction[a] * grad[a]
             for j in range(P):
                 trial[j] = theta[j] + direction[j]
-            Ft = objective(X, XT, y, s, trial, present, free, pen, trial_grad, Z)
+            Ft, data_t = objective(X, XT, y, s, trial, present, free, pen, trial_grad, Z)
             gnew = 0.0
             for j in range(P):
                 gnew = max(gnew, abs(trial_grad[j]))
@@ -358,7 +401,7 @@ def fit_chain_softmax(
                     sy += direction[j] * dgrad[j]
                     theta[j] = trial[j]
                     grad[j] = trial_grad[j]
-                F = Ft
+                F, data = Ft, data_t
                 steps += 1
                 step = 1.0
                 fresh = False
