@@ -60,12 +60,49 @@ def test_softmax_extension_is_bitwise_a_full_pass(present, free):
     theta = rng.normal(size=R * W) * 0.3 * np.repeat(free, W)
     pen = np.tile(np.r_[np.full(W - 1, 0.5), 0.0], R) * np.repeat(free, W)
     XT = np.ascontiguousarray(X.T)
-    Z = np.zeros((R, n))
+    Z, work = np.zeros((R, n)), np.empty((3, n))
     for start, stop in [(1, 2), (137, 138), (250, 300)]:
         grad = np.empty(R * W)
-        _, data = objective(X, XT, y, start, theta, present, free, pen, grad, Z)
+        _, data = objective(X, XT, y, start, theta, present, free, pen, grad, Z, work)
         data = extend(X, y, start, stop, theta, present, free, grad, data, np.empty(R))
         full_grad = np.empty(R * W)
-        F, full_data = objective(X, XT, y, stop, theta, present, free, pen, full_grad, Z)
+        F, full_data = objective(X, XT, y, stop, theta, present, free, pen, full_grad, Z, work)
         assert data == full_data and with_penalty(data, theta, pen) == F
         assert np.array_equal(grad, full_grad)
+
+
+def test_fast_exponential_is_within_an_ulp_of_math_exp():
+    from dataworth.learners.logreg_chains_math import fexp
+
+    rng = np.random.default_rng(2)
+    x = np.concatenate([-rng.exponential(3.0, 20_000), -rng.random(2_000) * 708.0, [0.0, -1e-300]])
+    got = np.array([fexp(v) for v in x])
+    rel = np.abs(got - np.exp(x)) / np.exp(x)
+    assert rel.max() <= 2.5e-16
+    assert fexp(0.0) == 1.0
+    # Below -708 the result stays at exp(-708), a normal number, instead of underflowing.
+    assert fexp(-800.0) == fexp(-708.0) > 0.0
+    assert fexp(-np.inf) == fexp(-708.0)
+
+
+def test_compiled_probabilities_equal_numpy_softmax():
+    import dataworth.learners.logreg as logreg_module
+    from dataworth.learners.logreg import BatchedLogisticRegression
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(200, 6))
+    params = rng.normal(size=(9, 4 * 7)) * 2.0
+    present = rng.random((9, 4)) < 0.7
+    present[:, 1] = True
+    model = BatchedLogisticRegression()
+    compiled = model.predict_proba(params, X, present)
+    kernel = logreg_module._proba_kernel
+    try:
+        logreg_module._proba_kernel = lambda: None
+        plain = model.predict_proba(params, X, present)
+    finally:
+        logreg_module._proba_kernel = kernel
+    np.testing.assert_allclose(compiled, plain, rtol=1e-14, atol=1e-300)
+    assert np.array_equal(compiled == 0.0, ~present[:, None, :].repeat(200, axis=1))
+    # A model's probabilities do not depend on the batch it is predicted in.
+    assert np.array_equal(model.predict_proba(params[4:5], X, present[4:5])[0], compiled[4])

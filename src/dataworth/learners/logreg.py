@@ -111,7 +111,7 @@ __all__ = ["BatchedLogisticRegression", "LogisticConvergenceWarning"]
 
 # Bump when the solver's arithmetic changes, so cached utilities computed by an older solver are
 # not mixed with new ones (part of the fingerprint).
-_SOLVER_VERSION = "newton-chord-4"  # 4: the compiled one-out path on large tasks
+_SOLVER_VERSION = "newton-chord-5"  # 5: multiclass chains and probabilities compiled (fexp)
 
 # Keep the reference solutions of this many (task, parameters) pairs.
 _CACHE_SIZE = 4
@@ -377,6 +377,10 @@ class BatchedLogisticRegression(_ChainFits, _NewtonSolver):
         present = np.asarray(present, dtype=bool).reshape(K, n_classes)
         Xa = _augment(X)
         out = np.empty((K, m, n_classes))
+        kernel = _proba_kernel() if rows > 1 else None
+        if kernel is not None:
+            kernel(np.ascontiguousarray(Xa.T), np.ascontiguousarray(params), present, out)
+            return out
         step = max(1, chunk_budget(_CHUNK_BYTES) // (8 * max(m, 1) * (2 * n_classes + 2)))
         for start in range(0, K, step):
             sl = slice(start, start + step)
@@ -571,6 +575,16 @@ class BatchedLogisticRegression(_ChainFits, _NewtonSolver):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+@functools.cache
+def _proba_kernel():
+    """The compiled multiclass probabilities, or ``None`` when Numba is not installed."""
+    try:
+        from dataworth.learners.logreg_proba_kernels import softmax_proba
+    except ImportError:  # Numba is not installed
+        return None
+    return softmax_proba
 
 
 @functools.cache

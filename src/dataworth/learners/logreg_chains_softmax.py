@@ -34,17 +34,22 @@ from dataworth.learners.logreg_chains_kernels import (
     spd_inverse,
     with_penalty,
 )
+from dataworth.learners.logreg_chains_math import fexp
 
 
 @njit
-def residuals(XT, y, s, theta, present, Z):
+def residuals(XT, y, s, theta, present, Z, work):
     """Sum of the losses of rows ``0..s-1``; ``Z[c, i]`` becomes ``p_ic - [y_i = c]``.
 
-    Only present classes' rows of ``Z`` are written. ``XT`` is ``X`` transposed (C-contiguous),
-    so each class's logits accumulate along contiguous memory.
+    Only present classes' rows of ``Z`` are written; ``work`` (3 rows of ``Z``'s length) is
+    scratch. Every loop runs along contiguous memory, one class at a time, so that it vectorises,
+    exponentials (:func:`fexp`) included; :func:`extend` repeats these operations for one row.
     """
     R = present.shape[0]
     W = XT.shape[0]
+    top = work[0]
+    acc = work[1]
+    picked = work[2]
     for c in range(R):
         if not present[c]:
             continue
@@ -54,35 +59,39 @@ def residuals(XT, y, s, theta, present, Z):
             tj = theta[c * W + j]
             for i in range(s):
                 Z[c, i] += XT[j, i] * tj
-    total = 0.0
-    for i in range(s):  # extend() repeats these operations for one row: keep the two alike
-        top = -np.inf
-        for c in range(R):
-            if present[c] and Z[c, i] > top:
-                top = Z[c, i]
-        picked = Z[y[i], i]
-        acc = 0.0
-        for c in range(R):
-            if present[c]:
-                e = math.exp(Z[c, i] - top)
+    for i in range(s):
+        top[i] = -np.inf
+        acc[i] = 0.0
+        picked[i] = Z[y[i], i]
+    for c in range(R):
+        if present[c]:
+            for i in range(s):
+                top[i] = max(top[i], Z[c, i])
+    for c in range(R):
+        if present[c]:
+            for i in range(s):
+                e = fexp(Z[c, i] - top[i])
                 Z[c, i] = e
-                acc += e
-        total += math.log(acc) + top - picked
-        for c in range(R):
-            if present[c]:
-                Z[c, i] = Z[c, i] / acc - (1.0 if y[i] == c else 0.0)
+                acc[i] += e
+    total = 0.0
+    for i in range(s):
+        total += math.log(acc[i]) + top[i] - picked[i]
+    for c in range(R):
+        if present[c]:
+            for i in range(s):
+                Z[c, i] = Z[c, i] / acc[i] - (1.0 if y[i] == c else 0.0)
     return total
 
 
 @njit
-def objective(X, XT, y, s, theta, present, free, pen, grad, Z):
+def objective(X, XT, y, s, theta, present, free, pen, grad, Z, work):
     """Sum-form objective over rows ``0..s-1`` and its gradient (zero on frozen rows).
 
     Returns ``(objective, data part)``: the data part lets :func:`extend` add rows later.
     """
     R = present.shape[0]
     W = X.shape[1]
-    data = residuals(XT, y, s, theta, present, Z)
+    data = residuals(XT, y, s, theta, present, Z, work)
     for j in range(theta.shape[0]):
         grad[j] = pen[j] * theta[j]
     for i in range(s):
@@ -118,13 +127,12 @@ def extend(X, y, start, stop, theta, present, free, grad, data, p):
                 for j in range(W):
                     z += X[i, j] * theta[c * W + j]
                 p[c] = z
-                if z > top:
-                    top = z
+                top = max(top, z)
         picked = p[y[i]]
         acc = 0.0
         for c in range(R):
             if present[c]:
-                e = math.exp(p[c] - top)
+                e = fexp(p[c] - top)
                 p[c] = e
                 acc += e
         data += math.log(acc) + top - picked
@@ -156,7 +164,7 @@ def lift_scale(H, present, free):
 
 
 @njit
-def inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, out):
+def inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, work, out):
     """Inverse Hessian over rows ``0..s-1`` at ``theta``, into ``out``; frozen rows get identity.
 
     Returns False when the Hessian is not numerically positive definite; ``out`` is then a
@@ -165,7 +173,7 @@ def inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, out):
     R = present.shape[0]
     W = X.shape[1]
     P = R * W
-    residuals(XT, y, s, theta, present, Z)
+    residuals(XT, y, s, theta, present, Z, work)
     H = np.zeros((P, P))
     p = np.zeros(R)
     for i in range(s):
@@ -322,6 +330,7 @@ def fit_chain_softmax(
     P = R * W
     XT = np.ascontiguousarray(X.T)
     Z = np.zeros((R, X.shape[0]))
+    work = np.empty((3, X.shape[0]))
     theta = theta0.copy()
     grad = np.empty(P)
     trial_grad = np.empty(P)
@@ -337,13 +346,13 @@ def fit_chain_softmax(
         if present[c]:
             n_present += 1
     s = sizes[0]
-    F, data = objective(X, XT, y, s, theta, present, free, pen, grad, Z)
+    F, data = objective(X, XT, y, s, theta, present, free, pen, grad, Z, work)
     # A start worse than the all-zero model (objective s log #classes) is discarded, as in the
     # batched solver.
     if F > s * math.log(n_present):
         theta[:] = 0.0
-        F, data = objective(X, XT, y, s, theta, present, free, pen, grad, Z)
-    inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, hinv)
+        F, data = objective(X, XT, y, s, theta, present, free, pen, grad, Z, work)
+    inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, work, hinv)
     fresh = True
     have = s
     for r in range(L):
@@ -351,7 +360,7 @@ def fit_chain_softmax(
         if s > have:
             if not add_rows(X, have, s, theta, present, free, hinv, v, hy):
                 fresh = True
-                inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, hinv)
+                inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, work, hinv)
             data = extend(X, y, have, s, theta, present, free, grad, data, p)
             F = with_penalty(data, theta, pen)
             have = s
@@ -376,7 +385,7 @@ def fit_chain_softmax(
             if not slope < 0.0:
                 if not fresh:
                     fresh = True
-                    inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, hinv)
+                    inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, work, hinv)
                     continue
                 slope = 0.0
                 for a in range(P):
@@ -386,7 +395,7 @@ def fit_chain_softmax(
                     slope += direction[a] * grad[a]
             for j in range(P):
                 trial[j] = theta[j] + direction[j]
-            Ft, data_t = objective(X, XT, y, s, trial, present, free, pen, trial_grad, Z)
+            Ft, data_t = objective(X, XT, y, s, trial, present, free, pen, trial_grad, Z, work)
             gnew = 0.0
             for j in range(P):
                 gnew = max(gnew, abs(trial_grad[j]))
@@ -407,7 +416,7 @@ def fit_chain_softmax(
                 fresh = False
                 if steps >= _BFGS_PATIENCE:
                     fresh = True
-                    inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, hinv)
+                    inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, work, hinv)
                 elif sy > 0.0:
                     # BFGS update of the inverse Hessian, as in the binary chain solver.
                     rho = 1.0 / sy
@@ -425,7 +434,7 @@ def fit_chain_softmax(
                             )
             elif not fresh:
                 fresh = True
-                inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, hinv)
+                inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, work, hinv)
             else:
                 step *= 0.5
         for j in range(P):
