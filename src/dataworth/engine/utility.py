@@ -18,11 +18,13 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from dataworth.data.task import Task
 from dataworth.engine.executors import default_n_workers, make_executor, map_chunks
@@ -32,7 +34,8 @@ from dataworth.engine.store import EvaluationStore
 from dataworth.errors import DataworthError
 from dataworth.learners import Learner, make_learner
 from dataworth.learners.degenerate import is_degenerate, prior_predictions
-from dataworth.machine import thread_share, usable_cpus
+from dataworth.learners.memory import available_memory
+from dataworth.machine import thread_share, usable_cpus, usable_threads
 from dataworth.metrics import Metric, get_metric, per_prediction_scores
 
 ProgressCallback = Callable[[int, int], None]
@@ -313,19 +316,46 @@ class Utility:
             chunks = [fit_rows[i : i + size] for i in range(0, len(fit_rows), size)]
         else:
             chunks = _whole_chains(fit_rows, chain_ids[fit_rows], size)
-        job = _FitJob(
-            task, self.learner, self.metric, self.per_prediction_kind, self._worker_threads()
-        )
+        items = [(masks[c], None if chain_ids is None else chain_ids[c]) for c in chunks]
 
         def on_result(index: int, result) -> None:
             record(chunks[index], result[0], result[1], False)
 
-        map_chunks(
-            self._get_executor(),
-            job,
-            [(masks[c], None if chain_ids is None else chain_ids[c]) for c in chunks],
-            on_result=on_result,
+        threads = self._chain_threads(chunks) if chain_ids is not None else 1
+        if threads > 1:
+            # Serial backend, several chunks of chains: each chain is sequential and the chunks
+            # are independent, so they run side by side on threads (the compiled chain solvers
+            # release the GIL), one core and one BLAS thread each. A chunk's numbers do not
+            # depend on the thread that fits it.
+            job = _FitJob(task, self.learner, self.metric, self.per_prediction_kind, 1)
+            pool = ThreadPoolExecutor(threads, thread_name_prefix="dataworth-chains")
+            try:
+                with threadpool_limits(limits=1, user_api="blas"):
+                    map_chunks(pool, job, items, on_result=on_result, max_in_flight=threads)
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+            return
+        job = _FitJob(
+            task, self.learner, self.metric, self.per_prediction_kind, self._worker_threads()
         )
+        map_chunks(self._get_executor(), job, items, on_result=on_result)
+
+    def _chain_threads(self, chunks: list[np.ndarray]) -> int:
+        """Threads for chunks of chains in the serial backend (1: the executor runs them).
+
+        As many as the usable cores (or the share the caller allows), at most one per chunk, and
+        no more than a quarter of the free memory holds: each chunk in flight keeps its models'
+        test-row probabilities and their scores.
+        """
+        if self.backend != "serial" or len(chunks) < 2:
+            return 1
+        threads = min(usable_threads(), len(chunks))
+        free = available_memory()
+        if free is not None:
+            largest = max(len(c) for c in chunks)
+            per_chunk = 8 * largest * self.task.n_test * (2 * self.task.n_classes + 2)
+            threads = min(threads, max(1, free // 4 // max(per_chunk, 1)))
+        return max(1, threads)
 
     def _worker_threads(self) -> int | None:
         """Each worker's share of the cores: workers times a learner's threads stay within them.
