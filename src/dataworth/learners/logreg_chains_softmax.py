@@ -92,19 +92,21 @@ def objective(X, XT, y, s, theta, present, free, pen, grad, Z, work):
     R = present.shape[0]
     W = X.shape[1]
     data = residuals(XT, y, s, theta, present, Z, work)
-    for j in range(theta.shape[0]):
-        grad[j] = pen[j] * theta[j]
+    rows = np.flatnonzero(free)
+    # The free rows' gradient in a compact array, each entry summed over the rows in order.
+    G = np.empty((rows.shape[0], W))
+    for k in range(rows.shape[0]):
+        for j in range(W):
+            G[k, j] = pen[rows[k] * W + j] * theta[rows[k] * W + j]
     for i in range(s):
-        for c in range(R):
-            if free[c]:
-                r = Z[c, i]
-                base = c * W
-                for j in range(W):
-                    grad[base + j] += r * X[i, j]
-    for c in range(R):
-        if not free[c]:
+        for k in range(rows.shape[0]):
+            r = Z[rows[k], i]
             for j in range(W):
-                grad[c * W + j] = 0.0
+                G[k, j] += r * X[i, j]
+    grad[:] = 0.0
+    for k in range(rows.shape[0]):
+        for j in range(W):
+            grad[rows[k] * W + j] = G[k, j]
     return with_penalty(data, theta, pen), data
 
 
