@@ -89,7 +89,6 @@ def objective(X, XT, y, s, theta, present, free, pen, grad, Z, work):
 
     Returns ``(objective, data part)``: the data part lets :func:`extend` add rows later.
     """
-    R = present.shape[0]
     W = X.shape[1]
     data = residuals(XT, y, s, theta, present, Z, work)
     rows = np.flatnonzero(free)
