@@ -53,7 +53,9 @@ matrices on their own with a fixed shape (``np.matmul`` on 3-D stacks, stacked `
 row-wise reductions), never by a 2-D matrix product whose rows mix subsets (BLAS may block those
 differently with the batch size). Every decision (which Hessian, step length, when to stop) is taken
 per subset from that subset's numbers alone. In a chain, a member's result depends on its chain's
-earlier members as well, and still on nothing else.
+earlier members as well, and still on nothing else. With Numba, multiclass probabilities
+(:meth:`BatchedLogisticRegression.predict_proba`) come from a compiled kernel
+(:mod:`~dataworth.learners.logreg_proba_kernels`) that loops over each model on its own.
 
 The implementation is spread over sibling modules: :mod:`~dataworth.learners.logreg_problem` (the
 prepared rows, each subset's class structure, warm-start projection, chunk sizes),
