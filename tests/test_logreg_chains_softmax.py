@@ -185,10 +185,13 @@ def test_tmc_with_multiclass_chains_is_identical_on_any_number_of_threads(iris_s
     import dataworth.engine.utility as utility_module
     from dataworth.machine import thread_share
 
+    monkeypatch.setattr(utility_module, "_CHAIN_THREAD_MIN_ROWS", 0)  # threads even here
+
     def run(threads, chunk_size=None):
         monkeypatch.setattr(utility_module, "usable_threads", lambda: threads)
         u = dw.Utility(iris_small, metric="neg_log_loss", chunk_size=chunk_size)
-        assert u._chain_threads([np.arange(3)] * 4) == min(threads, 4)
+        masks = np.ones((12, iris_small.n_train), bool)
+        assert u._chain_threads(np.arange(12).reshape(4, 3), masks) == min(threads, 4)
         return dw.tmc_shapley(u, permutations=4, seed=5).values
 
     with thread_share(1):

@@ -15,6 +15,7 @@ the backend or what the store already held.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Callable
@@ -24,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from dataworth.data.task import Task
 from dataworth.engine.executors import default_n_workers, make_executor, map_chunks
@@ -41,6 +41,9 @@ from dataworth.metrics import Metric, get_metric, per_prediction_scores
 ProgressCallback = Callable[[int, int], None]
 
 _BATCHED_CHUNK = 256
+# Chunks of chains run on threads from this many rows of fits in all (the members' sizes summed):
+# about half a second of multiclass chain fits (a tenth of one binary), well above a pool's cost.
+_CHAIN_THREAD_MIN_ROWS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,14 @@ class _FitJob:
             else:
                 proba = self.learner.predict_proba_batch(self.task, masks, chains=chains)
         return _score(proba, proba.argmax(axis=2), self.task, self.metric, self.per_prediction_kind)
+
+
+@functools.cache
+def _blas_controller():
+    # Building a controller scans the loaded libraries (milliseconds); one per process suffices.
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _whole_chains(rows: np.ndarray, labels: np.ndarray, size: int) -> list[np.ndarray]:
@@ -321,7 +332,7 @@ class Utility:
         def on_result(index: int, result) -> None:
             record(chunks[index], result[0], result[1], False)
 
-        threads = self._chain_threads(chunks) if chain_ids is not None else 1
+        threads = self._chain_threads(chunks, masks) if chain_ids is not None else 1
         if threads > 1:
             # Serial backend, several chunks of chains: each chain is sequential and the chunks
             # are independent, so they run side by side on threads (the compiled chain solvers
@@ -330,7 +341,7 @@ class Utility:
             job = _FitJob(task, self.learner, self.metric, self.per_prediction_kind, 1)
             pool = ThreadPoolExecutor(threads, thread_name_prefix="dataworth-chains")
             try:
-                with threadpool_limits(limits=1, user_api="blas"):
+                with _blas_controller().limit(limits=1, user_api="blas"):
                     map_chunks(pool, job, items, on_result=on_result, max_in_flight=threads)
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -340,14 +351,19 @@ class Utility:
         )
         map_chunks(self._get_executor(), job, items, on_result=on_result)
 
-    def _chain_threads(self, chunks: list[np.ndarray]) -> int:
+    def _chain_threads(self, chunks: list[np.ndarray], masks: np.ndarray) -> int:
         """Threads for chunks of chains in the serial backend (1: the executor runs them).
 
-        As many as the usable cores (or the share the caller allows), at most one per chunk, and
-        no more than a quarter of the free memory holds: each chunk in flight keeps its models'
-        test-row probabilities and their scores.
+        One below ``_CHAIN_THREAD_MIN_ROWS`` rows of fits in all (estimated from each chunk's
+        last member), where a pool costs more than it saves; else as many as the usable cores
+        (or the share the caller allows), at most one per chunk, and no more than a quarter of
+        the free memory holds: each chunk in flight keeps its models' test-row probabilities and
+        their scores.
         """
         if self.backend != "serial" or len(chunks) < 2:
+            return 1
+        rows = sum(len(c) * int(masks[c[-1]].sum()) for c in chunks)
+        if rows < _CHAIN_THREAD_MIN_ROWS:
             return 1
         threads = min(usable_threads(), len(chunks))
         free = available_memory()
