@@ -67,7 +67,8 @@ class _FitJob:
                 proba = self.learner.predict_proba_batch(self.task, masks)
             else:
                 proba = self.learner.predict_proba_batch(self.task, masks, chains=chains)
-        return _score(proba, proba.argmax(axis=2), self.task, self.metric, self.per_prediction_kind)
+        labels = proba.argmax(axis=2) if self.metric.uses_labels else None
+        return _score(proba, labels, self.task, self.metric, self.per_prediction_kind)
 
 
 @functools.cache
