@@ -15,6 +15,9 @@ Run with ``python benchmarks/bench_tmc.py`` (``--quick`` for a smaller run). Pri
    features, with chains (the compiled softmax chain solver) against every prefix fitted
    independently, in the same run: wall and CPU seconds, the ratio, and the largest difference of
    the values. ``--part multiclass`` runs this part alone.
+4. ``--part tables`` only (not in the default run): seconds per TMC permutation on the 5-class
+   tables of ``benchmarks/tables.py`` (``mixed5``, ``numeric5``; ``--rows``, 70% of them train),
+   wall and CPU, chains on one thread and on every usable core.
 """
 
 from __future__ import annotations
@@ -203,20 +206,59 @@ def part_multiclass(n: int, permutations: int) -> None:
     )
 
 
+def part_tables(rows: list[int], permutations: int) -> None:
+    """Seconds per permutation on the 5-class tables of ``benchmarks/tables.py``."""
+    from dataworth.machine import thread_share
+    from tables import make_frame
+
+    print(f"4. 5-class tables (benchmarks/tables.py), neg_log_loss, {permutations} permutation(s)")
+    print("   per permutation, tol 0.01; chains fitted on one thread and on every usable core")
+    warm = dw.load_dataset("wine", seed=0)
+    dw.tmc_shapley(dw.Utility(warm, metric="neg_log_loss"), permutations=1, seed=0)
+    for kind in ("mixed5", "numeric5"):
+        for n in rows:
+            task = dw.load_dataset(frame=make_frame(kind, n), target="label", seed=0)
+            line = f"   {kind:8s} {n:6d} rows: {task.n_train} train x {task.n_features}, "
+            line += f"{task.n_test} test"
+            for threads in (1, None):
+                utility = dw.Utility(task, metric="neg_log_loss")
+                utility.evaluate(np.ones((1, task.n_train), bool))  # the full-data fit
+                with thread_share(threads):
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    result = dw.tmc_shapley(utility, permutations=permutations, seed=0)
+                    wall = (time.perf_counter() - wall) / permutations
+                    cpu = (time.process_time() - cpu) / permutations
+                label = "1 thread" if threads == 1 else "threads"
+                line += f"; {label} {wall:6.1f} s (CPU {cpu:6.1f} s)"
+            print(line + f"; {result.n_fitted} fits")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes for a smoke run")
     parser.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
     parser.add_argument(
-        "--part", choices=("all", "multiclass"), default="all", help="run one part only"
+        "--part", choices=("all", "multiclass", "tables"), default="all", help="run one part only"
     )
-    parser.add_argument("--permutations", type=int, default=10, help="for --part multiclass")
+    parser.add_argument(
+        "--permutations", type=int, default=None, help="for --part multiclass (10) or tables (1)"
+    )
+    parser.add_argument(
+        "--rows",
+        type=int,
+        nargs="+",
+        default=[7_143, 20_000, 54_000],
+        help="table rows for --part tables (70%% train)",
+    )
     args = parser.parse_args()
     if args.child:
         _large_child(*args.child)
         return
     if args.part == "multiclass":
-        part_multiclass(2000, args.permutations)
+        part_multiclass(2000, args.permutations or 10)
+        return
+    if args.part == "tables":
+        part_tables(args.rows, args.permutations or 1)
         return
     part_breast_cancer(3 if args.quick else 10)
     part_scaling([1000, 2000] if args.quick else [1000, 3000, 10_000], 10)

@@ -179,6 +179,28 @@ def test_tmc_with_multiclass_chains_is_identical_across_chunks_and_processes(iri
 
 
 @needs_numba
+def test_tmc_with_multiclass_chains_is_identical_on_any_number_of_threads(iris_small, monkeypatch):
+    """The serial backend fits chunks of chains side by side on threads; a chunk's numbers do not
+    depend on its thread, nor on how many run at once."""
+    import dataworth.engine.utility as utility_module
+    from dataworth.machine import thread_share
+
+    monkeypatch.setattr(utility_module, "_CHAIN_THREAD_MIN_ROWS", 0)  # threads even here
+
+    def run(threads, chunk_size=None):
+        monkeypatch.setattr(utility_module, "usable_threads", lambda: threads)
+        u = dw.Utility(iris_small, metric="neg_log_loss", chunk_size=chunk_size)
+        masks = np.ones((12, iris_small.n_train), bool)
+        assert u._chain_threads(np.arange(12).reshape(4, 3), masks) == min(threads, 4)
+        return dw.tmc_shapley(u, permutations=4, seed=5).values
+
+    with thread_share(1):
+        one = run(1)
+    assert np.array_equal(run(3, chunk_size=5), one)
+    assert np.array_equal(run(2), one)
+
+
+@needs_numba
 def test_ill_conditioned_multiclass_chains_still_converge():
     """Weak regularisation (C = 1000) on four digit classes, nearly separable: every member meets
     the gradient tolerance (BFGS, then Newton steps after a few dozen)."""

@@ -92,3 +92,15 @@ def test_unknown_metric_is_one_clear_line():
     with pytest.raises(DataworthError, match=r"Unknown metric 'acc'.*accuracy") as info:
         get_metric("acc")
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", [m for m in METRICS if not METRICS[m].uses_labels])
+def test_metrics_that_say_they_ignore_labels_do(name):
+    """The engine passes no labels to these (it skips the argmax over every model's rows)."""
+    rng = np.random.default_rng(4)
+    for classes in (2, 4):
+        proba = rng.dirichlet(np.ones(classes), size=(3, 40))
+        y = rng.integers(0, classes, 40)
+        y[:classes] = np.arange(classes)
+        metric = METRICS[name]
+        assert np.array_equal(metric(proba, None, y), metric(proba, proba.argmax(axis=2), y))

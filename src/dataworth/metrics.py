@@ -29,6 +29,9 @@ class Metric:
     function: MetricFn
     uses_probabilities: bool
     description: str
+    #: Whether ``function`` reads the predicted labels; when False the engine passes ``None``
+    #: instead of taking an argmax over every model's probabilities (a pass over ``K x T x C``).
+    uses_labels: bool = True
 
     def __call__(self, proba: np.ndarray, labels: np.ndarray, y_true: np.ndarray) -> np.ndarray:
         return self.function(proba, labels, y_true)
@@ -104,6 +107,7 @@ METRICS: dict[str, Metric] = {
             _roc_auc,
             True,
             "ranking quality of the predicted probabilities (one-vs-rest macro for multiclass)",
+            uses_labels=False,
         ),
         Metric("f1", _f1, False, "harmonic mean of precision and recall (macro for multiclass)"),
         Metric(
@@ -111,8 +115,15 @@ METRICS: dict[str, Metric] = {
             _neg_log_loss,
             True,
             "negative cross-entropy of the predicted probabilities",
+            uses_labels=False,
         ),
-        Metric("neg_brier", _neg_brier, True, "negative Brier score of the probabilities"),
+        Metric(
+            "neg_brier",
+            _neg_brier,
+            True,
+            "negative Brier score of the probabilities",
+            uses_labels=False,
+        ),
     )
 }
 

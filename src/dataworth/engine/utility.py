@@ -34,18 +34,18 @@ from dataworth.engine.store import EvaluationStore
 from dataworth.errors import DataworthError
 from dataworth.learners import Learner, make_learner
 from dataworth.learners.degenerate import is_degenerate, prior_predictions
-from dataworth.machine import thread_share, usable_cpus, usable_threads
-from dataworth.metrics import METRICS, Metric, get_metric, per_prediction_scores
+from dataworth.learners.memory import available_memory
+from dataworth.machine import one_blas_thread, thread_share, usable_cpus, usable_threads
+from dataworth.metrics import Metric, get_metric, per_prediction_scores
 
 ProgressCallback = Callable[[int, int], None]
 
 _BATCHED_CHUNK = 256
 # Predictions of at least this many probabilities are scored on threads.
 _SCORE_THREAD_ENTRIES = 2**22
-# Built-in metrics that read the probabilities alone, never the predicted labels.
-_LABEL_FREE_METRICS = frozenset(
-    METRICS[name].function for name in ("neg_log_loss", "roc_auc", "neg_brier")
-)
+# Chunks of chains run on threads from this many rows of fits in all (the members' sizes summed):
+# about half a second of multiclass chain fits (a tenth of one binary), well above a pool's cost.
+_CHAIN_THREAD_MIN_ROWS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def _score_on_threads(proba, task: Task, metric: Metric, kind: str):
     """
     # The predicted labels (an argmax over a short last axis, a sixth of scoring LOO's models)
     # only for the metrics that read them.
-    label_free = metric.function in _LABEL_FREE_METRICS
+    label_free = not metric.uses_labels
 
     def part(sl: slice):
         labels = None if label_free else proba[sl].argmax(axis=2)
@@ -346,19 +346,51 @@ class Utility:
             chunks = [fit_rows[i : i + size] for i in range(0, len(fit_rows), size)]
         else:
             chunks = _whole_chains(fit_rows, chain_ids[fit_rows], size)
-        job = _FitJob(
-            task, self.learner, self.metric, self.per_prediction_kind, self._worker_threads()
-        )
+        items = [(masks[c], None if chain_ids is None else chain_ids[c]) for c in chunks]
 
         def on_result(index: int, result) -> None:
             record(chunks[index], result[0], result[1], False)
 
-        map_chunks(
-            self._get_executor(),
-            job,
-            [(masks[c], None if chain_ids is None else chain_ids[c]) for c in chunks],
-            on_result=on_result,
+        threads = self._chain_threads(chunks, masks) if chain_ids is not None else 1
+        if threads > 1:
+            # Serial backend, several chunks of chains: each chain is sequential and the chunks
+            # are independent, so they run side by side on threads (the compiled chain solvers
+            # release the GIL), one core and one BLAS thread each. A chunk's numbers do not
+            # depend on the thread that fits it.
+            job = _FitJob(task, self.learner, self.metric, self.per_prediction_kind, 1)
+            pool = ThreadPoolExecutor(threads, thread_name_prefix="dataworth-chains")
+            try:
+                with one_blas_thread():
+                    map_chunks(pool, job, items, on_result=on_result, max_in_flight=threads)
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+            return
+        job = _FitJob(
+            task, self.learner, self.metric, self.per_prediction_kind, self._worker_threads()
         )
+        map_chunks(self._get_executor(), job, items, on_result=on_result)
+
+    def _chain_threads(self, chunks: list[np.ndarray], masks: np.ndarray) -> int:
+        """Threads for chunks of chains in the serial backend (1: the executor runs them).
+
+        One below ``_CHAIN_THREAD_MIN_ROWS`` rows of fits in all (estimated from each chunk's
+        last member), where a pool costs more than it saves; else as many as the usable cores
+        (or the share the caller allows), at most one per chunk, and no more than a quarter of
+        the free memory holds: each chunk in flight keeps its models' test-row probabilities and
+        their scores.
+        """
+        if self.backend != "serial" or len(chunks) < 2:
+            return 1
+        rows = sum(len(c) * int(masks[c[-1]].sum()) for c in chunks)
+        if rows < _CHAIN_THREAD_MIN_ROWS:
+            return 1
+        threads = min(usable_threads(), len(chunks))
+        free = available_memory()
+        if free is not None:
+            largest = max(len(c) for c in chunks)
+            per_chunk = 8 * largest * self.task.n_test * (2 * self.task.n_classes + 2)
+            threads = min(threads, max(1, free // 4 // max(per_chunk, 1)))
+        return max(1, threads)
 
     def _worker_threads(self) -> int | None:
         """Each worker's share of the cores: workers times a learner's threads stay within them.

@@ -53,7 +53,9 @@ matrices on their own with a fixed shape (``np.matmul`` on 3-D stacks, stacked `
 row-wise reductions), never by a 2-D matrix product whose rows mix subsets (BLAS may block those
 differently with the batch size). Every decision (which Hessian, step length, when to stop) is taken
 per subset from that subset's numbers alone. In a chain, a member's result depends on its chain's
-earlier members as well, and still on nothing else.
+earlier members as well, and still on nothing else. With Numba, multiclass probabilities
+(:meth:`BatchedLogisticRegression.predict_proba`) come from a compiled kernel
+(:mod:`~dataworth.learners.logreg_proba_kernels`) that loops over each model on its own.
 
 The implementation is spread over sibling modules: :mod:`~dataworth.learners.logreg_problem` (the
 prepared rows, each subset's class structure, warm-start projection, chunk sizes),
@@ -78,7 +80,7 @@ from dataworth.data.task import Task
 from dataworth.errors import DataworthError
 from dataworth.learners.logreg_batches import solve_in_chunks
 from dataworth.learners.logreg_chain_fits import _ChainFits
-from dataworth.learners.logreg_chains import chain_kernel
+from dataworth.learners.logreg_chains import chain_kernel, proba_kernel
 from dataworth.learners.logreg_near import predict_proba_near
 from dataworth.learners.logreg_newton import _NewtonSolver, _Reference
 from dataworth.learners.logreg_numerics import (
@@ -114,7 +116,8 @@ __all__ = ["BatchedLogisticRegression", "LogisticConvergenceWarning"]
 # Bump when the solver's arithmetic changes, so cached utilities computed by an older solver are
 # not mixed with new ones (part of the fingerprint).
 # 4: the compiled one-out path on large tasks; 5: large test sets scored by the compiled path
-# near the full-data model (docs/design.md, section 4)
+# near the full-data model, multiclass chains and probabilities compiled (fexp) (docs/design.md,
+# section 4)
 _SOLVER_VERSION = "newton-chord-5"
 
 # Keep the reference solutions of this many (task, parameters) pairs.
@@ -391,14 +394,21 @@ class BatchedLogisticRegression(_ChainFits, _NewtonSolver):
         Xa = _augment(X)
         out = np.empty((K, m, n_classes))
         # Large batches (LOO of 35,000 rows scores 35,000 models on 15,000 test rows) run their
-        # chunks on threads: NumPy releases the GIL in the products and the array loops, and
-        # each model's arithmetic is its own, so the threads change no bit.
+        # chunks on threads: NumPy and the compiled probabilities release the GIL, and each
+        # model's arithmetic is its own, so the threads change no bit.
         threads = usable_threads() if K * m * n_classes >= _PREDICT_THREAD_ENTRIES else 1
         per_model = 8 * max(m, 1) * (2 * n_classes + 2)
         step = max(1, chunk_budget(_CHUNK_BYTES * threads) // threads // per_model)
+        kernel = proba_kernel() if rows > 1 else None
+        if kernel is not None:
+            XT = np.ascontiguousarray(Xa.T)
+            params = np.ascontiguousarray(params)
 
         def predict(start: int) -> None:
             sl = slice(start, start + step)
+            if kernel is not None:
+                kernel(XT, params[sl], present[sl], out[sl])
+                return
             z = _logits(Xa, params[sl], rows)
             if rows == 1:
                 p1 = expit(z[..., 0])

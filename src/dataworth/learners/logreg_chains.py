@@ -6,7 +6,9 @@ solution a little, so each member starts from its predecessor's solution and fro
 Hessian updated by Sherman-Morrison for the new rows (the exact inverse Hessian of the larger
 subset at the old solution when the old inverse was exact), then takes BFGS steps: a rank-two
 update of the inverse per step, ``O(|S| d + d^2)`` work, no factorisation. A fresh inverse Hessian
-is computed only at the chain's first member and when a step fails its line search. Every member
+is computed only at the chain's first member and when a step fails its line search. The new
+member's objective and gradient at the old solution are its predecessor's extended by the new rows
+(bitwise a full pass), so each step costs one pass over the member's rows. Every member
 is converged to the same gradient tolerance as the batched solver, so its utility equals an
 independent fit's to that tolerance.
 
@@ -85,6 +87,16 @@ def chain_kernel():
 
 
 @functools.cache
+def proba_kernel():
+    """The compiled multiclass probabilities, or ``None`` when Numba is not installed (loaded
+    here beside the chain solvers, whose exponential they share)."""
+    try:
+        from dataworth.learners.logreg_proba_kernels import softmax_proba
+    except ImportError:  # Numba is not installed
+        return None
+    return softmax_proba
+
+
 def softmax_chain_kernel():
     """The compiled multiclass chain solver, or ``None`` when Numba is not installed."""
     try:

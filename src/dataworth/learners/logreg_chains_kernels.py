@@ -61,6 +61,7 @@ def objective(X, XT, t, s, theta, pen, grad, z):
 
     ``XT`` is ``X`` transposed (C-contiguous), so that the logits ``z = X theta`` are a
     combination of its rows; the gradient accumulates one row of ``X`` at a time, likewise.
+    Returns ``(objective, data part)``: the data part lets :func:`extend` add rows later.
     """
     P = X.shape[1]
     combine_rows(XT, theta, z, s)
@@ -74,9 +75,37 @@ def objective(X, XT, t, s, theta, pen, grad, z):
         r = p - t[i]
         for j in range(P):
             grad[j] += r * X[i, j]
-    for j in range(P):
-        total += 0.5 * pen[j] * theta[j] * theta[j]
-    return total
+    return with_penalty(total, theta, pen), total
+
+
+@njit
+def with_penalty(data, theta, pen):
+    """The objective from its data part: the penalty added last, term by term."""
+    for j in range(theta.shape[0]):
+        data += 0.5 * pen[j] * theta[j] * theta[j]
+    return data
+
+
+@njit
+def extend(X, t, start, stop, theta, grad, data):
+    """Add rows ``start..stop-1`` to an objective evaluated at ``theta``; returns its data part.
+
+    ``grad`` and ``data`` are :func:`objective`'s over rows ``0..start-1`` at the same ``theta``.
+    The new rows' terms are added in the order a full pass over ``0..stop-1`` adds them, with the
+    same operations, so the result is bitwise that pass's at ``O((stop - start) d)`` cost: a
+    chain's new member needs no pass over the rows it shares with its predecessor.
+    """
+    P = X.shape[1]
+    for i in range(start, stop):
+        zi = 0.0
+        for j in range(P):
+            zi += X[i, j] * theta[j]
+        p, e = sigmoid(zi)
+        data += max(zi, 0.0) + math.log1p(e) - t[i] * zi
+        r = p - t[i]
+        for j in range(P):
+            grad[j] += r * X[i, j]
+    return data
 
 
 @njit
@@ -184,12 +213,12 @@ def fit_chain(X, t, sizes, theta0, pen, tol, max_iter, params, n_iter, converged
     hy = np.empty(P)
     hinv = np.empty((P, P))
     s = sizes[0]
-    F = objective(X, XT, t, s, theta, pen, grad, z)
+    F, data = objective(X, XT, t, s, theta, pen, grad, z)
     # A start worse than the all-zero model (objective s log 2) is discarded, as in the
     # batched solver: far from the optimum the loss saturates and progress is slow.
     if F > s * math.log(2.0):
         theta[:] = 0.0
-        F = objective(X, XT, t, s, theta, pen, grad, z)
+        F, data = objective(X, XT, t, s, theta, pen, grad, z)
     inverse_hessian(X, s, theta, pen, hinv)
     fresh = True
     have = s  # rows already accounted for in F, grad and hinv
@@ -197,7 +226,8 @@ def fit_chain(X, t, sizes, theta0, pen, tol, max_iter, params, n_iter, converged
         s = sizes[r]
         if s > have:
             add_rows(X, have, s, theta, hinv, hy)
-            F = objective(X, XT, t, s, theta, pen, grad, z)
+            data = extend(X, t, have, s, theta, grad, data)
+            F = with_penalty(data, theta, pen)
             have = s
         step = 1.0
         steps = 0
@@ -226,7 +256,7 @@ def fit_chain(X, t, sizes, theta0, pen, tol, max_iter, params, n_iter, converged
                     slope -= step * grad[a] * grad[a]
             for j in range(P):
                 trial[j] = theta[j] + direction[j]
-            Ft = objective(X, XT, t, s, trial, pen, trial_grad, z)
+            Ft, data_t = objective(X, XT, t, s, trial, pen, trial_grad, z)
             gnew = 0.0
             for j in range(P):
                 gnew = max(gnew, abs(trial_grad[j]))
@@ -241,7 +271,7 @@ def fit_chain(X, t, sizes, theta0, pen, tol, max_iter, params, n_iter, converged
                     sy += direction[j] * dgrad[j]
                     theta[j] = trial[j]
                     grad[j] = trial_grad[j]
-                F = Ft
+                F, data = Ft, data_t
                 steps += 1
                 step = 1.0
                 fresh = False

@@ -32,18 +32,24 @@ from dataworth.learners.logreg_chains_kernels import (
     combine_rows,
     njit,
     spd_inverse,
+    with_penalty,
 )
+from dataworth.learners.logreg_chains_math import fexp
 
 
 @njit
-def residuals(XT, y, s, theta, present, Z):
+def residuals(XT, y, s, theta, present, Z, work):
     """Sum of the losses of rows ``0..s-1``; ``Z[c, i]`` becomes ``p_ic - [y_i = c]``.
 
-    Only present classes' rows of ``Z`` are written. ``XT`` is ``X`` transposed (C-contiguous),
-    so each class's logits accumulate along contiguous memory.
+    Only present classes' rows of ``Z`` are written; ``work`` (3 rows of ``Z``'s length) is
+    scratch. Every loop runs along contiguous memory, one class at a time, so that it vectorises,
+    exponentials (:func:`fexp`) included; :func:`extend` repeats these operations for one row.
     """
     R = present.shape[0]
     W = XT.shape[0]
+    top = work[0]
+    acc = work[1]
+    picked = work[2]
     for c in range(R):
         if not present[c]:
             continue
@@ -53,47 +59,91 @@ def residuals(XT, y, s, theta, present, Z):
             tj = theta[c * W + j]
             for i in range(s):
                 Z[c, i] += XT[j, i] * tj
+    for i in range(s):
+        top[i] = -np.inf
+        acc[i] = 0.0
+        picked[i] = Z[y[i], i]
+    for c in range(R):
+        if present[c]:
+            for i in range(s):
+                top[i] = max(top[i], Z[c, i])
+    for c in range(R):
+        if present[c]:
+            for i in range(s):
+                e = fexp(Z[c, i] - top[i])
+                Z[c, i] = e
+                acc[i] += e
     total = 0.0
     for i in range(s):
-        top = -np.inf
-        for c in range(R):
-            if present[c] and Z[c, i] > top:
-                top = Z[c, i]
-        picked = Z[y[i], i]
-        acc = 0.0
-        for c in range(R):
-            if present[c]:
-                e = math.exp(Z[c, i] - top)
-                Z[c, i] = e
-                acc += e
-        total += math.log(acc) + top - picked
-        for c in range(R):
-            if present[c]:
-                Z[c, i] = Z[c, i] / acc - (1.0 if y[i] == c else 0.0)
+        total += math.log(acc[i]) + top[i] - picked[i]
+    for c in range(R):
+        if present[c]:
+            for i in range(s):
+                Z[c, i] = Z[c, i] / acc[i] - (1.0 if y[i] == c else 0.0)
     return total
 
 
 @njit
-def objective(X, XT, y, s, theta, present, free, pen, grad, Z):
-    """Sum-form objective over rows ``0..s-1`` and its gradient (zero on frozen rows)."""
+def objective(X, XT, y, s, theta, present, free, pen, grad, Z, work):
+    """Sum-form objective over rows ``0..s-1`` and its gradient (zero on frozen rows).
+
+    Returns ``(objective, data part)``: the data part lets :func:`extend` add rows later.
+    """
+    W = X.shape[1]
+    data = residuals(XT, y, s, theta, present, Z, work)
+    rows = np.flatnonzero(free)
+    # The free rows' gradient in a compact array, each entry summed over the rows in order.
+    G = np.empty((rows.shape[0], W))
+    for k in range(rows.shape[0]):
+        for j in range(W):
+            G[k, j] = pen[rows[k] * W + j] * theta[rows[k] * W + j]
+    for i in range(s):
+        for k in range(rows.shape[0]):
+            r = Z[rows[k], i]
+            for j in range(W):
+                G[k, j] += r * X[i, j]
+    grad[:] = 0.0
+    for k in range(rows.shape[0]):
+        for j in range(W):
+            grad[rows[k] * W + j] = G[k, j]
+    return with_penalty(data, theta, pen), data
+
+
+@njit
+def extend(X, y, start, stop, theta, present, free, grad, data, p):
+    """Add rows ``start..stop-1`` to an objective evaluated at ``theta``; returns its data part.
+
+    ``grad`` and ``data`` are :func:`objective`'s over rows ``0..start-1`` at the same ``theta``;
+    the new rows' terms are added with the operations, in the order, of a full pass over
+    ``0..stop-1``, so the result is bitwise that pass's at ``O((stop - start) P)`` cost.
+    ``p`` (length ``R``) is scratch.
+    """
     R = present.shape[0]
     W = X.shape[1]
-    total = residuals(XT, y, s, theta, present, Z)
-    for j in range(theta.shape[0]):
-        grad[j] = pen[j] * theta[j]
-        total += 0.5 * pen[j] * theta[j] * theta[j]
-    for i in range(s):
+    for i in range(start, stop):
+        top = -np.inf
+        for c in range(R):
+            if present[c]:
+                z = 0.0
+                for j in range(W):
+                    z += X[i, j] * theta[c * W + j]
+                p[c] = z
+                top = max(top, z)
+        picked = p[y[i]]
+        acc = 0.0
+        for c in range(R):
+            if present[c]:
+                e = fexp(p[c] - top)
+                p[c] = e
+                acc += e
+        data += math.log(acc) + top - picked
         for c in range(R):
             if free[c]:
-                r = Z[c, i]
+                r = p[c] / acc - (1.0 if y[i] == c else 0.0)
                 base = c * W
                 for j in range(W):
                     grad[base + j] += r * X[i, j]
-    for c in range(R):
-        if not free[c]:
-            for j in range(W):
-                grad[c * W + j] = 0.0
-    return total
+    return data
 
 
 @njit
@@ -115,7 +165,7 @@ def lift_scale(H, present, free):
 
 
 @njit
-def inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, out):
+def inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, work, out):
     """Inverse Hessian over rows ``0..s-1`` at ``theta``, into ``out``; frozen rows get identity.
 
     Returns False when the Hessian is not numerically positive definite; ``out`` is then a
@@ -124,7 +174,7 @@ def inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, out):
     R = present.shape[0]
     W = X.shape[1]
     P = R * W
-    residuals(XT, y, s, theta, present, Z)
+    residuals(XT, y, s, theta, present, Z, work)
     H = np.zeros((P, P))
     p = np.zeros(R)
     for i in range(s):
@@ -281,6 +331,7 @@ def fit_chain_softmax(
     P = R * W
     XT = np.ascontiguousarray(X.T)
     Z = np.zeros((R, X.shape[0]))
+    work = np.empty((3, X.shape[0]))
     theta = theta0.copy()
     grad = np.empty(P)
     trial_grad = np.empty(P)
@@ -290,18 +341,19 @@ def fit_chain_softmax(
     hy = np.empty(P)
     v = np.empty(P)
     hinv = np.empty((P, P))
+    p = np.empty(R)
     n_present = 0
     for c in range(R):
         if present[c]:
             n_present += 1
     s = sizes[0]
-    F = objective(X, XT, y, s, theta, present, free, pen, grad, Z)
+    F, data = objective(X, XT, y, s, theta, present, free, pen, grad, Z, work)
     # A start worse than the all-zero model (objective s log #classes) is discarded, as in the
     # batched solver.
     if F > s * math.log(n_present):
         theta[:] = 0.0
-        F = objective(X, XT, y, s, theta, present, free, pen, grad, Z)
-    inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, hinv)
+        F, data = objective(X, XT, y, s, theta, present, free, pen, grad, Z, work)
+    inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, work, hinv)
     fresh = True
     have = s
     for r in range(L):
@@ -309,8 +361,9 @@ def fit_chain_softmax(
         if s > have:
             if not add_rows(X, have, s, theta, present, free, hinv, v, hy):
                 fresh = True
-                inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, hinv)
-            F = objective(X, XT, y, s, theta, present, free, pen, grad, Z)
+                inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, work, hinv)
+            data = extend(X, y, have, s, theta, present, free, grad, data, p)
+            F = with_penalty(data, theta, pen)
             have = s
         step = 1.0
         steps = 0
@@ -333,7 +386,7 @@ def fit_chain_softmax(
             if not slope < 0.0:
                 if not fresh:
                     fresh = True
-                    inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, hinv)
+                    inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, work, hinv)
                     continue
                 slope = 0.0
                 for a in range(P):
@@ -343,7 +396,7 @@ def fit_chain_softmax(
                     slope += direction[a] * grad[a]
             for j in range(P):
                 trial[j] = theta[j] + direction[j]
-            Ft = objective(X, XT, y, s, trial, present, free, pen, trial_grad, Z)
+            Ft, data_t = objective(X, XT, y, s, trial, present, free, pen, trial_grad, Z, work)
             gnew = 0.0
             for j in range(P):
                 gnew = max(gnew, abs(trial_grad[j]))
@@ -358,13 +411,13 @@ def fit_chain_softmax(
                     sy += direction[j] * dgrad[j]
                     theta[j] = trial[j]
                     grad[j] = trial_grad[j]
-                F = Ft
+                F, data = Ft, data_t
                 steps += 1
                 step = 1.0
                 fresh = False
                 if steps >= _BFGS_PATIENCE:
                     fresh = True
-                    inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, hinv)
+                    inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, work, hinv)
                 elif sy > 0.0:
                     # BFGS update of the inverse Hessian, as in the binary chain solver.
                     rho = 1.0 / sy
@@ -382,7 +435,7 @@ def fit_chain_softmax(
                             )
             elif not fresh:
                 fresh = True
-                inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, hinv)
+                inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, work, hinv)
             else:
                 step *= 0.5
         for j in range(P):
