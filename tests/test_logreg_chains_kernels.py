@@ -96,12 +96,12 @@ def test_compiled_probabilities_equal_numpy_softmax():
     present[:, 1] = True
     model = BatchedLogisticRegression()
     compiled = model.predict_proba(params, X, present)
-    kernel = logreg_module._proba_kernel
+    kernel = logreg_module.proba_kernel
     try:
-        logreg_module._proba_kernel = lambda: None
+        logreg_module.proba_kernel = lambda: None
         plain = model.predict_proba(params, X, present)
     finally:
-        logreg_module._proba_kernel = kernel
+        logreg_module.proba_kernel = kernel
     np.testing.assert_allclose(compiled, plain, rtol=1e-14, atol=1e-300)
     assert np.array_equal(compiled == 0.0, ~present[:, None, :].repeat(200, axis=1))
     # A model's probabilities do not depend on the batch it is predicted in.

@@ -19,27 +19,14 @@ Parameters are stored per subset as one flat vector of length ``R * (d + 1)``: `
 for a binary task, ``R = n_classes`` otherwise), each row ``[w_1 .. w_d, b]``. Rows of absent or
 frozen classes are zero.
 
-The solver is Newton's method vectorised over subsets (a subset is a 0/1 weight per row):
-
-* every subset starts from a warm start, by default the full-data solution, which is computed once
-  per task and cached on the instance;
-* the Hessian at the reference point is obtained for a subset close to the full set by subtracting
-  the excluded rows' curvature from the full-data Hessian (``O(|excluded| d^2)`` instead of
-  ``O(n d^2)``), and otherwise from the included rows; for a binary task and a subset that leaves
-  out one row (LOO) its inverse is a Sherman-Morrison update of the full-data inverse, so no
-  per-subset factorisation is needed at all; a multinomial task of at least ``_ONE_OUT_MIN_ROWS``
-  rows (a binary task of ``_ONE_OUT_MIN_ROWS_BINARY``) solves its one-out subsets in compiled code
-  with a Woodbury update of the full-data inverse instead (:mod:`dataworth.learners.logreg_one_out`,
-  with Numba);
-* a subset of at most about ``n / 2`` rows is solved on its own rows (gathered in ascending order
-  and zero-padded to a length fixed by ``|S|``), so its work is ``O(|S|)`` rather than ``O(n)``
-  per step;
-* steps solve with the Hessian (LAPACK ``gesv`` per subset), which costs a third of an inverse;
-* a Hessian is reused across steps (a chord iteration, each step costing only ``O(n d)``) while it
-  makes the gradient contract fast, and recomputed at the current point otherwise;
-* each step is safeguarded by a per-subset backtracking line search (Armijo on the objective);
-* a subset stops as soon as the max-abs gradient of the mean-scaled objective
-  ``sum loss / |S| + ||W||^2 / (2 C |S|)`` is at most ``tol``; it is then frozen.
+The solver is Newton's method vectorised over subsets (a subset is a 0/1 weight per row), each
+subset started from a warm start (by default the full-data solution, cached per task), with
+Hessians from the full-data one less the excluded rows' curvature near the full set (one-out
+subsets by a Sherman-Morrison or Woodbury update of its inverse, in compiled code from
+``_ONE_OUT_MIN_ROWS`` rows, :mod:`dataworth.learners.logreg_one_out`), small subsets solved on
+their own rows, chord steps while the gradient contracts fast, a per-subset backtracking line
+search, and a subset stopped as soon as the max-abs gradient of the mean-scaled objective
+``sum loss / |S| + ||W||^2 / (2 C |S|)`` is at most ``tol`` (docs/design.md, section 4).
 
 *Chains* of nested subsets (a TMC permutation's prefixes) take another path when Numba is
 installed: each chain is solved in order, every member warm-started from the one before, by
