@@ -49,6 +49,7 @@ prepared rows, each subset's class structure, warm-start projection, chunk sizes
 :mod:`~dataworth.learners.logreg_batches` (a batch's chunks, solved on several threads when it is
 large: a subset's bits do not depend on its chunk, hence not on the threads either),
 :mod:`~dataworth.learners.logreg_numerics` (logits, probabilities, penalties, Hessians),
+:mod:`~dataworth.learners.logreg_near` (large test sets scored near the full-data model),
 :mod:`~dataworth.learners.logreg_newton` (the Newton/chord solver of one chunk, and the hand-off
 of one-out subsets to the compiled one-out path) and
 :mod:`~dataworth.learners.logreg_chain_fits` (chains); this module holds the learner itself.

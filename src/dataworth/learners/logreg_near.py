@@ -52,10 +52,25 @@ def predict_proba_near(
     n_classes: int,
     predict_proba,
 ) -> np.ndarray | None:
-    """Probabilities ``(K, m, n_classes)`` of the models ``params`` on the rows ``X``, or ``None``
-    when this task keeps NumPy's path (too few test rows, no Numba, no full-data solution).
+    """Probabilities of the models ``params`` on the rows ``X``, near the full-data model.
 
-    Models that lack a class (``present``) are passed to ``predict_proba``, NumPy's path.
+    Parameters
+    ----------
+    theta_ref : ndarray of shape (P,) or None
+        The task's full-data solution (``None`` when it is not at hand).
+    X : ndarray of shape (m, d)
+    params : ndarray of shape (K, P)
+    present : ndarray of bool, shape (K, n_classes)
+        Classes each model knows; a model that lacks one is passed to ``predict_proba``.
+    n_classes : int
+    predict_proba : callable
+        NumPy's path, :meth:`BatchedLogisticRegression.predict_proba`.
+
+    Returns
+    -------
+    ndarray of shape (K, m, n_classes) or None
+        ``None`` when this task keeps NumPy's path (fewer than ``_NEAR_MIN_TEST_ROWS`` rows, no
+        Numba, or no full-data solution).
     """
     if theta_ref is None or len(X) < _NEAR_MIN_TEST_ROWS or near_kernels() is None:
         return None

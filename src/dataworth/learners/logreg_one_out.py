@@ -23,9 +23,12 @@ extra). Subsets are stepped side by side: every trial point pending in a batch o
 evaluated in one pass over the rows, so each row is read once per batch rather than once per
 subset (at 50,000 rows the feature matrix no longer fits in cache, and streaming it per subset
 made the pass memory-bound), and the work per row is loops over the batch that the compiler
-vectorises. Batches run on several threads. Each subset's arithmetic is its own and in a fixed
-order, so its bits depend neither on the batch it shares, nor on its place there, nor on the
-number of threads.
+vectorises; a row's zero entries (one-hot columns) are skipped, which changes no bit. The first
+trial point, a full step from the reference, is the one-step Newton (influence) approximation;
+on large tasks the second is converged, so a subset costs about two passes, the last one the
+gradient that proves it. Batches run on several threads. Each subset's arithmetic is its own
+and in a fixed order, so its bits depend neither on the batch it shares, nor on its place there,
+nor on the number of threads.
 
 The intercepts of a softmax model are defined up to a common constant; the full-data Hessian is
 made invertible by the batched solver's lift along that direction. Both row ``e``'s curvature
