@@ -159,7 +159,7 @@ def test_full_size_times_from_the_baseline_are_not_measured_again(task):
 def test_the_kernel_warm_up_compiles_what_the_real_calls_use(fixture, request):
     pytest.importorskip("numba")
     from dataworth.engine.utility import Utility
-    from dataworth.learners.logreg_chains import chain_kernel, softmax_chain_kernel
+    from dataworth.learners.logreg_chains import chain_kernel, proba_kernel, softmax_chain_kernel
     from dataworth.methods.knn_shapley import knn_shapley
     from dataworth.methods.shapley import tmc_shapley
     from dataworth.study.kernel_warm_up import KernelWarmUp
@@ -171,6 +171,8 @@ def test_the_kernel_warm_up_compiles_what_the_real_calls_use(fixture, request):
     kernel = chain_kernel() if task.n_classes == 2 else softmax_chain_kernel()
     compiled = len(kernel.signatures)
     assert compiled >= 1
+    if task.n_classes > 2:  # and the compiled probabilities of its models
+        assert len(proba_kernel().signatures) >= 1
     # The study's own calls find the signatures the warm-up compiled: none is added.
     with Utility(task, learner="logreg", metric="neg_log_loss") as utility:
         tmc_shapley(utility, permutations=1)

@@ -44,7 +44,11 @@ def _warm_chains(task: Task) -> None:
     masks = np.tri(n, dtype=bool)[n // 2 :]  # nested prefixes of half the rows and more
     chains = np.zeros(len(masks), dtype=np.int64)
     learner = BatchedLogisticRegression()
-    learner._fit_chains(task.X_train, task.y_train, task.n_classes, masks, None, None, chains)
+    params, _, _ = learner._fit_chains(
+        task.X_train, task.y_train, task.n_classes, masks, None, None, chains
+    )
+    # The probabilities of its models (compiled for three classes or more).
+    learner.predict_proba(params, task.X_test, n_classes=task.n_classes)
 
 
 def _warm_knn(task: Task, k: int) -> None:
