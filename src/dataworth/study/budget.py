@@ -25,10 +25,10 @@ from typing import Any
 
 from dataworth.errors import DataworthError
 from dataworth.learners.memory import available_memory
-from dataworth.methods.ame_plan import FLAT_COLUMN_LIMIT
 from dataworth.methods.registry import REGISTRY, budget_label
 from dataworth.study.cost_result import CostResult
 from dataworth.study.plan import (
+    ame_level_sizes,
     estimate_ame,
     estimate_data_oob,
     estimate_influence,
@@ -415,9 +415,10 @@ def _sampled_methods(
         )
     if "ame" in shape.steps:
         wanted = shape.ame_subsets
-        # The hierarchy's regressions (above the flat column limit) have at most the limit's
-        # columns.
-        limit = ame_memory_limit(min(shape.ame_players, FLAT_COLUMN_LIMIT), memory_bytes)
+        # The hierarchy's regressions (above the flat column limit) are its two levels'.
+        levels = ame_level_sizes(shape.ame_players)
+        widest = shape.ame_players if levels is None else max(levels)
+        limit = ame_memory_limit(widest, memory_bytes)
         fixed, per_subset = estimate_ame(cost, shape.ame_players, shape.ame_targets)
         method = MethodBudget(
             "ame",
