@@ -146,9 +146,15 @@ def test_budget_too_small_for_the_baseline_is_one_clear_error():
 
 
 def test_ame_subsets_are_capped_by_memory():
+    from dataworth.study.plan import ame_level_sizes
+
     memory = 256 * 1024**2
-    limit = ame_memory_limit(5_000, memory)
-    assert limit is not None and limit * 5_000 * AME_BYTES_PER_CELL <= 0.5 * memory
+    # 5,000 players with Knockoffs are 10,000 columns: the hierarchy runs, and its widest
+    # regression (level 2) is what must fit.
+    widest = max(ame_level_sizes(5_000))
+    assert widest < 5_000
+    limit = ame_memory_limit(widest, memory)
+    assert limit is not None and limit * widest * AME_BYTES_PER_CELL <= 0.5 * memory
     budget = share_budget(
         _cost(1e-6, n_train=5_000),
         _shape(5_000, ame_players=5_000),
