@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
@@ -201,3 +202,59 @@ def test_the_truncation_search_bounds_the_prefixes_tmc_fits(fixture, request):
             truncated_at.append(int(close[0]) + 1 if len(close) else n)
     assert max(truncated_at) <= found["truncation_rows"] <= min(n, 1.5 * max(truncated_at) + 16)
     assert found["fitted_rows"] == min(n, max(found["truncation_rows"], 1))
+
+
+def test_group_paths_are_timed_on_the_study_groups_and_scale_with_the_kept_rows(task):
+    from dataworth.engine.utility import Utility
+    from dataworth.methods.groups import random_groups
+    from dataworth.methods.shapley import tmc_shapley
+    from dataworth.study.cost_groups import estimate_leave_group_out, time_group_paths
+
+    n = task.n_train
+    groups = random_groups(n, (0.1, 0.3, 0.5, 1.0), seed=0)
+    with Utility(task, learner="logreg", metric="neg_log_loss") as utility:
+        utility.evaluate(np.ones((1, n), dtype=bool))
+        paths = time_group_paths(utility, groups, seed=0, tol=0.01)
+        # The timing ran TMC's own first permutation of the groups (the real run's first), so
+        # its fits are all stored now.
+        again = tmc_shapley(utility, permutations=1, tol=0.01, seed=0, groups=groups)
+    kept = [n - len(g) for g in groups.values()]
+    lgo = paths["leave_group_out"]
+    assert lgo["total_kept_rows"] == sum(kept)
+    # The smallest group's removal (most rows kept) and the median group's were timed.
+    assert lgo["kept_rows"] == kept[0] + sorted(kept, reverse=True)[len(kept) // 2]
+    assert estimate_leave_group_out(lgo) == pytest.approx(lgo["per_kept_row"] * sum(kept))
+    assert paths["tmc_groups"]["permutations"] == 1 and paths["tmc_groups"]["seconds"] > 0
+    assert again.n_fitted == 0
+
+
+def test_tmc_estimate_counts_the_permutations_run_side_by_side(task):
+    from dataworth.study.cost_result import CostResult
+    from dataworth.study.plan import estimate_tmc
+
+    chain = {"per_prefix": 0.01, "fitted_rows": 100, "fitted_share": 1.0}
+
+    def cost_with(threads: int) -> CostResult:
+        paths = {"tmc_chain": {**chain, "threads": threads}}
+        return CostResult(
+            pd.DataFrame(), n_train=task.n_train, n_classes=2, valuation_model="logreg", paths=paths
+        )
+
+    one = estimate_tmc(cost_with(1), 10)
+    two = estimate_tmc(cost_with(2), 10)
+    per_permutation = 100 * 0.01
+    assert one == pytest.approx(10 * per_permutation)
+    # The first permutation alone (it paces the clock), the other nine two at a time.
+    assert two == pytest.approx(per_permutation * (1 + 9 / 2))
+    assert estimate_tmc(cost_with(2), 1) == pytest.approx(per_permutation)
+
+
+def test_data_oob_estimate_is_a_fixed_part_plus_a_part_per_model(task):
+    from dataworth.study.cost_paths import OOB_MODELS, _time_data_oob
+
+    timed = _time_data_oob(task, seed=0)
+    assert timed["models"] == OOB_MODELS and timed["per_model"] > 0
+    assert timed["fixed"] >= 0
+    assert timed["fixed"] + OOB_MODELS * timed["per_model"] == pytest.approx(
+        max(timed["seconds"], OOB_MODELS * timed["per_model"])
+    )

@@ -26,6 +26,7 @@ from typing import Any
 from dataworth.errors import DataworthError
 from dataworth.learners.memory import available_memory
 from dataworth.methods.registry import REGISTRY, budget_label
+from dataworth.study.cost_groups import estimate_leave_group_out
 from dataworth.study.cost_result import CostResult
 from dataworth.study.plan import (
     ame_level_sizes,
@@ -324,7 +325,12 @@ def share_budget(
     # Full-row methods, cheapest first: each runs on every row when its estimate fits.
     full: list[MethodBudget] = []
     if "groups" in shape.steps:
-        seconds = (shape.n_groups + 1) * cost.seconds_per_fit(n)
+        timed = cost.paths.get("leave_group_out")
+        seconds = (
+            (shape.n_groups + 1) * cost.seconds_per_fit(n)
+            if timed is None
+            else estimate_leave_group_out(timed)
+        )
         full.append(MethodBudget("groups", budget_label("groups"), seconds, unit="groups"))
     if "tmc" in shape.steps and shape.batched:
         full.append(MethodBudget("loo_all", budget_label("loo_all"), estimate_loo(cost, n)))
@@ -402,7 +408,10 @@ def _sampled_methods(
             )
         )
     if "tmc" in shape.steps and shape.tmc_groups:
-        per_permutation = shape.n_groups * cost.seconds_per_fit(n)
+        timed = cost.paths.get("tmc_groups")
+        per_permutation = (
+            shape.n_groups * cost.seconds_per_fit(n) if timed is None else timed["seconds"]
+        )
         out.append(
             MethodBudget(
                 "tmc_groups",

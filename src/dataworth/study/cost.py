@@ -114,6 +114,7 @@ def run_cost_study(
     tmc_tol: float = 0.01,
     progress: ProgressFn | None = None,
     warm_up: KernelWarmUp | None = None,
+    groups: dict[str, np.ndarray] | None = None,
 ) -> CostResult:
     """Time every model at several training sizes and the engine on a batch of subsets.
 
@@ -149,6 +150,8 @@ def run_cost_study(
         The compilation of the paths' kernels, already under way (the study starts it once the
         data are loaded); by default it starts here, beside the models' fits. Either way the
         engine and the paths are timed only once it is done.
+    groups : dict of str to ndarray, optional
+        The groups the study values, for timing leave-group-out and TMC of groups on them.
 
     Returns
     -------
@@ -226,7 +229,9 @@ def run_cost_study(
 
         if progress:
             progress("timing each method's own path", done, total)
-        paths = time_paths(task, valuation_model, metric, seed=seed, knn_k=knn_k, tmc_tol=tmc_tol)
+        paths = time_paths(
+            task, valuation_model, metric, seed=seed, knn_k=knn_k, tmc_tol=tmc_tol, groups=groups
+        )
     if progress:
         progress("cost study done", total, total)
     return CostResult(

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from dataworth.data.task import Task
-from dataworth.machine import usable_cpus
+from dataworth.machine import usable_cpus, usable_threads
 
 ONE_OUT_BATCH = 256
 """One-out subsets timed through the engine per core: as many as the one-out solver steps side by
@@ -28,8 +28,9 @@ side in one pass over the rows, on every core, so the timing sees the batching a
 real run gets (fewer overstate it)."""
 CHAIN_PREFIXES = 32
 """Nested prefixes of one permutation, timed as one chain around half the training rows."""
-OOB_MODELS = 4
-"""Bootstrap models timed for Data-OOB; its cost grows linearly with the number of models."""
+OOB_FEW, OOB_MODELS = 2, 8
+"""Bootstrap models of Data-OOB's two timed runs: its cost is a fixed part plus a part per model
+(see :func:`_time_data_oob`)."""
 KNN_TEST_ROWS = 128
 """Test rows timed for KNN-Shapley (after one untimed row that loads its compiled kernel); its
 cost grows linearly with the test rows."""
@@ -69,6 +70,7 @@ def time_paths(
     seed: int = 0,
     knn_k: int = 10,
     tmc_tol: float = 0.01,
+    groups: dict[str, np.ndarray] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Seconds per unit of work of each method's own path, measured on this task.
 
@@ -84,6 +86,9 @@ def time_paths(
         KNN-Shapley's number of neighbours.
     tmc_tol : float, default=0.01
         TMC's truncation tolerance, for the share of prefixes a permutation fits.
+    groups : dict of str to ndarray, optional
+        The groups the study values: leave-group-out and TMC of groups are timed on them
+        (:func:`dataworth.study.cost_groups.time_group_paths`).
 
     Returns
     -------
@@ -96,9 +101,10 @@ def time_paths(
     """
     from dataworth.engine.utility import Utility
     from dataworth.methods.bagged_trees import warm_up as warm_up_trees
-    from dataworth.methods.data_oob import TREES_MIN_ROWS, data_oob
+    from dataworth.methods.data_oob import TREES_MIN_ROWS
     from dataworth.methods.influence import influence
     from dataworth.methods.knn_shapley import knn_shapley
+    from dataworth.study.cost_groups import time_group_paths
 
     n = task.n_train
     rng = np.random.default_rng([seed, 91])
@@ -156,6 +162,8 @@ def time_paths(
                 "prefix_rows": first + length // 2,
                 "seconds": seconds,
                 "per_prefix": seconds / length,
+                # One chain runs on one core; TMC fits its permutations' chains side by side.
+                "threads": usable_threads(),
                 **truncation,
             }
         if getattr(utility.learner, "name", "") == "logreg" and metric in (
@@ -165,21 +173,13 @@ def time_paths(
             start = perf_counter()
             influence(utility)
             paths["influence"] = {"seconds": perf_counter() - start}
+        if groups:
+            paths.update(time_group_paths(utility, groups, seed=seed, tol=tmc_tol))
     # Loading the compiled trees is paid once per process, not per bag; below their size the
     # trees are scikit-learn's, and compiling kernels no path uses would only cost time.
     if n >= TREES_MIN_ROWS:
         warm_up_trees()
-    start = perf_counter()
-    with warnings.catch_warnings():
-        # A few bags leave some rows in every bag (no out-of-bag estimate): only timed here.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        data_oob(task, OOB_MODELS, seed=seed)
-    seconds = perf_counter() - start
-    paths["data_oob"] = {
-        "models": OOB_MODELS,
-        "seconds": seconds,
-        "per_model": seconds / OOB_MODELS,
-    }
+    paths["data_oob"] = _time_data_oob(task, seed)
     paths["ame_estimation"] = _time_ame(task, learner, metric, seed)
     # One untimed row first: loading the compiled kernel is paid once per process, not per row.
     knn_shapley(task, knn_k, test_rows=[0])
@@ -203,6 +203,37 @@ def time_paths(
         "n_test": task.n_test,
     }
     return paths
+
+
+def _time_data_oob(task: Task, seed: int) -> dict[str, Any]:
+    """Data-OOB's seconds: a fixed part and a part per model, fitted on two runs.
+
+    One untimed model first loads whatever a first call loads (kernels not yet compiled on a
+    fresh machine, the trees' thread pool); then runs of ``OOB_FEW`` and ``OOB_MODELS`` models
+    give the growth per model and what every run pays once (sorting the features, the final
+    out-of-bag scores).
+    """
+    from dataworth.methods.data_oob import data_oob
+
+    def seconds_of(models: int) -> float:
+        start = perf_counter()
+        with warnings.catch_warnings():
+            # A few bags leave some rows in every bag (no out-of-bag estimate): only timed here.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            data_oob(task, models, seed=seed)
+        return perf_counter() - start
+
+    seconds_of(1)
+    few, many = seconds_of(OOB_FEW), seconds_of(OOB_MODELS)
+    per_model = max(many - few, 0.0) / (OOB_MODELS - OOB_FEW)
+    if per_model <= 0:  # too fast to tell apart: the larger run, as if all per model
+        per_model = many / OOB_MODELS
+    return {
+        "models": OOB_MODELS,
+        "seconds": many,
+        "per_model": per_model,
+        "fixed": max(0.0, many - OOB_MODELS * per_model),
+    }
 
 
 def _truncation(utility, empty: float, full: float, seed: int, tol: float) -> dict[str, Any]:

@@ -53,7 +53,11 @@ def estimate_tmc(cost: CostResult, permutations: int, rows: int | None = None) -
     # a smaller table fits at most as many), each at the chain's cost per prefix timed around
     # half of them.
     fitted = min(rows, path.get("fitted_rows", rows * path.get("fitted_share", 1.0)))
-    return permutations * fitted * path["per_prefix"] * cost.scale(rows)
+    per_permutation = fitted * path["per_prefix"] * cost.scale(rows)
+    # The first permutation runs alone (it measures the clock's pace); the others' chains run
+    # side by side, one per core (the chain was timed on one).
+    side_by_side = max(1, min(path.get("threads", 1), permutations - 1))
+    return per_permutation * (min(permutations, 1) + max(permutations - 1, 0) / side_by_side)
 
 
 def estimate_data_oob(cost: CostResult, models: int, rows: int | None = None) -> float | None:
@@ -62,7 +66,7 @@ def estimate_data_oob(cost: CostResult, models: int, rows: int | None = None) ->
     if path is None:
         return None
     rows = cost.n_train if rows is None else rows
-    return models * path["per_model"] * rows / cost.n_train
+    return (path.get("fixed", 0.0) + models * path["per_model"]) * rows / cost.n_train
 
 
 def estimate_knn_shapley(cost: CostResult, rows: int | None = None) -> float | None:

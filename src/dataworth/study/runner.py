@@ -155,6 +155,23 @@ def add_baseline_checks(ctx: StudyContext, result: BaselineResult) -> None:
     ctx.write_json("data.json", data)
 
 
+def _study_groups(ctx: StudyContext) -> dict | None:
+    """The groups the study values (built once, kept for the groups and TMC steps); None when
+    no step values groups."""
+    from dataworth.methods.groups import build_groups
+
+    config = ctx.config
+    steps = set(ctx.step_names)
+    values_groups = "tmc" in steps and config.tmc_players in ("groups", "both")
+    if "groups" not in steps and not values_groups:
+        return None
+    if "groups" not in ctx.results:
+        ctx.results["groups"] = build_groups(
+            ctx.require_task(), config.group_by, fractions=config.group_fractions, seed=config.seed
+        )
+    return ctx.results["groups"]
+
+
 def cost_step(ctx: StudyContext) -> None:
     """Time the models and the engine; write the fit times, the plan and the cost figure."""
     from dataworth.report.figures import cost_figures
@@ -176,6 +193,7 @@ def cost_step(ctx: StudyContext) -> None:
         tmc_tol=config.tmc_tol,
         progress=ctx.progress,
         warm_up=ctx.results.get("kernel_warm_up"),
+        groups=_study_groups(ctx),
     )
     plan = plan_table(
         cost,

@@ -184,9 +184,11 @@ def groups_step(ctx: StudyContext) -> None:
         return
     u = study_utility(ctx)
     config = ctx.config
-    groups = build_groups(
-        ctx.require_task(), config.group_by, fractions=config.group_fractions, seed=config.seed
-    )
+    groups = ctx.results.get("groups")  # built by the cost step, which timed on them
+    if groups is None:
+        groups = build_groups(
+            ctx.require_task(), config.group_by, fractions=config.group_fractions, seed=config.seed
+        )
     with _spending(ctx, "groups") as outcome:
         result = leave_group_out(u, groups, progress=_progress(ctx, "leave-group-out"))
         outcome["valued"] = f"{len(result)} groups of all {u.n_players} rows"
