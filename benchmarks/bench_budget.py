@@ -24,6 +24,7 @@ import argparse
 import itertools
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,9 @@ def run_one(kind: str, rows: int, budget: str, folder: Path) -> dict:
     if not csv.exists():
         make_frame(kind, rows).to_csv(csv, index=False)
     out = folder / f"run_{kind}_{rows}"
+    # The study keeps its fits beside its run folders and a rerun reuses them: every run here
+    # starts from an empty store, as a new user's first run does.
+    shutil.rmtree(folder / ".cache", ignore_errors=True)
     argv = [sys.executable, "-m", "dataworth.cli", "study", "--csv", str(csv), "--target"]
     argv += ["label", "--budget", budget, "--out", str(out), "--overwrite"]
     start = time.perf_counter()

@@ -170,3 +170,21 @@ def test_unknown_mode_is_refused():
     game, _ = _linear_game(120)
     with pytest.raises(DataworthError, match="mode"):
         ame(game, n_subsets=50, mode="sideways")
+
+
+@pytest.mark.parametrize("mode", ["flat", "hierarchical"])
+def test_a_time_budget_stops_the_fits_with_the_values_of_a_smaller_run(mode):
+    """Past its time budget AME stops fitting after the block in progress (256 subsets) and
+    regresses on what it has: the values of a run asked for that many subsets, bit for bit."""
+    game, _ = _linear_game(120)
+    stopped = ame(game, n_subsets=1000, fdr=0.2, seed=0, mode=mode, time_budget=0.0)
+    smaller = ame(game, n_subsets=256, fdr=0.2, seed=0, mode=mode)
+    assert stopped.params["n_subsets"] == 256
+    assert stopped.params["stopped_by"] == "time budget"
+    assert stopped.params["n_subsets_asked"] == 1000
+    _same(stopped, smaller)
+    np.testing.assert_array_equal(stopped.extra["w"], smaller.extra["w"])
+    # A budget that is not reached changes nothing.
+    ample = ame(game, n_subsets=600, fdr=0.2, seed=0, mode=mode, time_budget=1e6)
+    _same(ample, ame(game, n_subsets=600, fdr=0.2, seed=0, mode=mode))
+    assert "stopped_by" not in ample.params

@@ -90,6 +90,7 @@ def _estimate(
     player_ids: np.ndarray,
     extra_columns: dict,
     progress: ProgressCallback | None,
+    deadline: float | None = None,
 ) -> ValuationResult | dict[int, ValuationResult]:
     if config.estimator not in _ESTIMATORS:
         raise DataworthError(f"Unknown estimator {config.estimator!r}; use one of {_ESTIMATORS}.")
@@ -118,11 +119,16 @@ def _estimate(
                 config.method,
                 progress,
                 predrawn=ahead.drawn if ahead is not None else None,
+                deadline=deadline,
             )
         except BaseException:
             if ahead is not None:
                 ahead.cancel()
             raise
+    asked, m = m, len(ev.p)  # fewer when the deadline stopped the fits
+    if ev.stopped_early and ahead is not None:
+        ahead.cancel()  # built for all m samples: the ordinary path builds the design of m'
+        ahead = None
     with timer.phase("regress"):
         built = ahead.result(ev.p, ev.masks) if ahead is not None else None
         del ahead
@@ -165,6 +171,7 @@ def _estimate(
     params = {
         "n_subsets": m,
         **sizing,
+        **({"n_subsets_asked": asked, "stopped_by": "time budget"} if ev.stopped_early else {}),
         "law": config.law.describe(),
         "encoding": config.encoding,
         "estimator": config.estimator,

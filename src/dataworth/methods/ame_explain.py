@@ -7,6 +7,8 @@ records the path taken in its ``params``.
 
 from __future__ import annotations
 
+from time import perf_counter
+
 from dataworth.methods.ame_flat import flat_ame
 from dataworth.methods.ame_plan import random_partition
 from dataworth.methods.ame_scale import choose_ame_path, hierarchical_metric, spread_levels
@@ -38,6 +40,7 @@ def ame(
     intervals: bool = False,
     n_boot: int | None = None,
     mode: str = "auto",
+    time_budget: float | None = None,
 ) -> ValuationResult | dict[int, ValuationResult]:
     """Average marginal effect of each training point (or group) by randomized subsets.
 
@@ -128,6 +131,12 @@ def ame(
         or one test row), the LASSO and no ``intervals``; elsewhere ``"auto"`` is flat and
         ``"hierarchical"`` raises an error. ``params`` records ``mode``, ``ame_path`` and
         ``ame_path_reason`` (and the plan, ``ame_plan``).
+    time_budget : float, optional
+        Seconds the subsets' fits may take (on the hierarchical path, half of them for each
+        level). Past it the fits stop after the block of 256 subsets in progress, once 256 are
+        in, and the regression runs on those: the values are those of a run asked for that many
+        subsets (``params["n_subsets"]``; ``n_subsets_asked`` and ``stopped_by`` record the
+        stop). The regression itself is not stopped.
 
     Returns
     -------
@@ -187,6 +196,7 @@ def ame(
             cv=cv,
             n_alphas=n_alphas,
             n_jobs=n_jobs,
+            time_budget=time_budget,
         )
         parts = random_partition(utility.n_players, int(plan.n_groups), seed)
         out = spread_levels(utility, levels, parts)
@@ -212,6 +222,7 @@ def ame(
         progress=progress,
         intervals=intervals,
         n_boot=n_boot,
+        deadline=None if time_budget is None else perf_counter() + time_budget,
     )
     for result in [out] if isinstance(out, ValuationResult) else out.values():
         result.params |= recorded

@@ -32,10 +32,12 @@ def flat_ame(
     progress: ProgressCallback | None = None,
     intervals: bool = False,
     n_boot: int | None = None,
+    deadline: float | None = None,
 ) -> ValuationResult | dict[int, ValuationResult]:
     """The flat AME of every player: :func:`~dataworth.methods.ame_explain.ame` with
     ``mode="flat"``, which documents the parameters (the hierarchy's first level runs it on
-    the groups)."""
+    the groups); ``deadline`` is the :func:`time.perf_counter` time past which its fits stop
+    (``ame``'s ``time_budget``)."""
     the_law = make_law(law, eps=eps)
     if isinstance(the_law, LogitUniform):
         raise DataworthError("The logit-uniform law is the AMESV design; use ame_shapley().")
@@ -65,4 +67,5 @@ def flat_ame(
         player_ids=ids,
         extra_columns=extra,
         progress=progress,
+        deadline=deadline,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from time import perf_counter
 
 import numpy as np
 
@@ -75,6 +76,7 @@ def ame_hierarchical(
     seed: int = 0,
     progress: ProgressCallback | None = None,
     max_points: int | None = None,
+    time_budget: float | None = None,
 ) -> HierarchicalResult:
     """Two-level AME: groups first, then the points inside the selected groups.
 
@@ -109,6 +111,9 @@ def ame_hierarchical(
         At most this many points at level 2: when the selected groups hold more, the
         selected groups of largest level-1 value (on ``side``) are kept while they fit; the
         others are listed in the level-2 ``params["groups_dropped_for_size"]``.
+    time_budget : float, optional
+        Seconds the two levels' fits may take: level 1's stop at half of it, level 2's at all
+        of it (see :func:`~dataworth.methods.ame_explain.ame`).
 
     Returns
     -------
@@ -134,12 +139,16 @@ def ame_hierarchical(
         "n_jobs": n_jobs,
         "progress": progress,
     }
+    started = perf_counter()
+    # Both levels fit about as many subsets of about half the rows: half the time each.
+    deadline = None if time_budget is None else started + time_budget
     level1 = flat_ame(
         utility,
         n_subsets=n_subsets_groups,
         k=k_groups,
         groups=dict(zip(names, members, strict=True)),
         seed=seed,
+        deadline=None if time_budget is None else started + time_budget / 2,
         **options,
     )
     level1.method = "ame_hierarchical_groups"
@@ -195,6 +204,7 @@ def ame_hierarchical(
         player_ids=np.arange(game.n_players),
         extra_columns={},
         progress=progress,
+        deadline=deadline,
     )
     # Keep the point players; the context groups only served to explain variance.
     head = slice(0, len(points))

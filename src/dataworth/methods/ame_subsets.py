@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from time import perf_counter
 
 import numpy as np
 
@@ -71,6 +72,7 @@ class _Evaluated:
     n_fitted: int = 0
     n_fallback: int = 0
     resumed: int = 0
+    stopped_early: bool = False  # the deadline passed before all m samples were fitted
 
 
 def _run_key(method: str, game, sampler: SubsetSampler, seed: int) -> str:
@@ -98,11 +100,17 @@ def _evaluate_design(
     method: str,
     progress: ProgressCallback | None,
     predrawn: Callable[[int, int], tuple[np.ndarray, np.ndarray] | None] | None = None,
+    deadline: float | None = None,
 ) -> _Evaluated:
     """Draw samples ``0 .. m-1`` block by block, evaluate them, journal the finished blocks.
 
     ``predrawn(start, stop)``, when given, may return a block already drawn by ``sampler`` (the
     design built ahead draws them too: :mod:`dataworth.methods.ame_design_ahead`).
+
+    ``deadline`` (a :func:`time.perf_counter` time) stops the fits after the first block that
+    ends past it, once :data:`_BLOCK` samples are in: the samples kept are ``0 .. m'-1``,
+    exactly those of a run asked for ``m'`` subsets (each sample is a pure function of the
+    seed and its index).
 
     The utility's store caches every ``U(S)``, so a resumed or extended run refits nothing it
     has already fitted; the journal records which sample blocks are done with a digest of their
@@ -117,6 +125,7 @@ def _evaluate_design(
             done[(int(item["start"]), int(item["stop"]))] = item["digest"]
     ps, masks_all, ys = [], [], []
     n_fitted = n_fallback = resumed = 0
+    stopped_early = False
     for start in range(0, m, _BLOCK):
         stop = min(m, start + _BLOCK)
         block = predrawn(start, stop) if predrawn is not None else None
@@ -145,9 +154,18 @@ def _evaluate_design(
             store.journal_put(key, {"drawn": drawn, "seed": seed, "law": sampler.law.describe()})
         if progress is not None:
             progress(stop, m)
+        if deadline is not None and stop < m and stop >= _BLOCK and perf_counter() >= deadline:
+            stopped_early = True
+            break
     y = np.concatenate(ys, axis=0).astype(np.float64) if ys else np.empty((0, len(columns)))
     if not np.isfinite(y).all():
         raise DataworthError("The utility returned non-finite values; AME needs finite scores.")
     return _Evaluated(
-        np.concatenate(ps), np.concatenate(masks_all, axis=0), y, n_fitted, n_fallback, resumed
+        np.concatenate(ps),
+        np.concatenate(masks_all, axis=0),
+        y,
+        n_fitted,
+        n_fallback,
+        resumed,
+        stopped_early,
     )

@@ -407,6 +407,7 @@ def ame_step(ctx: StudyContext) -> None:
         return
     if subsets is not None:
         options["n_subsets"], options["k"] = subsets, None
+    fit_seconds = _ame_fit_seconds(ctx)
     # Decided before any fit: flat AME, or hierarchical when the flat regression is too large.
     plan = None
     if groups is None:
@@ -423,12 +424,14 @@ def ame_step(ctx: StudyContext) -> None:
             if rows:
                 ctx.log("AME: the hierarchical estimator explains the metric only, not test rows.")
             options.pop("groups")
-            results = hierarchical_metric(u, plan, progress=_progress(ctx, "AME"), **options)
+            results = hierarchical_metric(
+                u, plan, progress=_progress(ctx, "AME"), time_budget=fit_seconds, **options
+            )
             rows = []
             valued = f"{len(results['ame_metric']) if 'ame_metric' in results else 0} points"
             valued += f" of {plan.n_groups} random groups (hierarchical)"
         else:
-            results = _run_ame(ctx, u, task, target, rows, options)
+            results = _run_ame(ctx, u, task, target, rows, options, fit_seconds)
             valued = f"all {u.n_players if groups is None else len(groups)} players"
         n_subsets = next(iter(results.values())).params["n_subsets"] if results else 0
         outcome["valued"] = f"{valued}, {n_subsets} random subsets"
@@ -470,19 +473,46 @@ def _ame_subsets_within_budget(ctx: StudyContext) -> int | None:
     return subsets
 
 
-def _run_ame(ctx, u, task, target, rows, options) -> dict[str, ValuationResult]:
+def _run_ame(ctx, u, task, target, rows, options, fit_seconds) -> dict[str, ValuationResult]:
     results: dict[str, ValuationResult] = {}
+    deadline = None if fit_seconds is None else perf_counter() + fit_seconds
+
+    def seconds_left() -> float | None:
+        return None if deadline is None else max(0.0, deadline - perf_counter())
+
     # Single predictions first: their fits store the per-prediction scores, which the metric's
     # run then finds in the store (the other order would fit every subset twice).
     if rows:
-        per_row = ame(u, target=rows, progress=_progress(ctx, "AME, single predictions"), **options)
+        per_row = ame(
+            u,
+            target=rows,
+            progress=_progress(ctx, "AME, single predictions"),
+            time_budget=seconds_left(),
+            **options,
+        )
         for row, result in per_row.items():
             result.params["test_id"] = str(task.test_ids[row])
             result.params["test_label"] = task.class_names[task.y_test[row]]
             results[f"ame_test_{task.test_ids[row]}"] = result
+        # The metric's run finds every subset fitted in the store (only those, if the clock
+        # stopped the fits): it needs no clock.
+        first = next(iter(per_row.values()))
+        options = {**options, "n_subsets": first.params["n_subsets"], "k": None}
+        deadline = None
     if target == "metric":
-        results["ame_metric"] = ame(u, progress=_progress(ctx, "AME, metric"), **options)
+        results["ame_metric"] = ame(
+            u, progress=_progress(ctx, "AME, metric"), time_budget=seconds_left(), **options
+        )
     return results
+
+
+def _ame_fit_seconds(ctx: StudyContext) -> float | None:
+    """Seconds AME's fits may take: the time left to it less its regressions' estimate (None
+    without a budget). AME is sized to its share beforehand; this is the stop past it."""
+    plan = _planned(ctx, "ame")
+    if plan is None:
+        return None
+    return max(1.0, ctx.results["budget"].available("ame") - plan.fixed)
 
 
 def _ame_title(result: ValuationResult) -> str:
