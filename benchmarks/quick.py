@@ -37,11 +37,11 @@ from bench_loo import _sklearn_loo
 from bench_tmc import _median_time, sklearn_tmc
 
 RECORDED = {
-    "loo400": "0.024-0.033 s, 53x-69x (2026-11-24)",
-    "tmc": "0.029 s, 46.6x-46.9x against scikit-learn per prefix (2026-11-24)",
-    "ame2000": "4.99 s; OpenDataVal itself 109.7 s in that run, 22.0x (2026-11-29)",
-    "ame10000": "33.9 s hierarchical (2026-11-29); 264 s flat by default (issue 26)",
-    "loo50000": "103 s binary (2026-11-29)",
+    "loo400": "0.04 s, 55.6x (2026-12-07); 0.024-0.033 s, 53x-69x (2026-11-24)",
+    "tmc": "0.03 s, 48.4x (2026-12-07); 0.029 s, 46.6x-46.9x (2026-11-24)",
+    "ame2000": "2.38 s, 10.5x the recipe (2026-12-07); 4.99 s, 22.0x OpenDataVal (2026-11-29)",
+    "ame10000": "18.9 s by default (2026-12-07); 264 s flat by default (issue 26)",
+    "loo50000": "24.3 s binary, 37.2x (2026-12-07); 103 s (2026-11-29)",
 }
 
 
