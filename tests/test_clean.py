@@ -200,5 +200,8 @@ def test_a_class_too_rare_to_hold_out_is_one_line_error() -> None:
     y[0] = "rare"
     with pytest.raises(DataworthError, match="too few to hold any out"):
         dw.clean(X, y.astype(str))
+    y[1] = "rare"  # two rows: folds could split them, a held-out repeat could not
+    with pytest.raises(DataworthError, match="too few to hold any out"):
+        dw.clean(X, y.astype(str))
     with pytest.raises(DataworthError, match="action"):
         dw.clean(X, y.astype(str), action="drop")

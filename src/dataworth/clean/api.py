@@ -161,6 +161,14 @@ def clean(
     X, codes, class_names, ids = _rows(data, y)
     n_held = int(np.ceil(holdout * len(codes)))
     stratified_folds(codes, n_folds, seed)  # too rare a class: one line before any fit
+    counts = np.bincount(codes, minlength=len(class_names))
+    if counts.min() < 3:
+        # A repeat holds rows out and then needs two of each class in the rest for its folds.
+        rare = class_names[int(counts.argmin())]
+        raise DataworthError(
+            f"Class {rare!r} has only {counts.min()} row(s): too few to hold any out and still "
+            "value the rest; cleaning needs at least 3 rows of every class (drop or merge it)."
+        )
     if np.bincount(codes).min() < 2 or n_held < len(class_names):
         raise DataworthError(
             f"Too few rows to hold {holdout:.0%} out with every class represented; "

@@ -34,6 +34,7 @@ from dataworth.errors import DataworthError
 from dataworth.methods.registry import method as method_spec
 from dataworth.study.baseline import BaselineResult, run_baseline
 from dataworth.study.budget import StudyShape, available_memory_bytes, share_budget
+from dataworth.study.clean_step import clean_step
 from dataworth.study.config import StudyConfig
 from dataworth.study.context import LogFn, ProgressFn, Step, StudyContext
 from dataworth.study.cost import plan_table, run_cost_study
@@ -329,6 +330,7 @@ EXTRA_STEPS: list[Step] = [
     Step("ame_shapley", ame_shapley_step, "AME-Shapley"),
     Step("data_oob", data_oob_step, "Data-OOB"),
     Step("influence", influence_step, "influence functions"),
+    Step("clean", clean_step, "flag the rows that hurt; act on a verified held-out gain"),
 ]
 
 
