@@ -108,3 +108,19 @@ def test_a_class_too_rare_to_hold_out_is_one_line_and_exit_2(tmp_path):
 )
 def test_bad_clean_options_are_one_line(args, fragment):
     _one_line_error(runner.invoke(app, ["clean", *args]), fragment)
+
+
+def test_the_study_ends_with_the_clean_step_on_its_training_rows(tmp_path):
+    small = ["--rows", "150", "--train-size", "100", "--baselines", "logreg,knn"]
+    result = runner.invoke(app, ["study", *small, "--out", "run"])
+    assert result.exit_code == 0, result.output
+    assert "Clean:" in result.output
+    folder = tmp_path / "run"
+    info = json.loads((folder / "clean.json").read_text())
+    assert info["rows"] == "train" and info["n_rows"] == 100
+    train_ids = pd.read_csv(folder / "train_ids.csv")["id"]
+    flags = pd.read_csv(folder / "flags.csv")
+    assert flags["row"].tolist() == train_ids.tolist()
+    assert not (folder / "cleaned.csv").exists()  # only the command writes the kept rows
+    budget = json.loads((folder / "budget.json").read_text())
+    assert "clean" in budget["step_seconds"]

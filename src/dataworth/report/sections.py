@@ -68,6 +68,7 @@ SECTIONS: dict[str, Callable[[RunData], Section]] = {
     "groups": groups_section,
     "shapley": shapley_section,
     "ame": ame_section,
+    "clean": clean_section,
     "appendix": appendix_section,
 }
 SECTION_BUILDERS: tuple[Callable[[RunData], Section], ...] = tuple(SECTIONS.values())

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 #: Seconds kept back from the budget for writing the files and the report.
 _WRITE_RESERVE = 5.0
+#: The share of a study's budget kept for this step (the valuation methods share the rest).
+CLEAN_SHARE = 0.15
 #: The options ``config.extra["clean"]`` may hold, with their defaults.
 DEFAULTS: dict[str, Any] = {
     "action": "remove",
@@ -171,4 +173,4 @@ def clean_step(ctx: StudyContext) -> None:
     ctx.save_figures(lambda folder: clean_figures(result.curves_frame(), result.metric, folder))
 
 
-__all__ = ["DEFAULTS", "clean_options", "clean_step", "cleaned_frame", "flags_frame"]
+__all__ = ["CLEAN_SHARE", "DEFAULTS", "clean_options", "clean_step", "cleaned_frame", "flags_frame"]
