@@ -14,9 +14,10 @@ For every case (a table and a kind of label noise) and every split seed:
 
 Printed per case: each tool's held-out accuracy gain over the refit on every row, with its 95%
 interval (Nadeau-Bengio corrected over the overlapping splits), the paired difference
-dataworth - cleanlab, the detection AUROC of each tool's ranking (dataworth's suspicion,
-cleanlab's label quality) against the flipped rows, the precision and recall of the flagged rows,
-and each tool's seconds.
+dataworth - cleanlab, the gain dataworth's flags would have given had it acted without its
+verification (the share its removal curve on folds chose, "unverified"), the detection AUROC of
+each tool's ranking (dataworth's suspicion, cleanlab's label quality) against the flipped rows,
+the precision and recall of the flagged rows, and each tool's seconds.
 
 cleanlab is not a dependency of dataworth. Install it beside the benchmark only, e.g.
 ``pip install --target /tmp/cleanlab-pkgs --no-deps cleanlab termcolor tqdm`` and run
@@ -96,7 +97,8 @@ def _detection(flagged, score, truth) -> tuple[float, float, float]:
 
 def run_case(name: str, noise: str, splits: int) -> dict:
     X_all, y_all = _table(name)
-    rows = {k: [] for k in ("dw", "cl", "diff", "dw_det", "cl_det", "dw_s", "cl_s", "dw_n")}
+    keys = ("dw", "cl", "diff", "forced", "dw_det", "cl_det", "dw_s", "cl_s", "dw_n")
+    rows = {k: [] for k in keys}
     n_train = n_test = 0
     for seed in range(splits):
         train, test = train_test_split(
@@ -115,6 +117,12 @@ def run_case(name: str, noise: str, splits: int) -> dict:
         rows["dw_s"].append(time.perf_counter() - t0)
         keep = ~result.flagged
         dw_acc = _accuracy(X[keep], y[keep], X_test, y_test)
+        # What acting regardless of the verification would have given: the share its removal
+        # curve on folds chose, most suspect rows first.
+        order = np.argsort(-result.score, kind="stable")
+        forced = np.ones(len(y), bool)
+        forced[order[: round(result.fraction * len(y))]] = False
+        rows["forced"].append(_accuracy(X[forced], y[forced], X_test, y_test) - base)
 
         t0 = time.perf_counter()
         cl_flagged, cl_score = _cleanlab(X, y, seed)
@@ -129,7 +137,7 @@ def run_case(name: str, noise: str, splits: int) -> dict:
         rows["cl_det"].append(_detection(cl_flagged, cl_score, truth))
     out = {
         key: corrected_interval(np.array(rows[key]) * 100, n_train, n_test)
-        for key in ("dw", "cl", "diff")
+        for key in ("dw", "cl", "diff", "forced")
     }
     with warnings.catch_warnings():  # a measure no split defines (nothing flagged) stays NaN
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -155,7 +163,8 @@ def main() -> None:
     args = parser.parse_args()
     print(
         f"{'case':<22} {'dataworth gain (pts)':<24} {'cleanlab gain':<24} {'dw - cl':<24} "
-        f"{'AUROC dw/cl':<12} {'P dw/cl':<11} {'R dw/cl':<11} {'acted':<6} s dw/cl",
+        f"{'AUROC dw/cl':<12} {'P dw/cl':<11} {'R dw/cl':<11} {'acted':<6} {'s dw/cl':<11} "
+        "dataworth unverified gain",
         flush=True,
     )
     for spec in args.cases.split(","):
@@ -167,7 +176,7 @@ def main() -> None:
                 f"{name + ' ' + noise:<22} {_ci(r['dw']):<24} {_ci(r['cl']):<24} "
                 f"{_ci(r['diff']):<24} {dd[0]:.3f}/{cd[0]:.3f}  {dd[1]:.2f}/{cd[1]:.2f}  "
                 f"{dd[2]:.2f}/{cd[2]:.2f}  {r['acted']}/{args.splits}  "
-                f"{r['dw_s']:.1f}/{r['cl_s']:.1f}",
+                f"{r['dw_s']:.1f}/{r['cl_s']:.1f}  {_ci(r['forced'])}",
                 flush=True,
             )
 
