@@ -124,3 +124,26 @@ def test_the_study_ends_with_the_clean_step_on_its_training_rows(tmp_path):
     assert not (folder / "cleaned.csv").exists()  # only the command writes the kept rows
     budget = json.loads((folder / "budget.json").read_text())
     assert "clean" in budget["step_seconds"]
+
+
+def _stop(ctx) -> None:
+    raise KeyboardInterrupt
+
+
+def test_a_clean_run_stopped_after_its_step_keeps_a_partial_folder_with_its_files(tmp_path):
+    from dataclasses import replace
+
+    from dataworth.study import Step, run_study, steps_named
+    from dataworth.study.config import StudyConfig
+
+    config = StudyConfig(rows=150, out=str(tmp_path / "run"))
+    config = replace(config, extra={"clean": {"rows": "all", "repeats": 2}})
+    steps = [*steps_named("data", "clean"), Step("stop", _stop, "Ctrl-C")]
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        run_study(config, steps=steps)
+    partial = tmp_path / "run.partial"
+    assert stopped.value.partial_path == partial and not (tmp_path / "run").exists()
+    files = {p.name for p in partial.iterdir()}
+    assert {"study.log", "data.json", "flags.csv", "cleaned.csv", "clean.json"} <= files
+    assert len(pd.read_csv(partial / "flags.csv")) == 150
+    assert "step clean finished" in (partial / "study.log").read_text()
