@@ -104,6 +104,7 @@ def test_a_class_too_rare_to_hold_out_is_one_line_and_exit_2(tmp_path):
         (["--action", "drop"], "--action"),
         (["--max-fraction", "1.5"], "--max-fraction"),
         (["--repeats", "1"], "--repeats"),
+        (["--budget", "1s"], "too small for cleaning"),
     ],
 )
 def test_bad_clean_options_are_one_line(args, fragment):

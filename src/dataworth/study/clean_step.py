@@ -137,6 +137,12 @@ def clean_step(ctx: StudyContext) -> None:
     options = clean_options(ctx)
     X, y, ids = _rows(ctx, options["rows"])
     budget = _budget_left(ctx)
+    if budget <= 0 and options["rows"] == "all":  # the command: nothing else would be done
+        spent = perf_counter() - ctx.started
+        raise DataworthError(
+            f"The budget of {ctx.config.budget_seconds:g} s is too small for cleaning: loading "
+            f"and checking the data took {spent:.1f} s; raise --budget (e.g. --budget 10m)."
+        )
     if budget <= 0:
         ctx.log("clean: skipped, no time left in the budget")
         ctx.results["clean"] = None
