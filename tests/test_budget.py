@@ -229,3 +229,17 @@ def test_a_method_of_known_cost_is_skipped_when_its_turn_comes_too_late():
     assert "when its turn came" in said[-1]
     # TMC stops by the clock: it is never skipped this way.
     assert not _skipped(ctx, "tmc")
+
+
+def test_the_clean_steps_share_is_kept_out_of_every_methods_share():
+    cost = _cost(1e-3)
+    plain = share_budget(cost, _shape(), 60.0, spent_seconds=10.0, now=0.0)
+    kept = share_budget(cost, _shape(), 60.0, spent_seconds=10.0, now=0.0, kept_seconds=9.0)
+    assert kept.deadline == pytest.approx(plain.deadline - 9.0)
+    total = sum(m.allotted for m in kept.methods.values())
+    assert total == pytest.approx(sum(m.allotted for m in plain.methods.values()) - 9.0)
+    # Too small a budget names one that pays for the kept share too.
+    with pytest.raises(DataworthError, match="the cleaning and the report") as error:
+        share_budget(cost, _shape(), 20.0, spent_seconds=16.0, now=0.0, kept_seconds=3.0)
+    need = int(str(error.value).split("at least ")[1].split(" ")[0])
+    share_budget(cost, _shape(), float(need), spent_seconds=16.0, now=0.0, kept_seconds=0.15 * need)

@@ -60,6 +60,7 @@ def test_datasets_lists_the_builtin_datasets():
         "data-oob",
         "influence",
         "evaluate",
+        "clean",
     ],
 )
 def test_every_command_has_help(command):

@@ -26,6 +26,7 @@ LAYERS = {
     "methods": 3,
     "evaluate": 4,
     "report": 4,
+    "clean": 4,
     "study": TOP,
     "cli": TOP,
 }

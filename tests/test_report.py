@@ -31,6 +31,7 @@ SECTIONS = {
     "groups": "Group influence",
     "shapley": "Shapley values",
     "ame": "Average marginal effects (AME)",
+    "clean": "Acting on the values: cleaning",
     "appendix": "Methods appendix",
 }
 

@@ -8,6 +8,7 @@ The public API (docs/design.md, section 8)::
     dw.loo(u, n_random=10, seed=0).to_frame()
 """
 
+from dataworth.clean import CleanResult, clean
 from dataworth.data import Task, check_data, list_datasets, load_dataset
 from dataworth.engine.game import Evaluation, Game
 from dataworth.engine.group_game import GroupGame
@@ -33,6 +34,7 @@ from dataworth.methods.stability import rank_stability
 __version__ = "0.1.0"
 
 __all__ = [
+    "CleanResult",
     "DataworthError",
     "Evaluation",
     "EvaluationStore",
@@ -51,6 +53,7 @@ __all__ = [
     "beta_shapley",
     "build_groups",
     "check_data",
+    "clean",
     "compare_values",
     "data_oob",
     "evaluate_methods",

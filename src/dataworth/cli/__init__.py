@@ -10,6 +10,7 @@ Commands, in the order ``dataworth --help`` lists them:
   TMC-Shapley and AME, each on its own;
 - ``knn-shapley``, ``beta-shapley``, ``data-oob``, ``influence``: the other methods;
 - ``evaluate``: run the methods on labels flipped on purpose and rank them;
+- ``clean``: flag the rows that hurt, act on them when the held-out gain is verified;
 - ``report``: rebuild the report of a run folder without fitting anything.
 
 Its modules: :mod:`~dataworth.cli.options` (every option, declared once),
@@ -17,12 +18,12 @@ Its modules: :mod:`~dataworth.cli.options` (every option, declared once),
 :mod:`~dataworth.cli.app` (the application, one-line errors, progress, running steps),
 :mod:`~dataworth.cli.render` (the tables the commands print), and one module per family of
 commands (:mod:`~dataworth.cli.data_commands`, :mod:`~dataworth.cli.method_commands`,
-:mod:`~dataworth.cli.study_commands`). Bad input anywhere raises
-:class:`~dataworth.errors.DataworthError`; the CLI prints its one-line message after a red
+:mod:`~dataworth.cli.study_commands`, :mod:`~dataworth.cli.clean_command`). Bad input anywhere
+raises :class:`~dataworth.errors.DataworthError`; the CLI prints its one-line message after a red
 ``error:`` and exits with code 2, never with a traceback.
 """
 
-from dataworth.cli import data_commands, method_commands, study_commands
+from dataworth.cli import clean_command, data_commands, method_commands, study_commands
 from dataworth.cli.app import app, main, print_error
 from dataworth.cli.options import build_config
 
@@ -41,6 +42,7 @@ COMMANDS = [
     ("data-oob", method_commands.data_oob_command),
     ("influence", method_commands.influence_command),
     ("evaluate", study_commands.evaluate),
+    ("clean", clean_command.clean),
     ("report", study_commands.report),
 ]
 for _name, _command in COMMANDS:

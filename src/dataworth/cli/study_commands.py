@@ -90,6 +90,10 @@ def study(
     shows = (show_data, show_baseline, show_cost, show_loo, show_groups, show_tmc, show_ame)
     for show in shows:
         show(outcome.context)
+    if "clean" in outcome.context.results:
+        from dataworth.cli.clean_command import show_clean
+
+        show_clean(outcome.context)
     show_budget(outcome.context)
     show_written(outcome)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from dataworth.report.html import render_html
 from dataworth.report.load import RunData, load_run
 from dataworth.report.markdown import render_markdown
-from dataworth.report.sections import build_sections
+from dataworth.report.sections import build_sections, builders_for
 
 HTML_NAME = "report.html"
 MARKDOWN_NAME = "report.md"
@@ -85,7 +85,7 @@ def build_report(
     run = load_run(run_folder, path=path)
     if parquet:
         parquet_twins(run)
-    report = build_sections(run)
+    report = build_sections(run, builders_for(run))
     figures = {stem: run.figure(stem) for stem in report.figure_stems()}
     figures = {stem: p for stem, p in figures.items() if p is not None}
     html_path = run.folder / HTML_NAME

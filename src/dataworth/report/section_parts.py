@@ -3,6 +3,7 @@ primary metric's name, a sentence on the signs of values, and parameters as text
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,9 @@ def _metric(run: RunData) -> str:
     for result in run.results.values():
         if "metric" in result.manifest:
             return result.manifest["metric"]
+    clean = run.folder / "clean.json"  # a `dataworth clean` run folder has no baseline
+    if clean.exists():
+        return json.loads(clean.read_text(encoding="utf-8")).get("metric", "the metric")
     return "the metric"
 
 

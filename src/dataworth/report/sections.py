@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 
 from dataworth.report.ame_section import ame_results, ame_section
 from dataworth.report.appendix_section import appendix_section, reproduce_command
+from dataworth.report.clean_section import clean_section
 from dataworth.report.data_sections import (
     baseline_section,
     checks_section,
@@ -32,6 +33,7 @@ from dataworth.report.section_parts import _metric
 from dataworth.report.shapley_section import efficiency_numbers, shapley_section
 
 __all__ = [
+    "CLEAN_BUILDERS",
     "SECTIONS",
     "SECTION_BUILDERS",
     "ame_results",
@@ -39,6 +41,7 @@ __all__ = [
     "appendix_section",
     "baseline_section",
     "build_sections",
+    "builders_for",
     "checks_section",
     "dataset_section",
     "efficiency_numbers",
@@ -65,9 +68,24 @@ SECTIONS: dict[str, Callable[[RunData], Section]] = {
     "groups": groups_section,
     "shapley": shapley_section,
     "ame": ame_section,
+    "clean": clean_section,
     "appendix": appendix_section,
 }
 SECTION_BUILDERS: tuple[Callable[[RunData], Section], ...] = tuple(SECTIONS.values())
+#: The report of a ``dataworth clean`` run folder (no baseline): the data and the cleaning.
+CLEAN_BUILDERS: tuple[Callable[[RunData], Section], ...] = (
+    checks_section,
+    dataset_section,
+    clean_section,
+    appendix_section,
+)
+
+
+def builders_for(run: RunData) -> tuple[Callable[[RunData], Section], ...]:
+    """The sections a run folder's report has: a study's, or a ``clean`` run's."""
+    if run.baseline is None and (run.folder / "clean.json").exists():
+        return CLEAN_BUILDERS
+    return SECTION_BUILDERS
 
 
 def build_sections(

@@ -249,6 +249,7 @@ def share_budget(
     memory_bytes: int | None = None,
     seconds_per_figure: float | None = None,
     now: float | None = None,
+    kept_seconds: float = 0.0,
 ) -> StudyBudget:
     """Share what is left of the budget among the study's valuation methods.
 
@@ -268,6 +269,8 @@ def share_budget(
         Measured seconds per figure so far; time is kept back for the figures to come.
     now : float, optional
         ``perf_counter()`` now (the deadline is counted from it).
+    kept_seconds : float, default=0
+        Kept for a step after the valuation (the clean step), out of every method's share.
 
     Returns
     -------
@@ -281,15 +284,16 @@ def share_budget(
     """
     n = shape.n_train
     reserve = reserve_seconds(budget_seconds, seconds_per_figure)
-    left = budget_seconds - spent_seconds - reserve
+    left = budget_seconds - spent_seconds - reserve - kept_seconds
     first_points = min(shape.loo_points, 10)
     cheapest = estimate_loo(cost, first_points)
     if left < cheapest:
-        need = spent_seconds + reserve + cheapest
+        need = (spent_seconds + reserve + cheapest) / (1 - kept_seconds / budget_seconds)
         raise DataworthError(
             f"The budget of {budget_seconds:g} s is too small even for the baseline: data, "
             f"baseline models and cost study took {spent_seconds:.1f} s, and LOO of "
-            f"{first_points} points and the report need about {cheapest + reserve:.1f} s more; "
+            f"{first_points} points{', the cleaning' if kept_seconds else ''} and the report "
+            f"need about {cheapest + reserve + kept_seconds:.1f} s more; "
             f"raise --budget to at least {math.ceil(need)} s (e.g. --budget {math.ceil(need)}s)."
         )
     budget = StudyBudget(budget_seconds, spent_seconds, reserve)

@@ -34,6 +34,7 @@ from dataworth.errors import DataworthError
 from dataworth.methods.registry import method as method_spec
 from dataworth.study.baseline import BaselineResult, run_baseline
 from dataworth.study.budget import StudyShape, available_memory_bytes, share_budget
+from dataworth.study.clean_step import CLEAN_SHARE, clean_step
 from dataworth.study.config import StudyConfig
 from dataworth.study.context import LogFn, ProgressFn, Step, StudyContext
 from dataworth.study.cost import plan_table, run_cost_study
@@ -280,6 +281,8 @@ def budget_step(ctx: StudyContext) -> None:
     if cost is None:
         return
     count, seconds = ctx.results.get("figure_seconds", (0, 0.0))
+    # The clean step runs last, on what the valuation leaves: its share is kept out of theirs.
+    kept = CLEAN_SHARE * ctx.config.budget_seconds if "clean" in ctx.step_names else 0.0
     budget = share_budget(
         cost,
         study_shape(ctx),
@@ -287,6 +290,7 @@ def budget_step(ctx: StudyContext) -> None:
         perf_counter() - ctx.started,
         memory_bytes=available_memory_bytes(),
         seconds_per_figure=seconds / count if count else None,
+        kept_seconds=kept,
     )
     ctx.results["budget"] = budget
     for method in budget.methods.values():
@@ -333,6 +337,7 @@ DEFAULT_STEPS: list[Step] = [
     Step("stable_tmc", stable_tmc_step, "exact group values; TMC until its ranks are stable"),
     Step("ame", ame_step, "AME with Knockoffs for the metric and single predictions"),
     Step("compare", compare_step, "every method compared with TMC-Shapley and exact LOO"),
+    Step("clean", clean_step, "flag the rows that hurt; act on a verified held-out gain"),
     Step("summary", summary_step, "write the summary"),
     Step("report", report_step, "write the HTML and Markdown report"),
 ]
