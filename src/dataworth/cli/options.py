@@ -116,7 +116,18 @@ ModelOpt = Annotated[
     str | None,
     typer.Option(
         "--model",
-        help="Primary model: reported in detail and refitted by valuation. [default: logreg]",
+        help="Primary model: reported in detail and refitted by valuation; mlp and cnn are "
+        "PyTorch networks (the torch extra). [default: logreg]",
+        rich_help_panel=MODEL_PANEL,
+        show_default=False,
+    ),
+]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        help="Where --model mlp|cnn trains: auto (CUDA when available), cpu or cuda. "
+        "[default: auto]",
         rich_help_panel=MODEL_PANEL,
         show_default=False,
     ),
@@ -428,7 +439,8 @@ def build_config(base: StudyConfig | None = None, **options: Any) -> StudyConfig
     # `updated` builds a new StudyConfig, so the merged values are validated again.
     config = (base or StudyConfig()).updated(**options)
     for name in [config.model, *(config.baselines or [])]:
-        make_estimator(name)  # raises the registry's one-line error for an unknown name
+        # The registry's one-line error for an unknown name, or a network without PyTorch.
+        make_estimator(name, device=config.device)
     if config.metric is not None:
         get_metric(config.metric)
     return config

@@ -21,6 +21,7 @@ from dataworth.cli.options import (
     BackendOpt,
     CsvOpt,
     DatasetOpt,
+    DeviceOpt,
     DropOpt,
     FlipOpt,
     MetricOpt,
@@ -58,10 +59,12 @@ class DataOptions:
 
 @dataclass(frozen=True)
 class ModelOptions:
-    """The primary model and metric (``--model``, ``--metric``)."""
+    """The primary model, its metric and where a network trains (``--model``, ``--metric``,
+    ``--device``)."""
 
     model: str | None = None
     metric: str | None = None
+    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ GROUPS: dict[type, dict[str, Any]] = {
         "drop": DropOpt,
         "strict": StrictOpt,
     },
-    ModelOptions: {"model": ModelOpt, "metric": MetricOpt},
+    ModelOptions: {"model": ModelOpt, "metric": MetricOpt, "device": DeviceOpt},
     EngineOptions: {"backend": BackendOpt, "n_jobs": NJobsOpt, "scheduler": SchedulerOpt},
 }
 

@@ -32,7 +32,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
         "drop",
         "strict",
     ),
-    "model": ("model", "metric", "baselines"),
+    "model": ("model", "metric", "baselines", "device"),
     "study": ("seed", "budget_seconds"),
     "valuation": (
         "loo_points",
@@ -92,6 +92,9 @@ class StudyConfig:
         The primary metric; ``None`` lets the baseline study choose and justify one.
     baselines : list of str, optional
         Baseline models to compare; ``None`` means every available model.
+    device : str
+        Where the networks (``model = "mlp"`` or ``"cnn"``) train: ``auto`` (CUDA when
+        available), ``cpu`` or ``cuda``. The other models ignore it.
     seed : int
         The one seed every random choice derives from.
     budget_seconds : float
@@ -167,6 +170,7 @@ class StudyConfig:
     model: str = "logreg"
     metric: str | None = None
     baselines: list[str] | None = None
+    device: str = "auto"
     seed: int = 0
     budget_seconds: float = 600.0
     loo_points: int | str = 10
@@ -210,6 +214,9 @@ class StudyConfig:
                 f"flip must be a share in [0, 1), got {self.flip!r}; e.g. --flip 0.1 flips 10%."
             )
         self.budget_seconds = parse_duration(self.budget_seconds)
+        from dataworth.learners.networks import check_device
+
+        self.device = check_device(self.device)
         if self.drop is not None:
             from dataworth.data.load import parse_drop
 

@@ -114,6 +114,7 @@ def run_cost_study(
     tmc_tol: float = 0.01,
     progress: ProgressFn | None = None,
     warm_up: KernelWarmUp | None = None,
+    device: str | None = None,
 ) -> CostResult:
     """Time every model at several training sizes and the engine on a batch of subsets.
 
@@ -149,6 +150,8 @@ def run_cost_study(
         The compilation of the paths' kernels, already under way (the study starts it once the
         data are loaded); by default it starts here, beside the models' fits. Either way the
         engine and the paths are timed only once it is done.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where the networks (``mlp``, ``cnn``) train.
 
     Returns
     -------
@@ -158,7 +161,7 @@ def run_cost_study(
     if valuation_model not in models:
         models.append(valuation_model)
     get_metric(metric)  # fail on a misspelled name before timing anything
-    estimators = {name: make_estimator(name, seed) for name in models}
+    estimators = {name: make_estimator(name, seed, device) for name in models}
     if warm_up is None and utility_subsets > 0:
         warm_up = KernelWarmUp(task, valuation_model, knn_k)
     rng = np.random.default_rng(seed)
@@ -217,7 +220,9 @@ def run_cost_study(
     if warm_up is not None:
         warm_up.wait()  # no timing below may count a compilation
     if utility_subsets > 0:
-        utility, utility_note = _time_utility(task, valuation_model, metric, utility_subsets, seed)
+        utility, utility_note = _time_utility(
+            task, valuation_model, metric, utility_subsets, seed, device
+        )
     else:
         utility, utility_note = None, "engine timing skipped; estimates use scikit-learn fits."
     paths: dict[str, dict[str, Any]] = {}
@@ -226,7 +231,9 @@ def run_cost_study(
 
         if progress:
             progress("timing each method's own path", done, total)
-        paths = time_paths(task, valuation_model, metric, seed=seed, knn_k=knn_k, tmc_tol=tmc_tol)
+        paths = time_paths(
+            task, valuation_model, metric, seed=seed, knn_k=knn_k, tmc_tol=tmc_tol, device=device
+        )
     if progress:
         progress("cost study done", total, total)
     return CostResult(
@@ -242,7 +249,7 @@ def run_cost_study(
 
 
 def _time_utility(
-    task: Task, learner: str, metric: str, n_subsets: int, seed: int
+    task: Task, learner: str, metric: str, n_subsets: int, seed: int, device: str | None = None
 ) -> tuple[dict[str, Any] | None, str]:
     """Seconds per subset evaluation through the engine, on random 90% subsets."""
     try:
@@ -255,7 +262,7 @@ def _time_utility(
     for row in masks:
         row[rng.choice(task.n_train, size=keep, replace=False)] = True
     try:
-        utility = Utility(task, learner=learner, metric=metric)
+        utility = Utility(task, learner=learner, metric=metric, device=device)
     except ImportError as error:  # e.g. a batched learner whose optional dependency is missing
         return None, f"engine learner not available ({error}); estimates use scikit-learn fits."
     try:

@@ -132,6 +132,7 @@ def baseline_step(ctx: StudyContext) -> None:
         seed=config.seed,
         metric=config.metric,
         progress=ctx.progress,
+        device=config.device,
     )
     ctx.results["baseline"] = result
     add_baseline_checks(ctx, result)
@@ -176,6 +177,7 @@ def cost_step(ctx: StudyContext) -> None:
         tmc_tol=config.tmc_tol,
         progress=ctx.progress,
         warm_up=ctx.results.get("kernel_warm_up"),
+        device=config.device,
     )
     plan = plan_table(
         cost,
@@ -230,7 +232,7 @@ def study_shape(ctx: StudyContext) -> StudyShape:
         ame_targets = task.n_test
     else:
         ame_targets = max(1, config.ame_target.count(",") + 1)
-    learner = make_learner(config.model, seed=config.seed)
+    learner = make_learner(config.model, seed=config.seed, device=config.device)
     learner_name = getattr(learner, "name", "")
     return StudyShape(
         n_train=n,

@@ -76,6 +76,7 @@ def study_utility(ctx: StudyContext) -> Utility:
             scheduler=config.scheduler,
             store=cache_path(ctx),
             seed=config.seed,
+            device=config.device,
         )
         ctx.results["utility"] = utility
         ctx.closers.append(utility.close)
@@ -278,9 +279,11 @@ def every_point_loo(ctx: StudyContext, u: Utility, *, wanted: bool) -> Valuation
     batched = getattr(u.learner, "batched", False)
     if _skipped(ctx, "loo_all"):
         return None
-    if plan is None and not (wanted and batched and u.n_players + 1 <= _FULL_LOO_LIMIT):
-        return None
     budget = ctx.results.get("budget")
+    if plan is None and (budget is not None or not (wanted and batched)):
+        return None  # a budget that did not plan it (no TMC step to compare with) leaves it out
+    if plan is None and u.n_players + 1 > _FULL_LOO_LIMIT:
+        return None
     with _spending(ctx, "loo_all") as outcome:
         # Its clock: the time not owed to the methods after it; past it, the rows valued so
         # far are kept (each value exact) and the rest are not valued.
