@@ -135,3 +135,17 @@ def test_a_study_with_a_network_skips_influence_and_says_why(tmp_path) -> None:
     assert cost.utility["learner"] == "mlp"
     loo = ctx.results["loo"]
     assert len(loo.values) == 10 and np.isfinite(loo.values).all()
+
+
+def test_ame_of_a_cnn_explains_a_prediction_on_a_folder_of_pngs(tmp_path) -> None:
+    from image_folder import make_folder
+
+    folder = make_folder(tmp_path / "shapes", per_class=12)
+    shown = load_dataset(images=folder, image_size=8, seed=0).test_ids[3]
+    result = _invoke(
+        "ame", "--images", str(folder), "--image-size", "8", "--model", "cnn",
+        "--explain", f"test:{shown}", "--subsets", "30", "--seed", "0",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    # The explained prediction's most valuable training images are named by their files.
+    assert any(f"{shape}/" in result.output for shape in ("circle", "cross", "square"))

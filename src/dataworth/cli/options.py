@@ -46,6 +46,23 @@ ParquetOpt = Annotated[
         rich_help_panel=DATA_PANEL,
     ),
 ]
+ImagesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--images",
+        help="A folder of images, one subfolder per class (read with Pillow).",
+        rich_help_panel=DATA_PANEL,
+    ),
+]
+ImageSizeOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--image-size",
+        help="Side in pixels of the square the --images are resized to. [default: 28]",
+        rich_help_panel=DATA_PANEL,
+        show_default=False,
+    ),
+]
 TargetOpt = Annotated[
     str | None,
     typer.Option(
@@ -421,7 +438,7 @@ def build_config(base: StudyConfig | None = None, **options: Any) -> StudyConfig
 
     if options.get("baselines") is not None:
         options["baselines"] = [m.strip() for m in options["baselines"].split(",") if m.strip()]
-    for key in ("csv", "parquet", "out"):
+    for key in ("csv", "parquet", "images", "out"):
         if options.get(key) is not None:
             options[key] = str(options[key])
     if options.get("overwrite") is False:

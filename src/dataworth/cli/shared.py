@@ -24,6 +24,8 @@ from dataworth.cli.options import (
     DeviceOpt,
     DropOpt,
     FlipOpt,
+    ImageSizeOpt,
+    ImagesOpt,
     MetricOpt,
     ModelOpt,
     NJobsOpt,
@@ -42,11 +44,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass(frozen=True)
 class DataOptions:
-    """Where the rows come from and how they are split (``--dataset`` ... ``--strict``)."""
+    """Where the rows come from and how they are split (``--dataset`` ... ``--strict``; an
+    image folder by ``--images`` and ``--image-size``)."""
 
     dataset: str | None = None
     csv: Path | None = None
     parquet: Path | None = None
+    images: Path | None = None
+    image_size: int | None = None
     target: str | None = None
     rows: int | None = None
     train_size: str | None = None
@@ -87,6 +92,8 @@ GROUPS: dict[type, dict[str, Any]] = {
         "dataset": DatasetOpt,
         "csv": CsvOpt,
         "parquet": ParquetOpt,
+        "images": ImagesOpt,
+        "image_size": ImageSizeOpt,
         "target": TargetOpt,
         "rows": RowsOpt,
         "train_size": TrainSizeOpt,

@@ -24,6 +24,8 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
         "dataset",
         "csv",
         "parquet",
+        "images",
+        "image_size",
         "target",
         "rows",
         "train_size",
@@ -59,7 +61,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "engine": ("backend", "n_jobs", "scheduler"),
     "output": ("out", "overwrite"),
 }
-_PATH_FIELDS = ("csv", "parquet", "out")
+_PATH_FIELDS = ("csv", "parquet", "images", "out")
 
 
 @dataclass
@@ -72,6 +74,10 @@ class StudyConfig:
         Name of a built-in dataset (used when neither ``csv`` nor ``parquet`` is given).
     csv, parquet : str, optional
         A file with the user's own data; ``target`` names its label column.
+    images : str, optional
+        A folder with one subfolder of images per class (the labels are the subfolders' names).
+    image_size : int
+        Side of the square the images are resized to.
     target : str, optional
         The label column of a CSV/Parquet file.
     rows : int, optional
@@ -160,6 +166,8 @@ class StudyConfig:
     dataset: str = "breast_cancer"
     csv: str | None = None
     parquet: str | None = None
+    images: str | None = None
+    image_size: int = 28
     target: str | None = None
     rows: int | None = None
     train_size: float | int = 0.7
@@ -221,8 +229,11 @@ class StudyConfig:
             from dataworth.data.load import parse_drop
 
             self.drop = parse_drop(self.drop) or None
-        if self.csv is not None and self.parquet is not None:
-            raise DataworthError("Give either --csv or --parquet, not both.")
+        given = [f"--{k}" for k in ("csv", "parquet", "images") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise DataworthError(
+                f"Give one of --csv, --parquet or --images, not {given[0]} and {given[1]}."
+            )
         self.loo_points = parse_points(self.loo_points)
         if isinstance(self.group_fractions, str):
             self.group_fractions = parse_fractions(self.group_fractions)
@@ -271,6 +282,8 @@ class StudyConfig:
     def source_label(self) -> str:
         """A short name of the data source, used in default run-folder names."""
         path = self.csv or self.parquet
+        if self.images:
+            return Path(self.images).resolve().name or "images"
         return Path(path).stem if path else self.dataset
 
     def updated(self, **changes: Any) -> StudyConfig:

@@ -61,13 +61,15 @@ from dataworth.study.summary import summary_markdown
 
 
 def load_task(config: StudyConfig) -> Task:
-    """The task the configuration describes (built-in dataset, CSV or Parquet)."""
+    """The task the configuration describes (built-in dataset, CSV, Parquet or image folder)."""
     from dataworth.data import load_dataset
 
     return load_dataset(
         config.dataset,
         csv=config.csv,
         parquet=config.parquet,
+        images=config.images,
+        image_size=config.image_size,
         target=config.target,
         rows=config.rows,
         train_size=config.train_size,
