@@ -115,3 +115,27 @@ def test_the_commands_read_an_image_folder(folder, tmp_path) -> None:
     assert bad.exit_code == 2 and "--image-size" in bad.output
     both = runner.invoke(app, ["loo", "--images", str(folder), "--csv", str(tmp_path / "x.csv")])
     assert both.exit_code == 2 and "not --csv and --images" in both.output
+
+
+def test_the_report_shows_the_images_behind_a_prediction_and_the_flagged_ones(folder, tmp_path):
+    from dataworth.study import run_study, steps_named
+    from dataworth.study.config import StudyConfig
+
+    shown = load_dataset(images=folder, image_size=8, seed=0).test_ids[2]
+    config = StudyConfig(
+        images=str(folder), image_size=8, seed=0, baselines=["logreg"], ame_subsets=60,
+        ame_target=f"test:{shown}", loo_points=5, out=str(tmp_path / "run"),
+    )  # fmt: skip
+    names = ("data", "baseline", "loo", "ame", "summary", "report")
+    run_study(config, steps=steps_named(*names), root=tmp_path)
+    run = tmp_path / "run"
+    stem = "ame_test_" + shown.replace("/", "_").replace(".", "_")
+    assert (run / f"{stem}.csv").exists() or (run / f"{stem}.parquet").exists()
+    figures = {p.stem for p in (run / "figures").glob("*.png")}
+    # The prediction as pictures (no heat map of pixels), and each method's lowest images.
+    assert {f"{stem}_images", "loo_thumbs", f"{stem}_thumbs"} <= figures
+    assert f"{stem}_rows" not in figures
+    html = (run / "report.html").read_text()
+    assert "largest positive AME" in html and "flags as harmful" in html
+    markdown = (run / "report.md").read_text()
+    assert f"figures/{stem}_images.png" in markdown and "figures/loo_thumbs.png" in markdown

@@ -144,7 +144,7 @@ def test_ame_of_a_cnn_explains_a_prediction_on_a_folder_of_pngs(tmp_path) -> Non
     shown = load_dataset(images=folder, image_size=8, seed=0).test_ids[3]
     result = _invoke(
         "ame", "--images", str(folder), "--image-size", "8", "--model", "cnn",
-        "--explain", f"test:{shown}", "--subsets", "30", "--seed", "0",
+        "--explain", f"test:{shown}", "--subsets", "20", "--seed", "0",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     # The explained prediction's most valuable training images are named by their files.

@@ -13,6 +13,7 @@ finished fits and permutations are kept and a rerun resumes without refitting th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -138,6 +139,22 @@ def _spending(ctx: StudyContext, name: str) -> Iterator[dict]:
 def _save(ctx: StudyContext, result: ValuationResult, stem: str) -> None:
     if ctx.run is not None:
         result.save(ctx.run.file(stem))
+        _save_thumbnails(ctx, result, stem)
+
+
+def _save_thumbnails(ctx: StudyContext, result: ValuationResult, stem: str) -> None:
+    """On image data, the training images a result values lowest, as ``<stem>_thumbs``."""
+    from dataworth.report.figures import save_figure
+    from dataworth.report.image_figures import has_images, thumbnails_figure
+
+    task = ctx.task
+    if task is None or not has_images(task):
+        return
+    title = f"The {result.method} values' lowest training images (the rows it flags as harmful)"
+    fig = thumbnails_figure(task, result, title)
+    if fig is not None:
+        name = f"{stem}_thumbs"
+        ctx.save_figures(lambda folder: {name: save_figure(fig, folder, name)})
 
 
 def loo_step(ctx: StudyContext) -> None:
@@ -377,6 +394,7 @@ def ame_step(ctx: StudyContext) -> None:
     ``config.ame_rows`` hardest test predictions. One set of subset fits serves them all.
     """
     from dataworth.report.figures import save_figure
+    from dataworth.report.image_figures import prediction_images_figure
     from dataworth.report.valuation_figures import ame_rank_figure, ame_target_rows_figure
 
     if _skipped(ctx, "ame"):
@@ -442,11 +460,21 @@ def ame_step(ctx: StudyContext) -> None:
         stem: ame_rank_figure(result, _ame_title(result)) for stem, result in results.items()
     }
     for row in rows:
-        stem = f"ame_test_{task.test_ids[row]}"
-        figures[f"{stem}_rows"] = ame_target_rows_figure(task, row, results[stem])
+        stem = ame_row_stem(task, row)
+        pictures = prediction_images_figure(task, row, results[stem])
+        if pictures is not None:  # image data: the pictures, not a heat map of 784 pixels
+            figures[f"{stem}_images"] = pictures
+        else:
+            figures[f"{stem}_rows"] = ame_target_rows_figure(task, row, results[stem])
     ctx.save_figures(
         lambda folder: {stem: save_figure(fig, folder, stem) for stem, fig in figures.items()}
     )
+
+
+def ame_row_stem(task, row: int) -> str:
+    """The file stem of AME of one test row: ``ame_test_<id>``, the id made safe for a file name
+    (an image's id is its path, ``cat/0007.png`` -> ``ame_test_cat_0007_png``)."""
+    return "ame_test_" + re.sub(r"[^A-Za-z0-9_-]", "_", str(task.test_ids[row]))
 
 
 def _ame_subsets_within_budget(ctx: StudyContext) -> int | None:
@@ -480,7 +508,7 @@ def _run_ame(ctx, u, task, target, rows, options) -> dict[str, ValuationResult]:
         for row, result in per_row.items():
             result.params["test_id"] = str(task.test_ids[row])
             result.params["test_label"] = task.class_names[task.y_test[row]]
-            results[f"ame_test_{task.test_ids[row]}"] = result
+            results[ame_row_stem(task, row)] = result
     if target == "metric":
         results["ame_metric"] = ame(u, progress=_progress(ctx, "AME, metric"), **options)
     return results
