@@ -133,6 +133,9 @@ def test_a_study_with_a_network_skips_influence_and_says_why(tmp_path) -> None:
     # The network's fits were timed on the network; AME's LASSO on the logistic regression's.
     assert cost.paths["ame_estimation"]["estimation_fits"] == "logreg"
     assert cost.utility["learner"] == "mlp"
+    # 16 network fits side by side time the one-out batch and AME's fits (not 64).
+    assert cost.paths["ame_estimation"]["fit_subsets"] == 16
+    assert cost.paths["loo_one_out"]["subsets"] == 16
     loo = ctx.results["loo"]
     assert len(loo.values) == 10 and np.isfinite(loo.values).all()
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from dataworth.data.task import Task
+from dataworth.learners.networks import NETWORKS
 from dataworth.machine import usable_cpus
 
 ONE_OUT_BATCH = 256
@@ -30,6 +31,11 @@ CHAIN_PREFIXES = 32
 """Nested prefixes of one permutation, timed as one chain around half the training rows."""
 OOB_MODELS = 4
 """Bootstrap models timed for Data-OOB; its cost grows linearly with the number of models."""
+NETWORK_TIMED_FITS = 16
+"""Subsets of a network timed side by side for the one-out batch and for AME's fits (instead of up
+to 64 and 62): a network fit costs about a thousand logistic ones, and on 2 loaded cores the larger
+batches took most of a 10-minute study's cost step. The learner trains 64 side by side, a little
+cheaper per fit than 16, so these estimates err on the long side."""
 KNN_TEST_ROWS = 128
 """Test rows timed for KNN-Shapley (after one untimed row that loads its compiled kernel); its
 cost grows linearly with the test rows."""
@@ -114,6 +120,8 @@ def time_paths(
         # Small tables time 32 subsets (the whole LOO costs little there); large ones a full batch.
         wide = min(ONE_OUT_BATCH * usable_cpus(), max(32, n // 20))
         batch = min(wide if utility.learner.batched else 2, n)
+        if _is_network(learner):
+            batch = min(batch, NETWORK_TIMED_FITS + 2)  # two of them load, untimed
         out = rng.choice(n, size=batch, replace=False)
         masks = np.ones((batch, n), dtype=bool)
         masks[np.arange(batch), out] = False
@@ -208,6 +216,11 @@ def time_paths(
     return paths
 
 
+def _is_network(learner) -> bool:
+    """Whether the valuation learner is one of the networks chosen by name."""
+    return isinstance(learner, str) and learner in NETWORKS
+
+
 def _truncation(utility, empty: float, full: float, seed: int, tol: float) -> dict[str, Any]:
     """Where TMC truncates its first permutations, found on all rows by a geometric search.
 
@@ -277,10 +290,9 @@ def _time_ame(
     does not cost the 900 network fits it would; AME's own fits are still the network's.
     """
     from dataworth.engine.utility import Utility
-    from dataworth.learners.networks import NETWORKS
     from dataworth.methods.ame import ame
 
-    fitted_by = "logreg" if learner in NETWORKS else learner
+    fitted_by = "logreg" if _is_network(learner) else learner
 
     sizes: list[dict[str, float]] = []
     plan = ((AME_PLAYERS, (AME_SUBSETS,)), (AME_PLAYERS_LARGE, (AME_SUBSETS, AME_SUBSETS_MORE)))
@@ -314,7 +326,8 @@ def _time_ame_fits(
     from dataworth.engine.utility import Utility
     from dataworth.methods.sampler import SubsetSampler, make_law
 
-    count = min(AME_FIT_SUBSETS, max(2, task.n_train))
+    wanted = NETWORK_TIMED_FITS if _is_network(learner) else AME_FIT_SUBSETS
+    count = min(wanted, max(2, task.n_train))
     _, masks = SubsetSampler(task.n_train, make_law("grid")).draw(seed, 0, count)
     with Utility(task, learner=learner, metric=metric, seed=seed, device=device) as utility:
         start = perf_counter()

@@ -150,7 +150,7 @@ def _save_thumbnails(ctx: StudyContext, result: ValuationResult, stem: str) -> N
     task = ctx.task
     if task is None or not has_images(task):
         return
-    title = f"The {result.method} values' lowest training images (the rows it flags as harmful)"
+    title = f"{result.method}: the training images of lowest value (the first it flags as harmful)"
     fig = thumbnails_figure(task, result, title)
     if fig is not None:
         name = f"{stem}_thumbs"
