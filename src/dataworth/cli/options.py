@@ -46,6 +46,23 @@ ParquetOpt = Annotated[
         rich_help_panel=DATA_PANEL,
     ),
 ]
+ImagesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--images",
+        help="A folder of images, one subfolder per class (read with Pillow).",
+        rich_help_panel=DATA_PANEL,
+    ),
+]
+ImageSizeOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--image-size",
+        help="Side in pixels of the square the --images are resized to. [default: 28]",
+        rich_help_panel=DATA_PANEL,
+        show_default=False,
+    ),
+]
 TargetOpt = Annotated[
     str | None,
     typer.Option(
@@ -116,7 +133,18 @@ ModelOpt = Annotated[
     str | None,
     typer.Option(
         "--model",
-        help="Primary model: reported in detail and refitted by valuation. [default: logreg]",
+        help="Primary model: reported in detail and refitted by valuation; mlp and cnn are "
+        "PyTorch networks (the torch extra). [default: logreg]",
+        rich_help_panel=MODEL_PANEL,
+        show_default=False,
+    ),
+]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        help="Where --model mlp|cnn trains: auto (CUDA when available), cpu or cuda. "
+        "[default: auto]",
         rich_help_panel=MODEL_PANEL,
         show_default=False,
     ),
@@ -410,7 +438,7 @@ def build_config(base: StudyConfig | None = None, **options: Any) -> StudyConfig
 
     if options.get("baselines") is not None:
         options["baselines"] = [m.strip() for m in options["baselines"].split(",") if m.strip()]
-    for key in ("csv", "parquet", "out"):
+    for key in ("csv", "parquet", "images", "out"):
         if options.get(key) is not None:
             options[key] = str(options[key])
     if options.get("overwrite") is False:
@@ -428,7 +456,8 @@ def build_config(base: StudyConfig | None = None, **options: Any) -> StudyConfig
     # `updated` builds a new StudyConfig, so the merged values are validated again.
     config = (base or StudyConfig()).updated(**options)
     for name in [config.model, *(config.baselines or [])]:
-        make_estimator(name)  # raises the registry's one-line error for an unknown name
+        # The registry's one-line error for an unknown name, or a network without PyTorch.
+        make_estimator(name, device=config.device)
     if config.metric is not None:
         get_metric(config.metric)
     return config

@@ -21,8 +21,11 @@ from dataworth.cli.options import (
     BackendOpt,
     CsvOpt,
     DatasetOpt,
+    DeviceOpt,
     DropOpt,
     FlipOpt,
+    ImageSizeOpt,
+    ImagesOpt,
     MetricOpt,
     ModelOpt,
     NJobsOpt,
@@ -41,11 +44,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass(frozen=True)
 class DataOptions:
-    """Where the rows come from and how they are split (``--dataset`` ... ``--strict``)."""
+    """Where the rows come from and how they are split (``--dataset`` ... ``--strict``; an
+    image folder by ``--images`` and ``--image-size``)."""
 
     dataset: str | None = None
     csv: Path | None = None
     parquet: Path | None = None
+    images: Path | None = None
+    image_size: int | None = None
     target: str | None = None
     rows: int | None = None
     train_size: str | None = None
@@ -58,10 +64,12 @@ class DataOptions:
 
 @dataclass(frozen=True)
 class ModelOptions:
-    """The primary model and metric (``--model``, ``--metric``)."""
+    """The primary model, its metric and where a network trains (``--model``, ``--metric``,
+    ``--device``)."""
 
     model: str | None = None
     metric: str | None = None
+    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,8 @@ GROUPS: dict[type, dict[str, Any]] = {
         "dataset": DatasetOpt,
         "csv": CsvOpt,
         "parquet": ParquetOpt,
+        "images": ImagesOpt,
+        "image_size": ImageSizeOpt,
         "target": TargetOpt,
         "rows": RowsOpt,
         "train_size": TrainSizeOpt,
@@ -93,7 +103,7 @@ GROUPS: dict[type, dict[str, Any]] = {
         "drop": DropOpt,
         "strict": StrictOpt,
     },
-    ModelOptions: {"model": ModelOpt, "metric": MetricOpt},
+    ModelOptions: {"model": ModelOpt, "metric": MetricOpt, "device": DeviceOpt},
     EngineOptions: {"backend": BackendOpt, "n_jobs": NJobsOpt, "scheduler": SchedulerOpt},
 }
 

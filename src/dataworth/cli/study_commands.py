@@ -180,6 +180,7 @@ def evaluate(
                 learner=config.model,
                 metric=config.metric or "neg_log_loss",
                 seed=config.seed,
+                device=config.device,
                 exact_players=12 if exact_rows is None else (exact_rows or None),
                 progress=progress,
                 **{k: v for k, v in options.items() if v is not None},

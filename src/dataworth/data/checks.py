@@ -181,6 +181,7 @@ def run_checks(
     exclude: Sequence[str] = (),
     renamed: dict[str, str] | None = None,
     seed: int = 0,
+    pixels: bool = False,
 ) -> list[Finding]:
     """Run every data check on the raw rows and their split.
 
@@ -202,6 +203,10 @@ def run_checks(
         Names pandas gave repeated header names (``{"a.1": "a"}``).
     seed : int
         Seed of the leakage check's row sample and folds.
+    pixels : bool
+        The features are an image's pixels: the column checks (a column that predicts the label,
+        identifiers, constant columns) say nothing about one pixel and are left out; the row
+        checks (duplicate images, images in both splits, rare classes) run.
 
     Returns
     -------
@@ -222,6 +227,10 @@ def run_checks(
     test = np.asarray(test)
     columns = [c for c in frame.columns if c != target and c not in set(exclude)]
     features = frame[columns]
+    if pixels:
+        findings = _duplicate_findings(frame[[*columns, target]], train, test)
+        findings += _class_findings(codes, class_names, train, test)
+        return sorted(findings, key=lambda f: f.severity != "warning")
     findings = _renamed_findings(renamed or {}, features)
     identifiers, flagged = _identifier_findings(features)
     findings += identifiers

@@ -24,6 +24,7 @@ from dataworth.data.sources import (
     get_dataset,
     raw_from_frame,
     read_csv,
+    read_images,
     read_parquet,
 )
 from dataworth.data.split import (
@@ -47,6 +48,8 @@ def load_dataset(
     csv=None,
     parquet=None,
     frame=None,
+    images=None,
+    image_size: int = 28,
     target: str | None = None,
     rows: int | None = None,
     train_size: float | int = 0.7,
@@ -71,6 +74,11 @@ def load_dataset(
         stored index for Parquet).
     frame : pandas.DataFrame, optional
         The user's rows; ids are the index labels.
+    images : str or Path, optional
+        A folder with one subfolder of images per class (read with Pillow, see
+        :func:`dataworth.data.images.read_image_folder`); ids are the files' relative paths.
+    image_size : int, default 28
+        Side of the square the images are resized to.
     target : str, optional
         The label column; required for ``csv``, ``parquet`` and ``frame``.
     rows : int, optional
@@ -119,7 +127,10 @@ def load_dataset(
     seed = _check_seed(seed)
     flip = _check_flip(flip)
     spec = parse_split(split)
-    raw = _read_source(name, csv=csv, parquet=parquet, frame=frame, target=target)
+    raw = _read_source(
+        name, csv=csv, parquet=parquet, frame=frame, images=images, image_size=image_size,
+        target=target,
+    )  # fmt: skip
     dropped = parse_drop(drop)
     data, target = drop_columns(raw.frame, dropped, raw.target, spec), raw.target
     _check_split_column(data, spec, target)
@@ -147,16 +158,21 @@ def load_dataset(
         if label_checks:
             raise DataworthError(label_checks[0].message) from None
         raise
-    findings = label_checks + run_checks(
-        data,
-        target,
-        train=train,
-        test=test,
-        codes=codes,
-        class_names=class_names,
-        exclude=excluded[1:],
-        renamed={k: v for k, v in raw.renamed.items() if k in data.columns},
-        seed=seed,
+    findings = (
+        raw.findings
+        + label_checks
+        + run_checks(
+            data,
+            target,
+            train=train,
+            test=test,
+            codes=codes,
+            class_names=class_names,
+            exclude=excluded[1:],
+            renamed={k: v for k, v in raw.renamed.items() if k in data.columns},
+            seed=seed,
+            pixels=raw.source.get("kind") == "images",
+        )
     )
     emit(findings, strict=strict)
     X_train, X_test, feature_names, preprocessor = fit_transform(
@@ -204,6 +220,9 @@ def load_dataset(
         "checks": findings,
         "dropped": dropped,
     }
+    if raw.source.get("image_shape") and not dropped:
+        # (channels, height, width) of the rows' pixels, for the CNN's readers and the report.
+        metadata["image_shape"] = tuple(raw.source["image_shape"])
     return Task(
         X_train=X_train,
         y_train=y_train,
@@ -296,13 +315,21 @@ def _check_flip(flip) -> float:
     return float(flip)
 
 
-def _read_source(name, *, csv, parquet, frame, target) -> RawData:
-    given = [k for k, v in (("csv", csv), ("parquet", parquet), ("frame", frame)) if v is not None]
+def _read_source(name, *, csv, parquet, frame, target, images=None, image_size=28) -> RawData:
+    sources = (("csv", csv), ("parquet", parquet), ("frame", frame), ("images", images))
+    given = [k for k, v in sources if v is not None]
     if len(given) > 1:
         raise DataworthError(
             f"Give exactly one data source, not {' and '.join(given)}; pass only one of "
-            "csv=, parquet= or frame=."
+            "csv=, parquet=, frame= or images=."
         )
+    if images is not None:
+        if target is not None:
+            raise DataworthError(
+                "--target is for --csv and --parquet; an image folder's labels are the names of "
+                "its subfolders."
+            )
+        return read_images(images, image_size)
     if csv is not None:
         return read_csv(csv, target)
     if parquet is not None:

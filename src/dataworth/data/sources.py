@@ -27,6 +27,7 @@ __all__ = [
     "make_synthetic",
     "raw_from_frame",
     "read_csv",
+    "read_images",
     "read_parquet",
     "register_dataset",
 ]
@@ -52,6 +53,9 @@ class RawData:
     renamed : dict
         Names pandas gave to repeated header names of a CSV file (``{"a.1": "a"}``), for the
         data checks; empty otherwise.
+    findings : list of Finding
+        Problems met while reading (an image folder's unreadable files), reported with the data
+        checks' findings.
     """
 
     frame: pd.DataFrame
@@ -60,6 +64,7 @@ class RawData:
     noisy_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     clean_labels: pd.Series | None = None
     renamed: dict = field(default_factory=dict)
+    findings: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -178,7 +183,9 @@ def _wine() -> RawData:
 
 @register_dataset("digits", "UCI optical handwritten digits, 8x8 pixels, 10 classes")
 def _digits() -> RawData:
-    return _from_sklearn(skdatasets.load_digits(), "digits")
+    raw = _from_sklearn(skdatasets.load_digits(), "digits")
+    # Its 64 columns are an 8x8 grey image: the CNN and the report's pictures read this.
+    return replace(raw, source={**raw.source, "image_shape": [1, 8, 8]})
 
 
 @register_dataset("iris", "Fisher's Iris, 3 species")
@@ -324,6 +331,24 @@ def _repeated_header_names(path: Path, columns: list[str]) -> dict[str, str]:
         return {}
     repeated = {n for n in names if n and names.count(n) > 1}
     return {c: n for c, n in zip(columns, names, strict=True) if n in repeated and c != n}
+
+
+def read_images(path, image_size: int = 28) -> RawData:
+    """Read a folder of images, one subfolder per class; ids are the files' relative paths.
+
+    See :func:`dataworth.data.images.read_image_folder`; the label column is ``label`` and
+    ``source["image_shape"]`` is ``[channels, side, side]``.
+    """
+    from dataworth.data.images import read_image_folder
+
+    found = read_image_folder(path, image_size)
+    source = {
+        "kind": "images",
+        "path": str(path),
+        "name": Path(path).resolve().name or "images",
+        "image_shape": list(found.shape),
+    }
+    return RawData(frame=found.frame, target="label", source=source, findings=found.findings)
 
 
 def read_parquet(path, target: str | None) -> RawData:

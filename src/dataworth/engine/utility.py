@@ -145,7 +145,10 @@ class Utility:
     chunk_size : int, optional
         Subsets per chunk sent to one worker.
     seed : int, default=0
-        Random state pinned in generic models that use one.
+        Random state pinned in generic models that use one (and the networks' seed).
+    device : {"auto", "cpu", "cuda"}, optional
+        Where a network learner (``"mlp"``, ``"cnn"``) trains; ``auto`` (the default) is CUDA
+        when available.
 
     Examples
     --------
@@ -169,6 +172,7 @@ class Utility:
         store: str | Path | EvaluationStore | None = None,
         chunk_size: int | None = None,
         seed: int = 0,
+        device: str | None = None,
     ) -> None:
         if per_prediction not in ("proba", "margin"):
             raise DataworthError(
@@ -177,7 +181,7 @@ class Utility:
         if chunk_size is not None and chunk_size < 1:
             raise DataworthError("chunk_size must be a positive number of subsets.")
         self.task = task
-        self.learner = make_learner(learner, seed=seed)
+        self.learner = make_learner(learner, seed=seed, device=device)
         self.metric = get_metric(metric)
         self.per_prediction_kind = per_prediction
         self.backend = backend

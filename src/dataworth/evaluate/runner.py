@@ -188,6 +188,7 @@ def evaluate_methods(
     exact_players: int | None = 12,
     flipped_ids=None,
     progress: ProgressFn | None = None,
+    device: str | None = None,
 ) -> QualityReport:
     """Run valuation methods on one task and rank them by how well they find flipped labels.
 
@@ -232,6 +233,8 @@ def evaluate_methods(
         Ids of the rows to detect; default ``task.metadata["flipped_ids"]``.
     progress : callable, optional
         ``progress(description, done, total)`` as methods finish.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where a network learner (``"mlp"``, ``"cnn"``) trains.
 
     Returns
     -------
@@ -270,7 +273,7 @@ def evaluate_methods(
     settings = Settings(permutations, tol, n_subsets, n_estimators, knn_k, seed)
 
     def make_utility(t: Task) -> Utility:
-        return Utility(t, learner=learner, metric=metric, seed=seed)
+        return Utility(t, learner=learner, metric=metric, seed=seed, device=device)
 
     results: dict[str, ValuationResult] = {}
     rows: dict[str, dict[str, Any]] = {}

@@ -7,6 +7,7 @@ from typing import Any
 from dataworth.learners.base import Learner
 from dataworth.learners.knn import BatchedKNN
 from dataworth.learners.logreg import BatchedLogisticRegression
+from dataworth.learners.networks import NETWORKS, network_learner
 from dataworth.learners.registry import available_models, make_estimator
 from dataworth.learners.sklearn_generic import SklearnLearner
 
@@ -21,7 +22,7 @@ __all__ = [
 ]
 
 
-def make_learner(learner: Any = "logreg", seed: int = 0) -> Learner:
+def make_learner(learner: Any = "logreg", seed: int = 0, device: str | None = None) -> Learner:
     """Resolve a learner specification for the engine.
 
     Parameters
@@ -29,12 +30,17 @@ def make_learner(learner: Any = "logreg", seed: int = 0) -> Learner:
     learner : str, Learner or scikit-learn classifier
         ``"logreg"`` gives the batched exact logistic regression and ``"knn"`` the batched
         k-nearest neighbours; any other model name, or any scikit-learn classifier, takes the
-        generic clone-fit-predict path. An object that already implements the
-        :class:`Learner` protocol is used as it is.
+        generic clone-fit-predict path; ``"mlp"`` and ``"cnn"`` give PyTorch networks trained
+        side by side (:func:`~dataworth.learners.networks.network_learner`). An object that
+        already implements the :class:`Learner` protocol is used as it is.
     seed : int
-        Random state for generic models that use one.
+        Random state for generic models that use one, and the networks' seed.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where a network trains (ignored by the other learners).
     """
     if isinstance(learner, str):
+        if learner in NETWORKS:
+            return network_learner(learner, seed=seed, device=device)
         if learner == "logreg":
             return BatchedLogisticRegression()
         if learner == "knn":

@@ -11,6 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 
 from dataworth.errors import DataworthError
+from dataworth.learners.networks import NETWORKS, NetworkClassifier, check_device
 
 BASELINE_DESCRIPTIONS: dict[str, str] = {
     "logreg": "L2-regularised logistic regression (C=1)",
@@ -18,6 +19,7 @@ BASELINE_DESCRIPTIONS: dict[str, str] = {
     "knn": "k-nearest neighbours, k=5",
     "hist_gb": "histogram gradient boosting",
     "xgboost": "XGBoost gradient-boosted trees (optional dependency)",
+    **NETWORKS,
 }
 
 
@@ -39,14 +41,21 @@ _FACTORIES: dict[str, Callable[[int], ClassifierMixin]] = {
 
 
 def available_models() -> list[str]:
-    """Names of the baseline classifiers usable here (XGBoost only when it is installed)."""
+    """Names of the default baseline classifiers usable here (XGBoost only when it is installed).
+
+    The networks (:data:`~dataworth.learners.networks.NETWORKS`) are not among them: they are
+    used when named (``--model cnn``, ``--baselines logreg,mlp``), since they need PyTorch and
+    the CNN needs images.
+    """
     names = [n for n in _FACTORIES if n != "xgboost"]
     if importlib.util.find_spec("xgboost") is not None:
         names.append("xgboost")
     return names
 
 
-def make_estimator(model: str | ClassifierMixin, seed: int = 0) -> ClassifierMixin:
+def make_estimator(
+    model: str | ClassifierMixin, seed: int = 0, device: str | None = None
+) -> ClassifierMixin:
     """A fresh scikit-learn classifier from a name, or a clone of the given estimator.
 
     Parameters
@@ -55,7 +64,14 @@ def make_estimator(model: str | ClassifierMixin, seed: int = 0) -> ClassifierMix
         A name from :func:`available_models`, or any classifier with ``predict_proba``.
     seed : int
         Random state for the models that use one.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where a network trains (ignored by the other models).
     """
+    if isinstance(model, str) and model in NETWORKS:
+        from dataworth.learners.torch_models import _import_torch
+
+        _import_torch()  # without PyTorch, the one line saying how to install it
+        return NetworkClassifier(model, seed=seed, device=check_device(device))
     if not isinstance(model, str):
         if not hasattr(model, "fit") or not hasattr(model, "predict_proba"):
             raise DataworthError(
@@ -65,6 +81,6 @@ def make_estimator(model: str | ClassifierMixin, seed: int = 0) -> ClassifierMix
         return clone(model)
     if model not in available_models():
         hint = " (install it with `pip install xgboost`)" if model == "xgboost" else ""
-        known = ", ".join(available_models())
+        known = ", ".join(available_models()) + ", or a network: " + ", ".join(NETWORKS)
         raise DataworthError(f"Unknown model {model!r}{hint}; choose one of: {known}.")
     return _FACTORIES[model](seed)

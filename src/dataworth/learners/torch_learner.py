@@ -496,17 +496,18 @@ class TorchLearner:
         base.eval()
         return _Trained(base, params, buffers, modules)
 
-    def _predict(self, task: Task, masks: np.ndarray, trained: _Trained):
+    def _predict(self, task: Task, masks: np.ndarray, trained: _Trained, X_rows=None):
+        """Softmax probabilities of the test rows (or of ``X_rows``, a tensor on the device)."""
         torch = _import_torch()
         from torch.func import functional_call, vmap
 
-        _, _, X_test = self._tensors(task)
+        X_test = self._tensors(task)[2] if X_rows is None else X_rows
         offsets = self._class_offsets(task, masks)
         base = trained.base
         batched = vmap(lambda p, b, x: functional_call(base, (p, b), (x,)), in_dims=(0, 0, None))
         blocks = []
         with torch.no_grad():
-            for start in range(0, task.n_test, _PREDICT_ROWS):
+            for start in range(0, len(X_test), _PREDICT_ROWS):
                 xb = X_test[start : start + _PREDICT_ROWS]
                 if trained.modules is None:
                     logits = batched(trained.params, trained.buffers, xb)
@@ -517,6 +518,38 @@ class TorchLearner:
         if not blocks:
             return torch.empty((len(masks), 0, task.n_classes))
         return torch.cat(blocks, dim=1)
+
+    def fit_predictor(self, task: Task) -> Callable[[np.ndarray], np.ndarray]:
+        """Train one network on every training row and return ``predict_proba(X)`` for any rows.
+
+        The network is the one :meth:`predict_proba_batch` trains on the full mask (same seed,
+        same minibatches), so the baseline's model of a study is its valuation's full-data model.
+
+        Parameters
+        ----------
+        task : Task
+
+        Returns
+        -------
+        callable
+            ``predict_proba(X) -> (len(X), n_classes)`` float64 probabilities.
+        """
+        torch = _import_torch()
+        padded = self._pad(np.ones((1, task.n_train), dtype=bool))
+        with self._threads():
+            trained = self._fit_chunk(task, padded)
+
+        def predict_proba(X: np.ndarray) -> np.ndarray:
+            rows = torch.tensor(
+                np.array(X, dtype=np.float64),
+                dtype=getattr(torch, self.dtype),
+                device=self._device(),
+            )
+            with self._threads():
+                proba = self._predict(task, padded, trained, X_rows=rows)
+            return proba[0].to("cpu", torch.float64).numpy()
+
+        return predict_proba
 
 
 @dataclass

@@ -17,7 +17,13 @@ from dataworth.report.model import (
     Table,
     fmt,
 )
-from dataworth.report.section_parts import _figure, _metric, _not_run, _params_text
+from dataworth.report.section_parts import (
+    _figure,
+    _metric,
+    _not_run,
+    _params_text,
+    _thumbnails,
+)
 
 # How many AME values (largest first) the report lists per target.
 _AME_ROWS = 10
@@ -107,6 +113,13 @@ def _ame_blocks(run: RunData, stem: str, result: ValuationResult) -> list:
         ids = [str(i) for i in result.player_ids[np.asarray(selected, dtype=bool)]]
         blocks.append(Paragraph("Selected: " + ", ".join(f"`{i}`" for i in ids) + "."))
     blocks += _figure(run, stem, f"AME values of `{stem}`.")
+    blocks += _figure(
+        run,
+        f"{stem}_images",
+        "The explained test image (top left) and the training images of largest positive AME "
+        "for it (top) and of largest negative AME (bottom), each with its id, label and AME.",
+    )
+    blocks += _thumbnails(run, stem, f"`{stem}`")
     blocks += _figure(
         run,
         f"{stem}_rows",

@@ -26,7 +26,13 @@ from dataworth.report.model import (
     fmt,
     pct,
 )
-from dataworth.report.section_parts import _figure, _metric, _not_run, _sign_sentence
+from dataworth.report.section_parts import (
+    _figure,
+    _metric,
+    _not_run,
+    _sign_sentence,
+    _thumbnails,
+)
 
 
 def loo_table(run: RunData, result: ValuationResult) -> pd.DataFrame:
@@ -99,6 +105,7 @@ def loo_section(run: RunData) -> Section:
             },
         ),
         *_figure(run, "loo", "LOO influence per point, sorted; flagged points in red."),
+        *_thumbnails(run, "loo", "exact LOO"),
     )
     section.add(Heading("Are the influential points unusual?"))
     n_train = (run.data or {}).get("n_train")

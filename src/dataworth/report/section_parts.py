@@ -22,6 +22,16 @@ def _figure(run: RunData, stem: str, caption: str) -> list[Figure]:
     return [Figure(stem, caption)] if run.figure(stem) is not None else []
 
 
+def _thumbnails(run: RunData, stem: str, what: str) -> list[Figure]:
+    """On image data, the thumbnails of the training images ``what`` values lowest."""
+    return _figure(
+        run,
+        f"{stem}_thumbs",
+        f"The training images {what} values lowest (the rows it flags as harmful), lowest first, "
+        "each with its id, label and value.",
+    )
+
+
 def _not_run(section: Section, what: str, why: str) -> Section:
     return section.add(Paragraph(f"{what} was not run in this study ({why})."))
 

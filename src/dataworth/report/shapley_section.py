@@ -16,7 +16,7 @@ from dataworth.report.model import (
     fmt,
     pct,
 )
-from dataworth.report.section_parts import _figure, _not_run, _sign_sentence
+from dataworth.report.section_parts import _figure, _not_run, _sign_sentence, _thumbnails
 from dataworth.report.stability_section import loo_noise_sentence, stability_blocks
 
 # How many of the highest and lowest Shapley values the report lists.
@@ -120,6 +120,7 @@ def _point_shapley_blocks(run: RunData, points: ValuationResult) -> list:
             "shapley_points.parquet",
         ),
         *_figure(run, "shapley_distribution", "Distribution of all Shapley values."),
+        *_thumbnails(run, "shapley_points", "TMC-Shapley"),
         Paragraph(_sign_sentence(v, "Shapley values")),
         Table(
             "shapley_extremes",
@@ -247,4 +248,12 @@ def _loo_comparison_blocks(run: RunData, points: ValuationResult) -> list:
                 },
             ),
         ]
+    # On image data, what each of the other methods flags, as pictures.
+    for stem, what in (
+        ("loo_all", "exact LOO of every point"),
+        ("knn_shapley", "KNN-Shapley"),
+        ("data_oob", "Data-OOB"),
+        ("influence", "the influence function"),
+    ):
+        blocks += _thumbnails(run, stem, what)
     return blocks

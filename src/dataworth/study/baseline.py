@@ -365,6 +365,7 @@ def run_baseline(
     metric: str | None = None,
     repeats: int = 3,
     progress: ProgressFn | None = None,
+    device: str | None = None,
 ) -> BaselineResult:
     """Fit each baseline model on the full training set and evaluate it on the test set.
 
@@ -385,6 +386,8 @@ def run_baseline(
         Fits timed per model (median); slow models are timed once.
     progress : callable, optional
         ``progress(description, done, total)``.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where the networks (``mlp``, ``cnn``) train.
 
     Returns
     -------
@@ -402,7 +405,7 @@ def run_baseline(
     if metric is not None:
         get_metric(metric)
     # Build every estimator first so a misspelled name fails before any fitting.
-    estimators = {name: make_estimator(name, seed) for name in models}
+    estimators = {name: make_estimator(name, seed, device) for name in models}
     if len(np.unique(task.y_train)) < 2:
         raise DataworthError("The training set has a single class; a classifier needs two or more.")
 

@@ -48,6 +48,10 @@ AME_MIN_SUBSETS = 100
 """Fewer random subsets than this give AME's LASSO too little to select anything."""
 AME_BYTES_PER_CELL = 8 * 4
 """AME holds about four float64 copies of its (subsets x players) design at once."""
+INFLUENCE_NOT_APPLIED = (
+    "skipped: influence functions differentiate the logistic regression's loss; they need "
+    "--model logreg and the log-loss or Brier metric."
+)
 SAMPLED = ("tmc", "tmc_groups", "ame")
 FULL_ROWS = ("groups", "knn_shapley", "influence", "loo_all", "data_oob")
 
@@ -328,6 +332,7 @@ def share_budget(
 
     # Full-row methods, cheapest first: each runs on every row when its estimate fits.
     full: list[MethodBudget] = []
+    not_applied: list[MethodBudget] = []
     if "groups" in shape.steps:
         timed = cost.paths.get("leave_group_out")
         seconds = (
@@ -347,11 +352,19 @@ def share_budget(
         }
         for spec in REGISTRY:
             # (exact LOO of every point is planned above, as loo_all)
-            if (
-                spec.name not in estimates
-                or "methods" not in spec.study_steps
-                or (spec.name == "influence" and not shape.influence)
-            ):
+            if spec.name not in estimates or "methods" not in spec.study_steps:
+                continue
+            if spec.name == "influence" and not shape.influence:
+                # Said, not silently left out: a network or a tree has no loss to differentiate.
+                not_applied.append(
+                    MethodBudget(
+                        spec.name,
+                        budget_label(spec.name),
+                        0.0,
+                        run=False,
+                        note=INFLUENCE_NOT_APPLIED,
+                    )
+                )
                 continue
             seconds = estimates[spec.name]()
             full.append(
@@ -387,7 +400,7 @@ def share_budget(
         "tmc_groups",
         "ame",
     )
-    by_name = {m.name: m for m in [*full, *sampled]}
+    by_name = {m.name: m for m in [*full, *not_applied, *sampled]}
     for name in order:
         if name in by_name:
             methods[name] = by_name[name]

@@ -24,6 +24,8 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
         "dataset",
         "csv",
         "parquet",
+        "images",
+        "image_size",
         "target",
         "rows",
         "train_size",
@@ -32,7 +34,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
         "drop",
         "strict",
     ),
-    "model": ("model", "metric", "baselines"),
+    "model": ("model", "metric", "baselines", "device"),
     "study": ("seed", "budget_seconds"),
     "valuation": (
         "loo_points",
@@ -59,7 +61,7 @@ _SECTIONS: dict[str, tuple[str, ...]] = {
     "engine": ("backend", "n_jobs", "scheduler"),
     "output": ("out", "overwrite"),
 }
-_PATH_FIELDS = ("csv", "parquet", "out")
+_PATH_FIELDS = ("csv", "parquet", "images", "out")
 
 
 @dataclass
@@ -72,6 +74,10 @@ class StudyConfig:
         Name of a built-in dataset (used when neither ``csv`` nor ``parquet`` is given).
     csv, parquet : str, optional
         A file with the user's own data; ``target`` names its label column.
+    images : str, optional
+        A folder with one subfolder of images per class (the labels are the subfolders' names).
+    image_size : int
+        Side of the square the images are resized to.
     target : str, optional
         The label column of a CSV/Parquet file.
     rows : int, optional
@@ -92,6 +98,9 @@ class StudyConfig:
         The primary metric; ``None`` lets the baseline study choose and justify one.
     baselines : list of str, optional
         Baseline models to compare; ``None`` means every available model.
+    device : str
+        Where the networks (``model = "mlp"`` or ``"cnn"``) train: ``auto`` (CUDA when
+        available), ``cpu`` or ``cuda``. The other models ignore it.
     seed : int
         The one seed every random choice derives from.
     budget_seconds : float
@@ -157,6 +166,8 @@ class StudyConfig:
     dataset: str = "breast_cancer"
     csv: str | None = None
     parquet: str | None = None
+    images: str | None = None
+    image_size: int = 28
     target: str | None = None
     rows: int | None = None
     train_size: float | int = 0.7
@@ -167,6 +178,7 @@ class StudyConfig:
     model: str = "logreg"
     metric: str | None = None
     baselines: list[str] | None = None
+    device: str = "auto"
     seed: int = 0
     budget_seconds: float = 600.0
     loo_points: int | str = 10
@@ -210,12 +222,18 @@ class StudyConfig:
                 f"flip must be a share in [0, 1), got {self.flip!r}; e.g. --flip 0.1 flips 10%."
             )
         self.budget_seconds = parse_duration(self.budget_seconds)
+        from dataworth.learners.networks import check_device
+
+        self.device = check_device(self.device)
         if self.drop is not None:
             from dataworth.data.load import parse_drop
 
             self.drop = parse_drop(self.drop) or None
-        if self.csv is not None and self.parquet is not None:
-            raise DataworthError("Give either --csv or --parquet, not both.")
+        given = [f"--{k}" for k in ("csv", "parquet", "images") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise DataworthError(
+                f"Give one of --csv, --parquet or --images, not {given[0]} and {given[1]}."
+            )
         self.loo_points = parse_points(self.loo_points)
         if isinstance(self.group_fractions, str):
             self.group_fractions = parse_fractions(self.group_fractions)
@@ -264,6 +282,8 @@ class StudyConfig:
     def source_label(self) -> str:
         """A short name of the data source, used in default run-folder names."""
         path = self.csv or self.parquet
+        if self.images:
+            return Path(self.images).resolve().name or "images"
         return Path(path).stem if path else self.dataset
 
     def updated(self, **changes: Any) -> StudyConfig:

@@ -115,6 +115,7 @@ def run_cost_study(
     progress: ProgressFn | None = None,
     warm_up: KernelWarmUp | None = None,
     groups: dict[str, np.ndarray] | None = None,
+    device: str | None = None,
 ) -> CostResult:
     """Time every model at several training sizes and the engine on a batch of subsets.
 
@@ -152,6 +153,8 @@ def run_cost_study(
         engine and the paths are timed only once it is done.
     groups : dict of str to ndarray, optional
         The groups the study values, for timing leave-group-out and TMC of groups on them.
+    device : {"auto", "cpu", "cuda"}, optional
+        Where the networks (``mlp``, ``cnn``) train.
 
     Returns
     -------
@@ -161,7 +164,7 @@ def run_cost_study(
     if valuation_model not in models:
         models.append(valuation_model)
     get_metric(metric)  # fail on a misspelled name before timing anything
-    estimators = {name: make_estimator(name, seed) for name in models}
+    estimators = {name: make_estimator(name, seed, device) for name in models}
     if warm_up is None and utility_subsets > 0:
         warm_up = KernelWarmUp(task, valuation_model, knn_k)
     rng = np.random.default_rng(seed)
@@ -220,7 +223,9 @@ def run_cost_study(
     if warm_up is not None:
         warm_up.wait()  # no timing below may count a compilation
     if utility_subsets > 0:
-        utility, utility_note = _time_utility(task, valuation_model, metric, utility_subsets, seed)
+        utility, utility_note = _time_utility(
+            task, valuation_model, metric, utility_subsets, seed, device
+        )
     else:
         utility, utility_note = None, "engine timing skipped; estimates use scikit-learn fits."
     paths: dict[str, dict[str, Any]] = {}
@@ -230,7 +235,14 @@ def run_cost_study(
         if progress:
             progress("timing each method's own path", done, total)
         paths = time_paths(
-            task, valuation_model, metric, seed=seed, knn_k=knn_k, tmc_tol=tmc_tol, groups=groups
+            task,
+            valuation_model,
+            metric,
+            seed=seed,
+            knn_k=knn_k,
+            tmc_tol=tmc_tol,
+            groups=groups,
+            device=device,
         )
     if progress:
         progress("cost study done", total, total)
@@ -247,7 +259,7 @@ def run_cost_study(
 
 
 def _time_utility(
-    task: Task, learner: str, metric: str, n_subsets: int, seed: int
+    task: Task, learner: str, metric: str, n_subsets: int, seed: int, device: str | None = None
 ) -> tuple[dict[str, Any] | None, str]:
     """Seconds per subset evaluation through the engine, on random 90% subsets."""
     try:
@@ -260,7 +272,7 @@ def _time_utility(
     for row in masks:
         row[rng.choice(task.n_train, size=keep, replace=False)] = True
     try:
-        utility = Utility(task, learner=learner, metric=metric)
+        utility = Utility(task, learner=learner, metric=metric, device=device)
     except ImportError as error:  # e.g. a batched learner whose optional dependency is missing
         return None, f"engine learner not available ({error}); estimates use scikit-learn fits."
     try:

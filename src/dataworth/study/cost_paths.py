@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from dataworth.data.task import Task
+from dataworth.learners.networks import NETWORKS
 from dataworth.machine import usable_cpus, usable_threads
 
 ONE_OUT_BATCH = 256
@@ -31,6 +32,11 @@ CHAIN_PREFIXES = 32
 OOB_FEW, OOB_MODELS = 2, 8
 """Bootstrap models of Data-OOB's two timed runs: its cost is a fixed part plus a part per model
 (see :func:`_time_data_oob`)."""
+NETWORK_TIMED_FITS = 16
+"""Subsets of a network timed side by side for the one-out batch and for AME's fits (instead of up
+to 64 and 62): a network fit costs about a thousand logistic ones, and on 2 loaded cores the larger
+batches took most of a 10-minute study's cost step. The learner trains 64 side by side, a little
+cheaper per fit than 16, so these estimates err on the long side."""
 KNN_TEST_ROWS = 128
 """Test rows timed for KNN-Shapley (after one untimed row that loads its compiled kernel); its
 cost grows linearly with the test rows."""
@@ -71,6 +77,7 @@ def time_paths(
     knn_k: int = 10,
     tmc_tol: float = 0.01,
     groups: dict[str, np.ndarray] | None = None,
+    device: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Seconds per unit of work of each method's own path, measured on this task.
 
@@ -89,6 +96,8 @@ def time_paths(
     groups : dict of str to ndarray, optional
         The groups the study values: leave-group-out and TMC of groups are timed on them
         (:func:`dataworth.study.cost_groups.time_group_paths`).
+    device : {"auto", "cpu", "cuda"}, optional
+        Where a network learner trains.
 
     Returns
     -------
@@ -109,7 +118,7 @@ def time_paths(
     n = task.n_train
     rng = np.random.default_rng([seed, 91])
     paths: dict[str, dict[str, Any]] = {}
-    with Utility(task, learner=learner, metric=metric, seed=seed) as utility:
+    with Utility(task, learner=learner, metric=metric, seed=seed, device=device) as utility:
         full = np.ones((1, n), dtype=bool)
         start = perf_counter()
         utility.evaluate(full)
@@ -117,6 +126,8 @@ def time_paths(
         # Small tables time 32 subsets (the whole LOO costs little there); large ones a full batch.
         wide = min(ONE_OUT_BATCH * usable_cpus(), max(32, n // 20))
         batch = min(wide if utility.learner.batched else 2, n)
+        if _is_network(learner):
+            batch = min(batch, NETWORK_TIMED_FITS + 2)  # two of them load, untimed
         out = rng.choice(n, size=batch, replace=False)
         masks = np.ones((batch, n), dtype=bool)
         masks[np.arange(batch), out] = False
@@ -180,7 +191,7 @@ def time_paths(
     if n >= TREES_MIN_ROWS:
         warm_up_trees()
     paths["data_oob"] = _time_data_oob(task, seed)
-    paths["ame_estimation"] = _time_ame(task, learner, metric, seed)
+    paths["ame_estimation"] = _time_ame(task, learner, metric, seed, device)
     # One untimed row first: loading the compiled kernel is paid once per process, not per row.
     knn_shapley(task, knn_k, test_rows=[0])
     # The real run splits the test rows into blocks shared by every core: time a few test rows
@@ -236,6 +247,11 @@ def _time_data_oob(task: Task, seed: int) -> dict[str, Any]:
     }
 
 
+def _is_network(learner) -> bool:
+    """Whether the valuation learner is one of the networks chosen by name."""
+    return isinstance(learner, str) and learner in NETWORKS
+
+
 def _truncation(utility, empty: float, full: float, seed: int, tol: float) -> dict[str, Any]:
     """Where TMC truncates its first permutations, found on all rows by a geometric search.
 
@@ -286,7 +302,9 @@ def _geometric_sizes(n: int) -> list[int]:
     return [*sizes, n] if not sizes or sizes[-1] != n else sizes
 
 
-def _time_ame(task: Task, learner: str, metric: str, seed: int) -> dict[str, Any]:
+def _time_ame(
+    task: Task, learner: str, metric: str, seed: int, device: str | None = None
+) -> dict[str, Any]:
     """Seconds of AME's flat estimation alone (its fits already stored), at two small sizes, and
     of its fits on all the rows.
 
@@ -296,9 +314,16 @@ def _time_ame(task: Task, learner: str, metric: str, seed: int) -> dict[str, Any
     fits are timed apart, on a batch of its subsets of all the training rows
     (:func:`_time_ame_fits`). The first size's entries keep the keys of the single timing of
     earlier versions.
+
+    A network's fits cost a thousand times a logistic regression's, and its estimation is timed on
+    the logistic regression's fits instead (the cross-validated LASSO's cost depends on the
+    subsets, the players and the targets, not on the model that scored them), so that timing
+    does not cost the 900 network fits it would; AME's own fits are still the network's.
     """
     from dataworth.engine.utility import Utility
     from dataworth.methods.ame import ame
+
+    fitted_by = "logreg" if _is_network(learner) else learner
 
     sizes: list[dict[str, float]] = []
     plan = ((AME_PLAYERS, (AME_SUBSETS,)), (AME_PLAYERS_LARGE, (AME_SUBSETS, AME_SUBSETS_MORE)))
@@ -307,7 +332,7 @@ def _time_ame(task: Task, learner: str, metric: str, seed: int) -> dict[str, Any
         if any(size["players"] == players for size in sizes):
             continue  # a small table: the larger size is the same subsample
         sub = task if players == task.n_train else task.subsample_train(players, seed=seed)
-        with Utility(sub, learner=learner, metric=metric, seed=seed) as utility:
+        with Utility(sub, learner=fitted_by, metric=metric, seed=seed) as utility:
             ame(utility, n_subsets=max(subsets), fdr=0.1, seed=seed, mode="flat")  # fits, stored
             for m in subsets:
                 start = perf_counter()
@@ -320,18 +345,22 @@ def _time_ame(task: Task, learner: str, metric: str, seed: int) -> dict[str, Any
         "seconds": first["seconds"],
         "knockoffs": True,
         "sizes": sizes,
-        **_time_ame_fits(task, learner, metric, seed),
+        "estimation_fits": fitted_by,
+        **_time_ame_fits(task, learner, metric, seed, device),
     }
 
 
-def _time_ame_fits(task: Task, learner: str, metric: str, seed: int) -> dict[str, float]:
+def _time_ame_fits(
+    task: Task, learner: str, metric: str, seed: int, device: str | None = None
+) -> dict[str, float]:
     """Seconds per subset of AME's fits on all training rows, timed on one batch of its subsets."""
     from dataworth.engine.utility import Utility
     from dataworth.methods.sampler import SubsetSampler, make_law
 
-    count = min(AME_FIT_SUBSETS, max(2, task.n_train))
+    wanted = NETWORK_TIMED_FITS if _is_network(learner) else AME_FIT_SUBSETS
+    count = min(wanted, max(2, task.n_train))
     _, masks = SubsetSampler(task.n_train, make_law("grid")).draw(seed, 0, count)
-    with Utility(task, learner=learner, metric=metric, seed=seed) as utility:
+    with Utility(task, learner=learner, metric=metric, seed=seed, device=device) as utility:
         start = perf_counter()
         utility.evaluate(masks)
         seconds = perf_counter() - start

@@ -190,6 +190,9 @@ def methods_step(ctx: StudyContext) -> None:
         and "methods" in spec.study_steps
         and spec.applies(learner, u.metric.name)
     }
+    for name in how.keys() - compute.keys():
+        if ctx.results.get("budget") is not None and name in ctx.results["budget"].methods:
+            _skipped(ctx, name)  # the budget's note says why it does not apply
     for name, run in compute.items():
         if _skipped(ctx, name):
             continue

@@ -62,13 +62,15 @@ from dataworth.study.summary import summary_markdown
 
 
 def load_task(config: StudyConfig) -> Task:
-    """The task the configuration describes (built-in dataset, CSV or Parquet)."""
+    """The task the configuration describes (built-in dataset, CSV, Parquet or image folder)."""
     from dataworth.data import load_dataset
 
     return load_dataset(
         config.dataset,
         csv=config.csv,
         parquet=config.parquet,
+        images=config.images,
+        image_size=config.image_size,
         target=config.target,
         rows=config.rows,
         train_size=config.train_size,
@@ -133,6 +135,7 @@ def baseline_step(ctx: StudyContext) -> None:
         seed=config.seed,
         metric=config.metric,
         progress=ctx.progress,
+        device=config.device,
     )
     ctx.results["baseline"] = result
     add_baseline_checks(ctx, result)
@@ -195,6 +198,7 @@ def cost_step(ctx: StudyContext) -> None:
         progress=ctx.progress,
         warm_up=ctx.results.get("kernel_warm_up"),
         groups=_study_groups(ctx),
+        device=config.device,
     )
     plan = plan_table(
         cost,
@@ -249,7 +253,7 @@ def study_shape(ctx: StudyContext) -> StudyShape:
         ame_targets = task.n_test
     else:
         ame_targets = max(1, config.ame_target.count(",") + 1)
-    learner = make_learner(config.model, seed=config.seed)
+    learner = make_learner(config.model, seed=config.seed, device=config.device)
     learner_name = getattr(learner, "name", "")
     return StudyShape(
         n_train=n,

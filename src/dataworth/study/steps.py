@@ -13,6 +13,7 @@ finished fits and permutations are kept and a rerun resumes without refitting th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,6 +77,7 @@ def study_utility(ctx: StudyContext) -> Utility:
             scheduler=config.scheduler,
             store=cache_path(ctx),
             seed=config.seed,
+            device=config.device,
         )
         ctx.results["utility"] = utility
         ctx.closers.append(utility.close)
@@ -137,6 +139,22 @@ def _spending(ctx: StudyContext, name: str) -> Iterator[dict]:
 def _save(ctx: StudyContext, result: ValuationResult, stem: str) -> None:
     if ctx.run is not None:
         result.save(ctx.run.file(stem))
+        _save_thumbnails(ctx, result, stem)
+
+
+def _save_thumbnails(ctx: StudyContext, result: ValuationResult, stem: str) -> None:
+    """On image data, the training images a result values lowest, as ``<stem>_thumbs``."""
+    from dataworth.report.figures import save_figure
+    from dataworth.report.image_figures import has_images, thumbnails_figure
+
+    task = ctx.task
+    if task is None or not has_images(task):
+        return
+    title = f"{result.method}: the training images of lowest value (the first it flags as harmful)"
+    fig = thumbnails_figure(task, result, title)
+    if fig is not None:
+        name = f"{stem}_thumbs"
+        ctx.save_figures(lambda folder: {name: save_figure(fig, folder, name)})
 
 
 def loo_step(ctx: StudyContext) -> None:
@@ -280,9 +298,11 @@ def every_point_loo(ctx: StudyContext, u: Utility, *, wanted: bool) -> Valuation
     batched = getattr(u.learner, "batched", False)
     if _skipped(ctx, "loo_all"):
         return None
-    if plan is None and not (wanted and batched and u.n_players + 1 <= _FULL_LOO_LIMIT):
-        return None
     budget = ctx.results.get("budget")
+    if plan is None and (budget is not None or not (wanted and batched)):
+        return None  # a budget that did not plan it (no TMC step to compare with) leaves it out
+    if plan is None and u.n_players + 1 > _FULL_LOO_LIMIT:
+        return None
     with _spending(ctx, "loo_all") as outcome:
         # Its clock: the time not owed to the methods after it; past it, the rows valued so
         # far are kept (each value exact) and the rest are not valued.
@@ -376,6 +396,7 @@ def ame_step(ctx: StudyContext) -> None:
     ``config.ame_rows`` hardest test predictions. One set of subset fits serves them all.
     """
     from dataworth.report.figures import save_figure
+    from dataworth.report.image_figures import prediction_images_figure
     from dataworth.report.valuation_figures import ame_rank_figure, ame_target_rows_figure
 
     if _skipped(ctx, "ame"):
@@ -444,11 +465,21 @@ def ame_step(ctx: StudyContext) -> None:
         stem: ame_rank_figure(result, _ame_title(result)) for stem, result in results.items()
     }
     for row in rows:
-        stem = f"ame_test_{task.test_ids[row]}"
-        figures[f"{stem}_rows"] = ame_target_rows_figure(task, row, results[stem])
+        stem = ame_row_stem(task, row)
+        pictures = prediction_images_figure(task, row, results[stem])
+        if pictures is not None:  # image data: the pictures, not a heat map of 784 pixels
+            figures[f"{stem}_images"] = pictures
+        else:
+            figures[f"{stem}_rows"] = ame_target_rows_figure(task, row, results[stem])
     ctx.save_figures(
         lambda folder: {stem: save_figure(fig, folder, stem) for stem, fig in figures.items()}
     )
+
+
+def ame_row_stem(task, row: int) -> str:
+    """The file stem of AME of one test row: ``ame_test_<id>``, the id made safe for a file name
+    (an image's id is its path, ``cat/0007.png`` -> ``ame_test_cat_0007_png``)."""
+    return "ame_test_" + re.sub(r"[^A-Za-z0-9_-]", "_", str(task.test_ids[row]))
 
 
 def _ame_subsets_within_budget(ctx: StudyContext) -> int | None:
@@ -493,7 +524,7 @@ def _run_ame(ctx, u, task, target, rows, options, fit_seconds) -> dict[str, Valu
         for row, result in per_row.items():
             result.params["test_id"] = str(task.test_ids[row])
             result.params["test_label"] = task.class_names[task.y_test[row]]
-            results[f"ame_test_{task.test_ids[row]}"] = result
+            results[ame_row_stem(task, row)] = result
         # The metric's run finds every subset fitted in the store (only those, if the clock
         # stopped the fits): it needs no clock.
         first = next(iter(per_row.values()))
