@@ -57,9 +57,9 @@ from dataworth.methods.ame import (
     ame,
     ame_shapley,
 )
-from dataworth.methods.ame_scale import hierarchical_metric, study_ame_plan
-from dataworth.methods.knockoffs import knockoff_select
-from dataworth.methods.lasso import DEFAULT_FOLDS, alpha_grid, lasso_cv
+from dataworth.methods.ame.knockoffs import knockoff_select
+from dataworth.methods.ame.lasso.cv import DEFAULT_FOLDS, alpha_grid, lasso_cv
+from dataworth.methods.ame.scale import hierarchical_metric, study_ame_plan
 from dataworth.methods.loo import loo
 from dataworth.methods.sampler import SubsetSampler, make_law, subsets_for
 from dataworth.methods.shapley import tmc_shapley

@@ -15,7 +15,7 @@ apart), the estimate ``fixed + per_subset * M`` of :func:`dataworth.study.plan.e
 the study's shape (the metric and 3 test rows), the estimate of the previous model (the square
 of the players from the 100-player timing, level 2 at the flat limit) from the same timing, then
 the AME the study runs on that path: flat (3 hardest test rows, then the metric, one set of
-fits) or hierarchical (:func:`dataworth.methods.ame_scale.hierarchical_metric`, the metric),
+fits) or hierarchical (:func:`dataworth.methods.ame.scale.hierarchical_metric`, the metric),
 with its wall and CPU seconds, each level's fits and estimation, and actual / estimate.
 """
 
@@ -37,7 +37,7 @@ DEFAULT_CASES = ("numeric2:2000", "mixed5:2000", "numeric2:10000", "mixed5:10000
 def _old_estimate(cost, players: int, targets: int) -> tuple[float, float]:
     """The previous model: the square of the players from the 100-player timing; above the flat
     limit, twice the fits and regressions on the groups and on the limit's players."""
-    from dataworth.methods.ame_plan import FLAT_COLUMN_LIMIT, hierarchy_size
+    from dataworth.methods.ame.plan import FLAT_COLUMN_LIMIT, hierarchy_size
 
     timing = cost.paths["ame_estimation"]
     per_fit = cost.seconds_per_fit(max(1, cost.n_train // 2))
@@ -54,7 +54,7 @@ def _case(spec: str, m: int) -> dict:
     import dataworth as dw
     from dataworth.engine.utility import Utility
     from dataworth.methods.ame import ame
-    from dataworth.methods.ame_scale import hierarchical_metric, study_ame_plan
+    from dataworth.methods.ame.scale import hierarchical_metric, study_ame_plan
     from dataworth.study import cost_paths
     from dataworth.study import plan as plan_module
     from dataworth.study.cost import run_cost_study

@@ -19,7 +19,7 @@ from sklearn.datasets import load_breast_cancer, make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from dataworth.learners.logreg import BatchedLogisticRegression
+from dataworth.learners.logreg.learner import BatchedLogisticRegression
 
 
 def _loo_masks(n: int) -> np.ndarray:

@@ -116,9 +116,9 @@ def run_method(method: str, task, jobs: int, quick: bool) -> dict:
     from threadpoolctl import threadpool_limits
 
     import dataworth as dw
-    from dataworth.methods.data_oob import data_oob
     from dataworth.methods.influence import influence
-    from dataworth.methods.knn_shapley import knn_shapley
+    from dataworth.methods.knn.shapley import knn_shapley
+    from dataworth.methods.trees.oob import data_oob
 
     trees = 50 if quick else 200
     perms = 3 if quick else 10
@@ -163,7 +163,7 @@ def child(spec: dict) -> None:
     if spec["method"] not in BASELINES:
         run_method(spec["method"], warm, spec["jobs"], True)  # imports and compiled kernels
         if spec["method"] == "data_oob":  # 400 rows take the per-bag path: load the trees too
-            from dataworth.methods.bagged_trees import warm_up
+            from dataworth.methods.trees.bagged import warm_up
 
             warm_up()
     task = make_table(spec["kind"], spec["n"])

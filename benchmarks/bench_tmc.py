@@ -36,9 +36,9 @@ from threadpoolctl import threadpool_limits
 
 import dataworth as dw
 from dataworth.learners.degenerate import is_degenerate, prior_predictions
-from dataworth.learners.logreg import BatchedLogisticRegression
-from dataworth.learners.logreg_chains import chain_kernel
-from dataworth.methods.shapley import _permutation
+from dataworth.learners.logreg.chains import chain_kernel
+from dataworth.learners.logreg.learner import BatchedLogisticRegression
+from dataworth.methods.shapley.tmc import _permutation
 from dataworth.metrics import get_metric
 
 

@@ -34,7 +34,7 @@ from sklearn.datasets import load_digits
 
 from dataworth import Game, Task, Utility
 from dataworth.data.poison import poisoned_digits
-from dataworth.learners.torch_learner import TorchLearner, mlp, small_cnn
+from dataworth.learners.torch.learner import TorchLearner, mlp, small_cnn
 from dataworth.methods.ame import ame
 
 

@@ -286,7 +286,8 @@ def test_design_built_ahead_changes_no_number(cancer_small, monkeypatch):
     is not used."""
     from types import SimpleNamespace
 
-    from dataworth.methods import ame_design_ahead, ame_estimate
+    from dataworth.methods.ame import design_ahead as ame_design_ahead
+    from dataworth.methods.ame import estimate as ame_estimate
     from dataworth.methods.sampler import SubsetSampler
 
     used = []

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from dataworth.methods import ame_plan
+from dataworth.methods.ame import plan as ame_plan
 from dataworth.study import plan as study_plan
 from dataworth.study.cost_paths import (
     AME_EXPONENT_RANGE,

@@ -15,7 +15,7 @@ import pytest
 
 from dataworth.engine.game import Game
 from dataworth.methods.ame import ame, ame_shapley, banzhaf
-from dataworth.methods.ame_intervals import MAX_RESAMPLES, MIN_RESAMPLES, default_resamples
+from dataworth.methods.ame.intervals import MAX_RESAMPLES, MIN_RESAMPLES, default_resamples
 from dataworth.methods.result import ValuationResult
 
 N = 20

@@ -9,11 +9,11 @@ import pytest
 from dataworth.engine.game import Game
 from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
-from dataworth.methods import ame_plan
 from dataworth.methods.ame import ame
-from dataworth.methods.ame_flat import flat_ame
-from dataworth.methods.ame_plan import plan_ame, random_partition
-from dataworth.methods.ame_scale import choose_ame_path, hierarchical_metric
+from dataworth.methods.ame import plan as ame_plan
+from dataworth.methods.ame.flat import flat_ame
+from dataworth.methods.ame.plan import plan_ame, random_partition
+from dataworth.methods.ame.scale import choose_ame_path, hierarchical_metric
 from dataworth.methods.sampler import subsets_for
 
 

@@ -12,16 +12,16 @@ from typer.testing import CliRunner
 from dataworth.cli import app
 from dataworth.engine.game import Game
 from dataworth.errors import DataworthError
-from dataworth.methods import ame_plan
 from dataworth.methods.ame import ame
-from dataworth.methods.ame_plan import (
+from dataworth.methods.ame import plan as ame_plan
+from dataworth.methods.ame.plan import (
     ame_memory_bytes,
     check_fits,
     max_subsets,
     plan_ame,
     random_partition,
 )
-from dataworth.methods.ame_scale import hierarchical_metric
+from dataworth.methods.ame.scale import hierarchical_metric
 from dataworth.methods.result import ValuationResult
 
 SMALL = ["--rows", "150", "--train-size", "100"]

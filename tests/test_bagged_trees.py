@@ -10,11 +10,11 @@ from sklearn.metrics import roc_auc_score
 from sklearn.tree import DecisionTreeClassifier
 
 from dataworth import Task
-from dataworth.methods import bagged_trees
-from dataworth.methods.bagged_trees import bootstrap_counts
-from dataworth.methods.data_oob import data_oob
+from dataworth.methods.trees import bagged as bagged_trees
+from dataworth.methods.trees.bagged import bootstrap_counts
+from dataworth.methods.trees.oob import data_oob
 
-kernels = pytest.importorskip("dataworth.methods.tree_kernels")
+kernels = pytest.importorskip("dataworth.methods.trees.kernels")
 
 _MASK = (1 << 64) - 1
 
@@ -144,7 +144,7 @@ def test_kernel_tree_on_one_feature_is_scikit_learns(column, cancer_small):
 
 @pytest.fixture
 def tree_path(monkeypatch):
-    import dataworth.methods.data_oob as data_oob_module
+    import dataworth.methods.trees.oob as data_oob_module
 
     monkeypatch.setattr(data_oob_module, "TREES_MIN_ROWS", 0)
 
@@ -206,7 +206,7 @@ def test_one_class_bags_use_the_prior_and_bad_features_the_forest(tree_path):
 def test_tree_path_is_close_to_scikit_learns_trees_on_the_same_bags(cancer_400, monkeypatch):
     # Same bags (the seed's bootstrap samples), so only the breaking of equal splits differs.
     per_bag = data_oob(cancer_400, 100, seed=0)
-    import dataworth.methods.data_oob as data_oob_module
+    import dataworth.methods.trees.oob as data_oob_module
 
     monkeypatch.setattr(data_oob_module, "TREES_MIN_ROWS", 0)
     trees = data_oob(cancer_400, 100, seed=0)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from dataworth.engine.game import Game
-from dataworth.methods.beta_shapley import beta_shapley, beta_weights, exact_beta_shapley
 from dataworth.methods.shapley import exact_shapley
+from dataworth.methods.shapley.beta import beta_shapley, beta_weights, exact_beta_shapley
 
 
 def _game(n=8, seed=0):

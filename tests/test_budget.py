@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from dataworth.errors import DataworthError
-from dataworth.methods.ame_plan import FLAT_COLUMN_LIMIT
+from dataworth.methods.ame.plan import FLAT_COLUMN_LIMIT
 from dataworth.study.budget import (
     AME_BYTES_PER_CELL,
     AME_MIN_SUBSETS,

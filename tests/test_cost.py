@@ -160,8 +160,8 @@ def test_full_size_times_from_the_baseline_are_not_measured_again(task):
 def test_the_kernel_warm_up_compiles_what_the_real_calls_use(fixture, request):
     pytest.importorskip("numba")
     from dataworth.engine.utility import Utility
-    from dataworth.learners.logreg_chains import chain_kernel, proba_kernel, softmax_chain_kernel
-    from dataworth.methods.knn_shapley import knn_shapley
+    from dataworth.learners.logreg.chains import chain_kernel, proba_kernel, softmax_chain_kernel
+    from dataworth.methods.knn.shapley import knn_shapley
     from dataworth.methods.shapley import tmc_shapley
     from dataworth.study.kernel_warm_up import KernelWarmUp
 
@@ -184,7 +184,7 @@ def test_the_kernel_warm_up_compiles_what_the_real_calls_use(fixture, request):
 @pytest.mark.parametrize("fixture", ["cancer_400", "wine_small"])
 def test_the_truncation_search_bounds_the_prefixes_tmc_fits(fixture, request):
     from dataworth.engine.utility import Utility
-    from dataworth.methods.shapley import _permutation
+    from dataworth.methods.shapley.tmc import _permutation
     from dataworth.study.cost_paths import TRUNCATION_PERMUTATIONS, _truncation
 
     task = request.getfixturevalue(fixture)

@@ -13,7 +13,7 @@ from dataworth import Task
 from dataworth.engine.game import Game
 from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
-from dataworth.methods.data_oob import bootstrap_counts, data_oob
+from dataworth.methods.trees.oob import bootstrap_counts, data_oob
 
 
 def _flip(task: Task, share: float, seed: int) -> tuple[Task, np.ndarray]:
@@ -113,7 +113,7 @@ def test_forest_bootstrap_counts_are_what_each_tree_was_trained_on(cancer_small)
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.tree import DecisionTreeClassifier
 
-    from dataworth.methods.forest_bags import bootstrap_counts_of
+    from dataworth.methods.trees.forest_bags import bootstrap_counts_of
 
     X, y = cancer_small.X_train, cancer_small.y_train
     forest = RandomForestClassifier(n_estimators=5, max_features=None, random_state=0).fit(X, y)
@@ -134,8 +134,8 @@ def test_forest_bootstrap_counts_are_what_each_tree_was_trained_on(cancer_small)
 @pytest.fixture
 def forest_path(monkeypatch):
     """The path without Numba: scikit-learn's forests grow the bagged trees."""
-    import dataworth.methods.data_oob as data_oob_module
-    from dataworth.methods import bagged_trees
+    import dataworth.methods.trees.oob as data_oob_module
+    from dataworth.methods.trees import bagged as bagged_trees
 
     monkeypatch.setattr(data_oob_module, "TREES_MIN_ROWS", 0)
     monkeypatch.setattr(bagged_trees, "compiled_trees", lambda: None)
@@ -144,7 +144,7 @@ def forest_path(monkeypatch):
 def test_forest_path_equals_bagging_by_hand(cancer_small, forest_path):
     from sklearn.tree import DecisionTreeClassifier
 
-    from dataworth.methods import forest_bags
+    from dataworth.methods.trees import forest_bags
 
     B = 30  # two forests: 25 trees, then 5
     result = data_oob(cancer_small, B, seed=5)
@@ -191,14 +191,14 @@ def test_small_tasks_keep_the_per_bag_path(cancer_small):
 def test_forest_path_falls_back_when_samples_cannot_be_recovered(
     cancer_small, forest_path, monkeypatch
 ):
-    from dataworth.methods import forest_bags
+    from dataworth.methods.trees import forest_bags
 
     monkeypatch.setattr(forest_bags, "_sample_indices", lambda: None)
     with pytest.warns(RuntimeWarning, match="bootstrap samples"):
         result = data_oob(cancer_small, 10, seed=0)
     assert result.params["path"] == "per-bag fits"
     monkeypatch.undo()
-    import dataworth.methods.data_oob as data_oob_module
+    import dataworth.methods.trees.oob as data_oob_module
 
     assert data_oob_module.TREES_MIN_ROWS > cancer_small.n_train
     np.testing.assert_array_equal(result.values, data_oob(cancer_small, 10, seed=0).values)

@@ -19,14 +19,14 @@ from dataworth.engine.game import Game
 from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
 from dataworth.methods.ame import banzhaf
-from dataworth.methods.banzhaf_until import banzhaf_until
-from dataworth.methods.beta_shapley import beta_shapley, exact_beta_shapley
 from dataworth.methods.intervals import MIN_PERMUTATIONS, t_interval
 from dataworth.methods.loo import loo
 from dataworth.methods.result import ValuationResult
 from dataworth.methods.shapley import exact_semivalue, exact_shapley, tmc_shapley
+from dataworth.methods.shapley.banzhaf import banzhaf_until
+from dataworth.methods.shapley.beta import beta_shapley, exact_beta_shapley
+from dataworth.methods.shapley.stopping import AllOf, MaxSamples, RankStable, RunState, TimeBudget
 from dataworth.methods.stability import rank_stability
-from dataworth.methods.stopping import AllOf, MaxSamples, RankStable, RunState, TimeBudget
 
 N = 10
 W = np.linspace(0.1, 1.5, N)

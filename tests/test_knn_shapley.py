@@ -10,7 +10,7 @@ from dataworth.engine.game import Game
 from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
 from dataworth.learners.knn import BatchedKNN
-from dataworth.methods.knn_shapley import knn_shapley, knn_shapley_matrix
+from dataworth.methods.knn.shapley import knn_shapley, knn_shapley_matrix
 from dataworth.methods.shapley import exact_shapley
 
 
@@ -134,7 +134,7 @@ def test_errors():
 
 def test_compiled_recursion_is_bitwise_the_numpy_one(cancer_small, monkeypatch):
     pytest.importorskip("numba")
-    import dataworth.methods.knn_shapley as module
+    import dataworth.methods.knn.shapley as module
 
     # Duplicated training rows give exactly tied distances: the stable re-sort must order them
     # by position as before.
@@ -163,7 +163,7 @@ def test_threads_give_the_same_values(cancer_small):
 
 def test_compiled_order_is_numpys_stable_argsort_with_ties_and_zeros(cancer_small):
     pytest.importorskip("numba")
-    import dataworth.methods.knn_shapley as module
+    import dataworth.methods.knn.shapley as module
 
     # Training rows that copy test rows (distances 0 or a rounding below it) and each other
     # (exact ties): the radix sort must give NumPy's stable order, ties by position.

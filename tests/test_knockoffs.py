@@ -8,7 +8,7 @@ import pytest
 from dataworth.engine.game import Game
 from dataworth.errors import DataworthError
 from dataworth.methods.ame import ame
-from dataworth.methods.knockoffs import knockoff_select, knockoff_threshold, w_statistics
+from dataworth.methods.ame.knockoffs import knockoff_select, knockoff_threshold, w_statistics
 
 
 def test_w_statistics_are_one_sided():

@@ -17,10 +17,10 @@ from sklearn.model_selection import PredefinedSplit
 
 from dataworth.errors import DataworthError
 from dataworth.methods.ame import _centre, _folds, _p_strata, encode
-from dataworth.methods.lasso import alpha_grid, lasso_cv
-from dataworth.methods.lasso_folds import _cv_lockstep, _cv_whole, passed_minimum
-from dataworth.methods.lasso_paths import _path
-from dataworth.methods.lasso_working import working_set_solve
+from dataworth.methods.ame.lasso.cv import alpha_grid, lasso_cv
+from dataworth.methods.ame.lasso.folds import _cv_lockstep, _cv_whole, passed_minimum
+from dataworth.methods.ame.lasso.paths import _path
+from dataworth.methods.ame.lasso.working import working_set_solve
 from dataworth.methods.sampler import Grid, SubsetSampler
 
 
@@ -181,7 +181,7 @@ def test_working_sets_solve_the_whole_problem():
 def test_compiled_path_is_scikit_learns_lasso_path(dense):
     """The compiled path, walked in blocks with ``G w`` carried from one block to the next, is
     scikit-learn's path on the whole design: both converged tightly, float64."""
-    kernels = pytest.importorskip("dataworth.methods.lasso_kernels")
+    kernels = pytest.importorskip("dataworth.methods.ame.lasso.kernels")
     n, m = (60, 300) if dense else (80, 120)
     x, y = _design(n, m, knockoffs=not dense, seed=6, dense=dense, noise=0.1 if dense else None)
     target = np.ascontiguousarray(y[:, 0])
@@ -225,11 +225,11 @@ def test_compiled_path_is_scikit_learns_lasso_path(dense):
 def test_compiled_folds_choose_what_scikit_learns_folds_choose(n, m, knockoffs, dense, monkeypatch):
     """The CV with compiled fold paths and with scikit-learn's chooses the same alphas, so the
     values (the full-data path, scikit-learn's in both) are identical."""
-    pytest.importorskip("dataworth.methods.lasso_kernels")
+    pytest.importorskip("dataworth.methods.ame.lasso.kernels")
     x, y = _design(n, m, knockoffs=knockoffs, seed=3, dense=dense)
     folds = _folds(m, 10, 0)
     compiled = lasso_cv(x, y, folds, n_alphas=60, n_jobs=2)
-    monkeypatch.setattr("dataworth.methods.lasso_folds.compiled_path", lambda: None)
+    monkeypatch.setattr("dataworth.methods.ame.lasso.folds.compiled_path", lambda: None)
     scikit = lasso_cv(x, y, folds, n_alphas=60, n_jobs=2)
     for a, b in zip(compiled, scikit, strict=True):
         assert a.info["alpha_min"] == b.info["alpha_min"]
@@ -240,7 +240,7 @@ def test_compiled_folds_choose_what_scikit_learns_folds_choose(n, m, knockoffs, 
 
 
 def test_compiled_path_counts_alphas_it_could_not_converge():
-    pytest.importorskip("dataworth.methods.lasso_kernels")
+    pytest.importorskip("dataworth.methods.ame.lasso.kernels")
     x, y = _design(120, 400, knockoffs=False, seed=3, dense=True)
     fits = lasso_cv(x, y, _folds(400, 5, 0), n_alphas=20, max_iter=1, tol=1e-12)
     assert fits[0].info["convergence_warnings"] > 0
@@ -251,8 +251,8 @@ def test_fold_grams_do_not_depend_on_blas_threads_and_prepared_equals_inline():
     would not), and a design prepared beforehand gives the CV exactly what it forms itself."""
     from threadpoolctl import threadpool_limits
 
-    from dataworth.methods.lasso import prepare_design
-    from dataworth.methods.lasso_folds import GRAM_BLOCK
+    from dataworth.methods.ame.lasso.cv import prepare_design
+    from dataworth.methods.ame.lasso.folds import GRAM_BLOCK
 
     x, y = _design(150, 600, knockoffs=True, seed=8, dense=False)  # 300 columns
     folds = _folds(600, 10, 2)
@@ -287,7 +287,7 @@ def test_full_path_walked_beside_the_folds_equals_the_refit_after_them(dense, mo
     beside = lasso_cv(x, one, folds, n_alphas=40, n_jobs=2)
     two = np.column_stack([y[:, 0], 0.5 * y[:, 0] + 0.01 * x[:, 1]])
     threaded = lasso_cv(x, two, folds, n_alphas=40, n_jobs=2)
-    monkeypatch.setattr("dataworth.methods.lasso.FULL_PATHS_BYTES", 0)
+    monkeypatch.setattr("dataworth.methods.ame.lasso.cv.FULL_PATHS_BYTES", 0)
     after = lasso_cv(x, one, folds, n_alphas=40, n_jobs=2)
     serial = lasso_cv(x, two, folds, n_alphas=40, n_jobs=1)
     for a, b in zip(beside + threaded, after + serial, strict=True):

@@ -16,13 +16,13 @@ from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-import dataworth.learners.logreg as logreg_module
-import dataworth.learners.logreg_problem as logreg_problem
+import dataworth.learners.logreg.learner as logreg_module
+import dataworth.learners.logreg.problem as logreg_problem
 from dataworth import Task
 from dataworth.errors import DataworthError
 from dataworth.learners import memory
 from dataworth.learners.base import Learner
-from dataworth.learners.logreg import BatchedLogisticRegression, LogisticConvergenceWarning
+from dataworth.learners.logreg.learner import BatchedLogisticRegression, LogisticConvergenceWarning
 from dataworth.learners.memory import MEMORY_LIMIT_ENV, available_memory, chunk_budget
 
 
@@ -384,7 +384,7 @@ def test_memory_limit_units(monkeypatch):
 @pytest.mark.parametrize("classes", range(2, 10))
 def test_softmax_has_the_bits_of_the_plain_formula(classes, rng):
     """The class-major softmax gives NumPy's max, exp and last-axis sum bit for bit."""
-    from dataworth.learners.logreg_numerics import _softmax
+    from dataworth.learners.logreg.numerics import _softmax
 
     z = rng.normal(size=(6, 301, classes)) * 30
     offset = np.where(rng.random((6, classes)) < 0.3, -np.inf, 0.0)

@@ -13,11 +13,11 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import dataworth as dw
-import dataworth.learners.logreg as logreg_module
+import dataworth.learners.logreg.learner as logreg_module
 from dataworth.engine.store import EvaluationStore
 from dataworth.errors import DataworthError
-from dataworth.learners.logreg import BatchedLogisticRegression
-from dataworth.learners.logreg_chains import chain_kernel, join_order
+from dataworth.learners.logreg.chains import chain_kernel, join_order
+from dataworth.learners.logreg.learner import BatchedLogisticRegression
 
 # Tests of the compiled path; the others run with or without Numba.
 needs_numba = pytest.mark.skipif(chain_kernel() is None, reason="Numba is not installed")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dataworth.learners.logreg_chains import chain_kernel
+from dataworth.learners.logreg.chains import chain_kernel
 
 pytestmark = pytest.mark.skipif(chain_kernel() is None, reason="Numba is not installed")
 
@@ -22,7 +22,7 @@ def _rows(n, d, seed):
 
 
 def test_binary_extension_is_bitwise_a_full_pass():
-    from dataworth.learners.logreg_chains_kernels import extend, objective, with_penalty
+    from dataworth.learners.logreg.chains_kernels import extend, objective, with_penalty
 
     X, theta, rng = _rows(300, 7, 0)
     t = (rng.random(300) < 0.4).astype(np.float64)
@@ -49,8 +49,8 @@ def test_binary_extension_is_bitwise_a_full_pass():
     ],
 )
 def test_softmax_extension_is_bitwise_a_full_pass(present, free):
-    from dataworth.learners.logreg_chains_kernels import with_penalty
-    from dataworth.learners.logreg_chains_softmax import extend, objective
+    from dataworth.learners.logreg.chains_kernels import with_penalty
+    from dataworth.learners.logreg.chains_softmax import extend, objective
 
     present, free = np.array(present), np.array(free)
     R, n = len(present), 300
@@ -72,7 +72,7 @@ def test_softmax_extension_is_bitwise_a_full_pass(present, free):
 
 
 def test_fast_exponential_is_within_an_ulp_of_math_exp():
-    from dataworth.learners.logreg_chains_math import fexp
+    from dataworth.learners.logreg.chains_math import fexp
 
     rng = np.random.default_rng(2)
     x = np.concatenate([-rng.exponential(3.0, 20_000), -rng.random(2_000) * 708.0, [0.0, -1e-300]])
@@ -86,8 +86,8 @@ def test_fast_exponential_is_within_an_ulp_of_math_exp():
 
 
 def test_compiled_probabilities_equal_numpy_softmax():
-    import dataworth.learners.logreg as logreg_module
-    from dataworth.learners.logreg import BatchedLogisticRegression
+    import dataworth.learners.logreg.learner as logreg_module
+    from dataworth.learners.logreg.learner import BatchedLogisticRegression
 
     rng = np.random.default_rng(3)
     X = rng.normal(size=(200, 6))

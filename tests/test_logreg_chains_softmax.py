@@ -16,10 +16,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 import dataworth as dw
-import dataworth.learners.logreg as logreg_module
+import dataworth.learners.logreg.learner as logreg_module
 from dataworth import Task
-from dataworth.learners.logreg import BatchedLogisticRegression
-from dataworth.learners.logreg_chains import chain_kernel, class_runs
+from dataworth.learners.logreg.chains import chain_kernel, class_runs
+from dataworth.learners.logreg.learner import BatchedLogisticRegression
 
 needs_numba = pytest.mark.skipif(chain_kernel() is None, reason="Numba is not installed")
 

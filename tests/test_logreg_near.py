@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import dataworth.learners.logreg_near as near_module
-from dataworth.learners.logreg import BatchedLogisticRegression
-from dataworth.learners.logreg_problem import _class_presence
+import dataworth.learners.logreg.near as near_module
+from dataworth.learners.logreg.learner import BatchedLogisticRegression
+from dataworth.learners.logreg.problem import _class_presence
 
 pytest.importorskip("numba")
 

@@ -13,9 +13,9 @@ from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wi
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-import dataworth.learners.logreg as logreg_module
-import dataworth.learners.logreg_one_out as one_out_module
-from dataworth.learners.logreg import BatchedLogisticRegression
+import dataworth.learners.logreg.learner as logreg_module
+import dataworth.learners.logreg.one_out as one_out_module
+from dataworth.learners.logreg.learner import BatchedLogisticRegression
 
 pytest.importorskip("numba")
 

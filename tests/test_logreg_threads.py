@@ -16,12 +16,12 @@ from sklearn.datasets import load_breast_cancer, load_wine
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-import dataworth.learners.logreg as logreg_module
-import dataworth.learners.logreg_batches as batches_module
-import dataworth.learners.logreg_problem as problem_module
+import dataworth.learners.logreg.batches as batches_module
+import dataworth.learners.logreg.learner as logreg_module
+import dataworth.learners.logreg.problem as problem_module
 from dataworth.engine.utility import Utility, _FitJob
-from dataworth.learners.logreg import BatchedLogisticRegression
-from dataworth.learners.logreg_newton import _NewtonSolver
+from dataworth.learners.logreg.learner import BatchedLogisticRegression
+from dataworth.learners.logreg.newton import _NewtonSolver
 from dataworth.machine import thread_share, usable_cpus, usable_threads
 from dataworth.metrics import get_metric
 

@@ -48,7 +48,7 @@ torch = pytest.importorskip("torch")
 from dataworth.data.load import load_dataset  # noqa: E402  (after the importorskip)
 from dataworth.engine.utility import Utility  # noqa: E402
 from dataworth.learners import make_estimator, make_learner  # noqa: E402
-from dataworth.learners.networks import NetworkClassifier, torch_device  # noqa: E402
+from dataworth.learners.torch.networks import NetworkClassifier, torch_device  # noqa: E402
 from dataworth.study import run_study, steps_named  # noqa: E402
 from dataworth.study.config import StudyConfig  # noqa: E402
 
@@ -73,7 +73,7 @@ def test_the_baseline_network_is_valuations_full_data_model(task) -> None:
 
 def test_submodels_take_the_same_steps_whatever_their_size(task) -> None:
     learner = make_learner("mlp", seed=0)
-    from dataworth.learners.torch_learner import _minibatch_rows
+    from dataworth.learners.torch.learner import _minibatch_rows
 
     small = np.zeros(task.n_train, bool)
     small[:12] = True

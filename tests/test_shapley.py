@@ -157,7 +157,8 @@ class _Clock:
         """Make TMC and its stopping rules read this clock."""
         from types import SimpleNamespace
 
-        from dataworth.methods import shapley, stopping
+        from dataworth.methods.shapley import stopping
+        from dataworth.methods.shapley import tmc as shapley
 
         for module in (shapley, stopping):
             monkeypatch.setattr(module, "time", SimpleNamespace(perf_counter=self.perf_counter))

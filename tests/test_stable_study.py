@@ -11,9 +11,9 @@ import pytest
 from dataworth.engine.game import Game
 from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
-from dataworth.methods.affordable import distance_to_exact, exact_beside, exact_player_limit
 from dataworth.methods.result import ValuationResult
 from dataworth.methods.shapley import exact_shapley, tmc_shapley
+from dataworth.methods.shapley.affordable import distance_to_exact, exact_beside, exact_player_limit
 from dataworth.study import run_study, steps_named
 from dataworth.study.config import StudyConfig
 

@@ -23,14 +23,14 @@ from dataworth.errors import DataworthError
 
 def test_core_package_does_not_import_torch() -> None:
     code = (
-        "import sys, dataworth, dataworth.learners.torch_learner;"
+        "import sys, dataworth, dataworth.learners.torch.learner;"
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_missing_torch_says_how_to_install(monkeypatch) -> None:
-    from dataworth.learners import torch_learner
+    from dataworth.learners.torch import learner as torch_learner
 
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
     with pytest.raises(DataworthError, match=r"pip install torch==2\.13\.0"):
@@ -39,7 +39,7 @@ def test_missing_torch_says_how_to_install(monkeypatch) -> None:
 
 torch = pytest.importorskip("torch")
 
-from dataworth.learners.torch_learner import (  # noqa: E402  (after the importorskip)
+from dataworth.learners.torch.learner import (  # noqa: E402  (after the importorskip)
     TorchLearner,
     mlp,
     small_cnn,

@@ -17,19 +17,19 @@ from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
 from dataworth.evaluate import evaluate_methods
 from dataworth.methods.ame import ame, ame_hierarchical, ame_shapley, banzhaf
-from dataworth.methods.ame_plan import ame_memory_bytes, plan_ame
-from dataworth.methods.banzhaf_until import banzhaf_until
-from dataworth.methods.beta_shapley import beta_shapley, exact_beta_shapley
+from dataworth.methods.ame.plan import ame_memory_bytes, plan_ame
 from dataworth.methods.compare import compare_values
-from dataworth.methods.data_oob import data_oob
 from dataworth.methods.diagnostics import point_diagnostics
 from dataworth.methods.groups import build_groups, random_groups
 from dataworth.methods.influence import influence
-from dataworth.methods.knn_shapley import knn_shapley
+from dataworth.methods.knn.shapley import knn_shapley
 from dataworth.methods.loo import leave_group_out, loo
 from dataworth.methods.result import ValuationResult
 from dataworth.methods.shapley import exact_shapley, tmc_shapley
+from dataworth.methods.shapley.banzhaf import banzhaf_until
+from dataworth.methods.shapley.beta import beta_shapley, exact_beta_shapley
 from dataworth.methods.stability import rank_stability
+from dataworth.methods.trees.oob import data_oob
 
 __version__ = "0.1.0"
 

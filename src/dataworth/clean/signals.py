@@ -5,7 +5,7 @@ Three estimates of how likely a row's given label is, each in ``[0, 1]``:
 - ``p_label``: the out-of-fold probability of the given label under the refitted model (the
   learner fitted on the other folds, through the engine's batched learners);
 - ``oob``: the row's Data-OOB value (Kwon and Zou, ICML 2023), the share of bagged trees that
-  never saw it and still predict its label (:func:`dataworth.methods.data_oob.data_oob`);
+  never saw it and still predict its label (:func:`dataworth.methods.trees.oob.data_oob`);
 - ``agreement``: the share of its ``k`` nearest other rows that share its label (the neighbours'
   verdict; KNN-Shapley's sign on held-out rows follows it).
 
@@ -28,7 +28,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from dataworth.data.task import Task
 from dataworth.errors import DataworthError
-from dataworth.methods.data_oob import data_oob
+from dataworth.methods.trees.oob import data_oob
 
 # A robust z-score of the log distance to the k-th neighbour above this is an extreme outlier.
 OUTLIER_Z = 5.0

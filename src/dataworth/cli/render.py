@@ -196,7 +196,7 @@ def show_tmc(ctx) -> None:
 
 
 def show_ame(ctx) -> None:
-    from dataworth.methods.ame_scale import ame_plan_lines
+    from dataworth.methods.ame.scale import ame_plan_lines
     from dataworth.study.steps import ame_table
 
     shown = list(ctx.results.get("ame", {}).values())

@@ -5,7 +5,7 @@ resized to a square of ``image_size`` pixels and flattened, channels first, into
 values in [0, 1] (columns ``px_<row>_<col>`` for grey images, ``r_``, ``g_``, ``b_`` ones for
 colour), so the tabular learners see pixels and the CNN folds them back into images (its side and
 channels follow from the number of columns, see
-:func:`dataworth.learners.torch_models.image_layout`). A folder whose images are all grey (every
+:func:`dataworth.learners.torch.models.image_layout`). A folder whose images are all grey (every
 pixel with equal red, green and blue) gives one channel, any other three. A row's id is its
 file's path relative to ``DIR`` (``cat/0001.png``), so every value names the image it is about.
 

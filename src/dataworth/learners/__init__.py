@@ -6,10 +6,10 @@ from typing import Any
 
 from dataworth.learners.base import Learner
 from dataworth.learners.knn import BatchedKNN
-from dataworth.learners.logreg import BatchedLogisticRegression
-from dataworth.learners.networks import NETWORKS, network_learner
+from dataworth.learners.logreg.learner import BatchedLogisticRegression
 from dataworth.learners.registry import available_models, make_estimator
 from dataworth.learners.sklearn_generic import SklearnLearner
+from dataworth.learners.torch.networks import NETWORKS, network_learner
 
 __all__ = [
     "BatchedKNN",
@@ -31,7 +31,7 @@ def make_learner(learner: Any = "logreg", seed: int = 0, device: str | None = No
         ``"logreg"`` gives the batched exact logistic regression and ``"knn"`` the batched
         k-nearest neighbours; any other model name, or any scikit-learn classifier, takes the
         generic clone-fit-predict path; ``"mlp"`` and ``"cnn"`` give PyTorch networks trained
-        side by side (:func:`~dataworth.learners.networks.network_learner`). An object that
+        side by side (:func:`~dataworth.learners.torch.networks.network_learner`). An object that
         already implements the :class:`Learner` protocol is used as it is.
     seed : int
         Random state for generic models that use one, and the networks' seed.

@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 
 from dataworth.errors import DataworthError
-from dataworth.learners.networks import NETWORKS, NetworkClassifier, check_device
+from dataworth.learners.torch.networks import NETWORKS, NetworkClassifier, check_device
 
 BASELINE_DESCRIPTIONS: dict[str, str] = {
     "logreg": "L2-regularised logistic regression (C=1)",
@@ -43,7 +43,7 @@ _FACTORIES: dict[str, Callable[[int], ClassifierMixin]] = {
 def available_models() -> list[str]:
     """Names of the default baseline classifiers usable here (XGBoost only when it is installed).
 
-    The networks (:data:`~dataworth.learners.networks.NETWORKS`) are not among them: they are
+    The networks (:data:`~dataworth.learners.torch.networks.NETWORKS`) are not among them: they are
     used when named (``--model cnn``, ``--baselines logreg,mlp``), since they need PyTorch and
     the CNN needs images.
     """
@@ -68,7 +68,7 @@ def make_estimator(
         Where a network trains (ignored by the other models).
     """
     if isinstance(model, str) and model in NETWORKS:
-        from dataworth.learners.torch_models import _import_torch
+        from dataworth.learners.torch.models import _import_torch
 
         _import_torch()  # without PyTorch, the one line saying how to install it
         return NetworkClassifier(model, seed=seed, device=check_device(device))

@@ -52,7 +52,7 @@ from threadpoolctl import threadpool_limits
 
 from dataworth.engine.game import Game
 from dataworth.errors import DataworthError
-from dataworth.learners.logreg import BatchedLogisticRegression
+from dataworth.learners.logreg.learner import BatchedLogisticRegression
 from dataworth.methods._common import Timer, manifest, point_ids, resolve_points
 from dataworth.methods.result import ValuationResult
 from dataworth.metrics import per_prediction_scores

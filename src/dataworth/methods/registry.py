@@ -13,7 +13,7 @@ only half added fails there.
 Each option of a method is traced by one :class:`Option` from the command-line flag through the
 study's configuration field to the method's argument, so an option has one meaning everywhere
 even where its three names differ (``--tol`` is the study's ``tmc_tol`` and
-:func:`~dataworth.methods.shapley.tmc_shapley`'s ``tol``).
+:func:`~dataworth.methods.shapley.tmc.tmc_shapley`'s ``tol``).
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dataworth.methods.ame import ame, ame_shapley, banzhaf
-from dataworth.methods.beta_shapley import beta_shapley
-from dataworth.methods.data_oob import data_oob
 from dataworth.methods.groups import build_groups
 from dataworth.methods.influence import DIFFERENTIABLE_METRICS, influence
-from dataworth.methods.knn_shapley import knn_shapley
+from dataworth.methods.knn.shapley import knn_shapley
 from dataworth.methods.loo import leave_group_out, loo
 from dataworth.methods.shapley import tmc_shapley
+from dataworth.methods.shapley.beta import beta_shapley
+from dataworth.methods.trees.oob import data_oob
 
 if TYPE_CHECKING:
     from dataworth.data.task import Task

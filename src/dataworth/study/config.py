@@ -222,7 +222,7 @@ class StudyConfig:
                 f"flip must be a share in [0, 1), got {self.flip!r}; e.g. --flip 0.1 flips 10%."
             )
         self.budget_seconds = parse_duration(self.budget_seconds)
-        from dataworth.learners.networks import check_device
+        from dataworth.learners.torch.networks import check_device
 
         self.device = check_device(self.device)
         if self.drop is not None:

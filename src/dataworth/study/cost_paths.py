@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from dataworth.data.task import Task
-from dataworth.learners.networks import NETWORKS
+from dataworth.learners.torch.networks import NETWORKS
 from dataworth.machine import usable_cpus, usable_threads
 
 ONE_OUT_BATCH = 256
@@ -109,10 +109,10 @@ def time_paths(
         and the metric has a gradient). Each entry says what was timed.
     """
     from dataworth.engine.utility import Utility
-    from dataworth.methods.bagged_trees import warm_up as warm_up_trees
-    from dataworth.methods.data_oob import TREES_MIN_ROWS
     from dataworth.methods.influence import influence
-    from dataworth.methods.knn_shapley import knn_shapley
+    from dataworth.methods.knn.shapley import knn_shapley
+    from dataworth.methods.trees.bagged import warm_up as warm_up_trees
+    from dataworth.methods.trees.oob import TREES_MIN_ROWS
     from dataworth.study.cost_groups import time_group_paths
 
     n = task.n_train
@@ -224,7 +224,7 @@ def _time_data_oob(task: Task, seed: int) -> dict[str, Any]:
     give the growth per model and what every run pays once (sorting the features, the final
     out-of-bag scores).
     """
-    from dataworth.methods.data_oob import data_oob
+    from dataworth.methods.trees.oob import data_oob
 
     def seconds_of(models: int) -> float:
         start = perf_counter()
@@ -266,7 +266,7 @@ def _truncation(utility, empty: float, full: float, seed: int, tol: float) -> di
     Returns ``truncation_rows`` (the largest of the permutations' bounds), ``fitted_rows`` (the
     prefixes a permutation fits, at most ``n``) and ``fitted_share`` (their share of ``n``).
     """
-    from dataworth.methods.shapley import _permutation
+    from dataworth.methods.shapley.tmc import _permutation
 
     n = utility.n_players
     sizes = _geometric_sizes(n)

@@ -38,7 +38,7 @@ def _warm_chains(task: Task) -> None:
     process-wide: set and restored from this thread it would change the threads of the fits the
     main thread is timing. The chain itself makes only tiny BLAS calls here.
     """
-    from dataworth.learners.logreg import BatchedLogisticRegression
+    from dataworth.learners.logreg.learner import BatchedLogisticRegression
 
     n = task.n_train
     masks = np.tri(n, dtype=bool)[n // 2 :]  # nested prefixes of half the rows and more
@@ -52,7 +52,7 @@ def _warm_chains(task: Task) -> None:
 
 
 def _warm_knn(task: Task, k: int) -> None:
-    from dataworth.methods.knn_shapley import knn_shapley
+    from dataworth.methods.knn.shapley import knn_shapley
 
     # Both forms the cost study and the study call: one test row, and blocks of rows.
     knn_shapley(task, k, test_rows=[0])
@@ -75,9 +75,9 @@ def warm_up_kernels(task: Task, learner: str, knn_k: int = 10) -> None:
         import numba  # noqa: F401
     except ImportError:
         return
-    from dataworth.methods.bagged_trees import warm_up as warm_up_trees
-    from dataworth.methods.data_oob import TREES_MIN_ROWS
-    from dataworth.methods.lasso_paths import warm_up_compiled_path
+    from dataworth.methods.ame.lasso.paths import warm_up_compiled_path
+    from dataworth.methods.trees.bagged import warm_up as warm_up_trees
+    from dataworth.methods.trees.oob import TREES_MIN_ROWS
 
     tiny = _tiny_task(task.n_classes)
     with warnings.catch_warnings():

@@ -15,13 +15,13 @@ import pandas as pd
 
 from dataworth.errors import DataworthError
 from dataworth.methods.ame import ame_shapley, banzhaf
-from dataworth.methods.beta_shapley import beta_shapley
 from dataworth.methods.compare import compare_values
-from dataworth.methods.data_oob import data_oob
 from dataworth.methods.influence import influence
-from dataworth.methods.knn_shapley import knn_shapley
+from dataworth.methods.knn.shapley import knn_shapley
 from dataworth.methods.registry import REGISTRY, method
 from dataworth.methods.result import ValuationResult
+from dataworth.methods.shapley.beta import beta_shapley
+from dataworth.methods.trees.oob import data_oob
 from dataworth.study.steps import (
     _progress,
     _save,

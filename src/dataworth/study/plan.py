@@ -81,7 +81,7 @@ def estimate_knn_shapley(cost: CostResult, rows: int | None = None) -> float | N
 LEVEL2_SHARE = 1.0
 """Share of its point budget the hierarchy's second level is modelled to hold (the points of the
 groups selected at the first level, at most the flat width, see
-:func:`dataworth.methods.ame_scale.hierarchical_metric`). With Knockoffs at 0.1 and 4,000
+:func:`dataworth.methods.ame.scale.hierarchical_metric`). With Knockoffs at 0.1 and 4,000
 subsets, level 1 selected half the groups or more on the benchmark tables (44 and 68 of 84 at
 7,000 rows, 91 of 187 at 35,000): level 2 was at its budget. With fewer subsets or a flat
 learning curve fewer groups are selected, and an empty level 2 does not run at all; the estimate
@@ -103,13 +103,13 @@ metric and three rows took 3 times, ``1 + 3 * 2/3``."""
 def ame_level_sizes(players: int, knockoffs: bool = True) -> tuple[int, int] | None:
     """Players of the hierarchy's two regressions as modelled, or None when AME runs flat.
 
-    The path is the memory plan's column rule (:func:`dataworth.methods.ame_plan.plan_ame`):
-    hierarchical above :data:`~dataworth.methods.ame_plan.FLAT_COLUMN_LIMIT` columns (twice the
+    The path is the memory plan's column rule (:func:`dataworth.methods.ame.plan.plan_ame`):
+    hierarchical above :data:`~dataworth.methods.ame.plan.FLAT_COLUMN_LIMIT` columns (twice the
     players with Knockoffs, as the study runs it). Level 1 has
-    :func:`~dataworth.methods.ame_plan.hierarchy_size` groups; level 2 :data:`LEVEL2_SHARE` of
+    :func:`~dataworth.methods.ame.plan.hierarchy_size` groups; level 2 :data:`LEVEL2_SHARE` of
     its point budget and one column per other group.
     """
-    from dataworth.methods import ame_plan
+    from dataworth.methods.ame import plan as ame_plan
 
     width = 2 if knockoffs else 1
     if players * width <= ame_plan.FLAT_COLUMN_LIMIT:

@@ -3,8 +3,9 @@
 Two checks, each within a bounded cost:
 
 - the group game has few players, so its exact Shapley values are computed when the measured
-  cost per evaluation says ``2^n`` evaluations fit (:mod:`dataworth.methods.affordable`), and
-  the 10-permutation group estimates are set beside them;
+  cost per evaluation says ``2^n`` evaluations fit
+  (:mod:`dataworth.methods.shapley.affordable`), and the 10-permutation group estimates are set
+  beside them;
 - TMC of the points is continued until the top and bottom ``k`` values are stable (a bootstrap
   over the permutations), within a share of the study's time budget and a permutation cap, and
   its 95% intervals, rank probabilities and agreement with the 10-permutation run and with LOO
@@ -17,10 +18,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dataworth.methods.affordable import EXACT_SECONDS, exact_beside
 from dataworth.methods.compare import compare_values
 from dataworth.methods.result import ValuationResult
 from dataworth.methods.shapley import tmc_shapley
+from dataworth.methods.shapley.affordable import EXACT_SECONDS, exact_beside
 from dataworth.methods.stability import RankStability, rank_stability
 from dataworth.study.steps import _progress, _save, study_utility
 

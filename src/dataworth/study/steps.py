@@ -26,7 +26,7 @@ import pandas as pd
 from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
 from dataworth.methods.ame import ame
-from dataworth.methods.ame_scale import hierarchical_metric, study_ame_plan
+from dataworth.methods.ame.scale import hierarchical_metric, study_ame_plan
 from dataworth.methods.compare import compare_values
 from dataworth.methods.diagnostics import point_diagnostics, summarize_unusual
 from dataworth.methods.groups import build_groups

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dataworth.methods.ame_scale import ame_plan_lines
+from dataworth.methods.ame.scale import ame_plan_lines
 from dataworth.methods.result import ValuationResult
 from dataworth.report.budget_table import budget_frame, budget_sentence
 from dataworth.study.baseline import BaselineResult
