@@ -8,15 +8,15 @@ neg_log_loss) with ``mode=MODE`` (``auto``, the default path, or ``flat``), wall
 ``benchmarks/tables.py``; default ``numeric2:2000 mixed5:2000 numeric2:10000 mixed5:10000``),
 ``--subsets M`` (default 4000, the study's), ``--scaling KIND`` instead: the flat estimation's
 seconds at 100 to 3,000 players and 100 to 4,000 subsets (what
-:data:`dataworth.study.cost_paths.AME_EXPONENT_RANGE` rests on).
+:data:`dataworth.study.cost.paths.AME_EXPONENT_RANGE` rests on).
 
 Each case runs in a fresh process: the cost study as the study runs it (its AME timing timed
-apart), the estimate ``fixed + per_subset * M`` of :func:`dataworth.study.plan.estimate_ame` for
-the study's shape (the metric and 3 test rows), the estimate of the previous model (the square
-of the players from the 100-player timing, level 2 at the flat limit) from the same timing, then
-the AME the study runs on that path: flat (3 hardest test rows, then the metric, one set of
-fits) or hierarchical (:func:`dataworth.methods.ame.scale.hierarchical_metric`, the metric),
-with its wall and CPU seconds, each level's fits and estimation, and actual / estimate.
+apart), the estimate ``fixed + per_subset * M`` of :func:`dataworth.study.cost.plan.estimate_ame`
+for the study's shape (the metric and 3 test rows), the estimate of the previous model (the square
+of the players from the 100-player timing, level 2 at the flat limit) from the same timing, then the
+AME the study runs on that path: flat (3 hardest test rows, then the metric, one set of fits) or
+hierarchical (:func:`dataworth.methods.ame.scale.hierarchical_metric`, the metric), with its wall
+and CPU seconds, each level's fits and estimation, and actual / estimate.
 """
 
 from __future__ import annotations
@@ -52,13 +52,13 @@ def _old_estimate(cost, players: int, targets: int) -> tuple[float, float]:
 
 def _case(spec: str, m: int) -> dict:
     import dataworth as dw
+    import dataworth.study.cost.paths as cost_paths
+    import dataworth.study.cost.plan as plan_module
     from dataworth.engine.utility import Utility
     from dataworth.methods.ame import ame
     from dataworth.methods.ame.scale import hierarchical_metric, study_ame_plan
-    from dataworth.study import cost_paths
-    from dataworth.study import plan as plan_module
-    from dataworth.study.cost import run_cost_study
-    from dataworth.study.plan import ame_level_sizes, estimate_ame
+    from dataworth.study.cost.plan import ame_level_sizes, estimate_ame
+    from dataworth.study.cost.timing import run_cost_study
     from dataworth.study.steps import hardest_test_rows
     from tables import make_frame
 

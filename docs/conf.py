@@ -13,8 +13,9 @@ sys.path.insert(0, str(HERE))  # cli_reference.py
 # threads polite on a shared machine.
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import dataworth  # noqa: E402
 from cli_reference import write as write_cli_reference  # noqa: E402
+
+import dataworth  # noqa: E402
 
 write_cli_reference(HERE / "cli.md")
 
@@ -54,6 +55,9 @@ sphinx_gallery_conf = {
     "matplotlib_animations": False,
     "within_subsection_order": "FileNameSortKey",
 }
+
+# Option names such as --target stay as typed (no en dashes) in the CLI reference.
+smartquotes = False
 
 html_theme = "furo"
 html_title = f"dataworth {release}"

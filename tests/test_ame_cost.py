@@ -8,22 +8,22 @@ import math
 import pandas as pd
 import pytest
 
+import dataworth.study.cost.plan as study_plan
 from dataworth.methods.ame import plan as ame_plan
-from dataworth.study import plan as study_plan
-from dataworth.study.cost_paths import (
+from dataworth.study.cost.paths import (
     AME_EXPONENT_RANGE,
     AME_SUBSET_EXPONENT,
     _time_ame,
     ame_estimation_model,
 )
-from dataworth.study.cost_result import CostResult
-from dataworth.study.plan import (
+from dataworth.study.cost.plan import (
     AME_TARGET_SHARE,
     LEVEL2_FIT_FACTOR,
     ame_level_sizes,
     estimate_ame,
     plan_table,
 )
+from dataworth.study.cost.result import CostResult
 
 
 def _timing(small: float, large: float, more: float, fit: float | None = None) -> dict:

@@ -18,7 +18,7 @@ from dataworth.study.budget import (
     unit_seconds,
 )
 from dataworth.study.config import parse_duration
-from dataworth.study.cost import CostResult
+from dataworth.study.cost.timing import CostResult
 
 
 @pytest.mark.parametrize(
@@ -146,7 +146,7 @@ def test_budget_too_small_for_the_baseline_is_one_clear_error():
 
 
 def test_ame_subsets_are_capped_by_memory():
-    from dataworth.study.plan import ame_level_sizes
+    from dataworth.study.cost.plan import ame_level_sizes
 
     memory = 256 * 1024**2
     # 5,000 players with Knockoffs are 10,000 columns: the hierarchy runs, and its widest

@@ -14,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 
 from dataworth import DataworthError, Task
 from dataworth.report.figures import cost_figures
-from dataworth.study.cost import (
+from dataworth.study.cost.timing import (
     MIN_ROWS_PER_CLASS,
     default_ame_subsets,
     plan_table,
@@ -160,16 +160,16 @@ def test_full_size_times_from_the_baseline_are_not_measured_again(task):
 def test_the_kernel_warm_up_compiles_what_the_real_calls_use(fixture, request):
     pytest.importorskip("numba")
     from dataworth.engine.utility import Utility
-    from dataworth.learners.logreg.chains import chain_kernel, proba_kernel, softmax_chain_kernel
+    from dataworth.learners.logreg.chains import chain_kernel, proba_kernel
     from dataworth.methods.knn.shapley import knn_shapley
     from dataworth.methods.shapley import tmc_shapley
-    from dataworth.study.kernel_warm_up import KernelWarmUp
+    from dataworth.study.cost.warm_up import KernelWarmUp
 
     task = request.getfixturevalue(fixture)
     warm = KernelWarmUp(task, "logreg", knn_k=10)
     warm.wait()
     assert warm.error is None
-    kernel = chain_kernel() if task.n_classes == 2 else softmax_chain_kernel()
+    kernel = chain_kernel()
     compiled = len(kernel.signatures)
     assert compiled >= 1
     if task.n_classes > 2:  # and the compiled probabilities of its models
@@ -185,7 +185,7 @@ def test_the_kernel_warm_up_compiles_what_the_real_calls_use(fixture, request):
 def test_the_truncation_search_bounds_the_prefixes_tmc_fits(fixture, request):
     from dataworth.engine.utility import Utility
     from dataworth.methods.shapley.tmc import _permutation
-    from dataworth.study.cost_paths import TRUNCATION_PERMUTATIONS, _truncation
+    from dataworth.study.cost.paths import TRUNCATION_PERMUTATIONS, _truncation
 
     task = request.getfixturevalue(fixture)
     n, tol = task.n_train, 0.01
@@ -208,7 +208,7 @@ def test_group_paths_are_timed_on_the_study_groups_and_scale_with_the_kept_rows(
     from dataworth.engine.utility import Utility
     from dataworth.methods.groups import random_groups
     from dataworth.methods.shapley import tmc_shapley
-    from dataworth.study.cost_groups import estimate_leave_group_out, time_group_paths
+    from dataworth.study.cost.groups import estimate_leave_group_out, time_group_paths
 
     n = task.n_train
     groups = random_groups(n, (0.1, 0.3, 0.5, 1.0), seed=0)
@@ -229,8 +229,8 @@ def test_group_paths_are_timed_on_the_study_groups_and_scale_with_the_kept_rows(
 
 
 def test_tmc_estimate_counts_the_permutations_run_side_by_side(task):
-    from dataworth.study.cost_result import CostResult
-    from dataworth.study.plan import estimate_tmc
+    from dataworth.study.cost.plan import estimate_tmc
+    from dataworth.study.cost.result import CostResult
 
     chain = {"per_prefix": 0.01, "fitted_rows": 100, "fitted_share": 1.0}
 
@@ -250,7 +250,7 @@ def test_tmc_estimate_counts_the_permutations_run_side_by_side(task):
 
 
 def test_data_oob_estimate_is_a_fixed_part_plus_a_part_per_model(task):
-    from dataworth.study.cost_paths import OOB_MODELS, _time_data_oob
+    from dataworth.study.cost.paths import OOB_MODELS, _time_data_oob
 
     timed = _time_data_oob(task, seed=0)
     assert timed["models"] == OOB_MODELS and timed["per_model"] > 0

@@ -21,11 +21,11 @@ from dataworth.cli.options import build_config
 from dataworth.engine.utility import Utility
 from dataworth.evaluate.runner import METHODS, Settings, resolve_methods
 from dataworth.methods.registry import REGISTRY, budget_label, config_names, method, names
-from dataworth.report.sections import SECTIONS
+from dataworth.report.sections.outline import SECTIONS
 from dataworth.study import DEFAULT_STEPS, EXTRA_STEPS
 from dataworth.study.config import StudyConfig
-from dataworth.study.cost_result import CostResult
-from dataworth.study.plan import plan_table
+from dataworth.study.cost.plan import plan_table
+from dataworth.study.cost.result import CostResult
 
 SPECS = {spec.name: spec for spec in REGISTRY}
 
@@ -198,3 +198,43 @@ def test_a_method_that_needs_no_learner_runs_without_a_utility(task) -> None:
     assert {s.name for s in free} == {"knn_shapley", "data_oob"}
     for spec in free:
         assert len(spec.evaluate(None, task, settings)) == task.n_train
+
+
+def test_each_method_command_says_its_registry_summary_first() -> None:
+    import typer
+
+    from dataworth.cli import app
+
+    commands = typer.main.get_command(app).commands
+    for spec in REGISTRY:
+        assert spec.summary and "\n" not in spec.summary, spec.name
+        if spec.command is not None:
+            assert commands[spec.command].help.split("\n\n")[0] == spec.summary
+
+
+def test_the_study_help_names_every_method_a_default_study_runs() -> None:
+    import typer
+
+    from dataworth.cli import app
+    from dataworth.study import study_outline
+
+    run = {s.name for s in DEFAULT_STEPS}
+    expected = [spec.label for spec in REGISTRY if run & set(spec.study_steps)]
+    outline = study_outline()
+    assert all(label in outline for label in expected)
+    # A method added to an extra step only is not in a default study's outline.
+    assert "Banzhaf (MSR)" not in outline
+    help_text = typer.main.get_command(app).commands["study"].help
+    assert help_text.startswith(f"Run the whole study ({outline})")
+
+
+def test_the_readme_and_the_docs_list_what_a_study_runs_as_the_registry_does() -> None:
+    from pathlib import Path
+
+    from dataworth.study import study_outline
+
+    root = Path(__file__).resolve().parents[1]
+    sentence = f"`dataworth study` runs: {study_outline()}."
+    for page in ("README.md", "docs/user_guide/study.md"):
+        text = " ".join((root / page).read_text().split())
+        assert sentence in text, f"{page} should say: {sentence}"

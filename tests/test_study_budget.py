@@ -16,7 +16,7 @@ from dataworth.engine.utility import Utility
 from dataworth.methods.shapley import tmc_shapley
 from dataworth.study import Step, run_study, steps_named
 from dataworth.study.config import StudyConfig
-from dataworth.study.cost import CostResult
+from dataworth.study.cost.timing import CostResult
 
 
 def _cost_step(seconds_per_fit: float) -> Step:

@@ -23,9 +23,13 @@ raises :class:`~dataworth.errors.DataworthError`; the CLI prints its one-line me
 ``error:`` and exits with code 2, never with a traceback.
 """
 
+import inspect
+
 from dataworth.cli import clean_command, data_commands, method_commands, study_commands
 from dataworth.cli.app import app, main, print_error
 from dataworth.cli.options import build_config
+from dataworth.methods import registry
+from dataworth.study.runner import study_outline
 
 # Registered here, in one list, so the order of `dataworth --help` is the order below.
 COMMANDS = [
@@ -45,7 +49,24 @@ COMMANDS = [
     ("clean", clean_command.clean),
     ("report", study_commands.report),
 ]
-for _name, _command in COMMANDS:
-    app.command(_name)(_command)
 
-__all__ = ["COMMANDS", "app", "build_config", "main", "print_error"]
+
+def command_help(name: str, command) -> str:
+    """A command's help: for a method's command, the registry's one-line summary before the
+    command's own notes; for ``study``, what a study runs, from the registry; else the
+    docstring. Each paragraph is one line, so the terminal's width wraps it."""
+    # One line per paragraph: the help is rewrapped to the terminal's width.
+    doc = inspect.getdoc(command) or ""
+    notes = "\n\n".join(" ".join(part.split()) for part in doc.split("\n\n") if part.strip())
+    if name == "study":
+        return f"Run the whole study ({study_outline()}); write a run folder.\n\n{notes}"
+    spec = registry.by_command(name)
+    if spec is None:
+        return notes
+    return f"{spec.summary}\n\n{notes}" if notes else spec.summary
+
+
+for _name, _command in COMMANDS:
+    app.command(_name, help=command_help(_name, _command))(_command)
+
+__all__ = ["COMMANDS", "app", "build_config", "command_help", "main", "print_error"]

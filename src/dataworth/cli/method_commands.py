@@ -1,5 +1,8 @@
 """One command per valuation method: ``loo``, ``groups``, ``tmc``, ``ame``, ``knn-shapley``,
-``beta-shapley``, ``data-oob`` and ``influence``; each runs the data step and its own step."""
+``beta-shapley``, ``data-oob`` and ``influence``; each runs the data step and its own step.
+
+A command's help line is its method's ``summary`` in the registry (see
+:func:`dataworth.cli.command_help`); a docstring here only adds notes below it."""
 
 from __future__ import annotations
 
@@ -57,10 +60,7 @@ def loo(
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Exact leave-one-out influence of chosen or random points, with diagnostics.
-
-    Writes a run folder only when --out is given.
-    """
+    """Writes a run folder only when --out is given."""
     config = build_config(**config_options(locals()))
     outcome = run_steps(config, ("data", "loo", "summary"), write=out is not None)
     show_loo(outcome.context)
@@ -78,10 +78,7 @@ def groups(
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Exact leave-group-out influence of groups of different sizes.
-
-    Writes a run folder (with the group-size plot) only when --out is given.
-    """
+    """Writes a run folder (with the group-size plot) only when --out is given."""
     config = build_config(**config_options(locals()))
     outcome = run_steps(config, ("data", "groups", "summary"), write=out is not None)
     show_groups(outcome.context)
@@ -102,10 +99,7 @@ def tmc(
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Truncated Monte Carlo Shapley values (Ghorbani and Zou, 2019) of points and/or groups.
-
-    Writes a run folder (values, figures) only when --out is given.
-    """
+    """Writes a run folder (values, figures) only when --out is given."""
     config = build_config(**config_options(locals()))
     outcome = run_steps(config, ("data", "tmc", "summary"), write=out is not None)
     show_tmc(outcome.context)
@@ -128,9 +122,7 @@ def ame(
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """AME (Lin et al., 2022): randomized-subset LASSO values with a Knockoff selection.
-
-    Explains the test metric or single predictions (--explain test:ID). Writes a run folder
+    """Explains the test metric or single predictions (--explain test:ID). Writes a run folder
     only when --out is given.
     """
     options = config_options(locals())
@@ -159,7 +151,6 @@ def knn_shapley_command(
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Exact KNN-Shapley (Jia et al., 2019) in closed form: no model is fitted."""
     _run_method(config_options(locals()), "knn_shapley")
 
 
@@ -176,7 +167,6 @@ def beta_shapley_command(
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Beta Shapley (Kwon and Zou, 2022) from random subsets (the AME sampler)."""
     _run_method(config_options(locals()), "beta_shapley")
 
 
@@ -188,7 +178,6 @@ def data_oob_command(
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Data-OOB (Kwon and Zou, 2023): out-of-bag accuracy of bagged decision trees."""
     _run_method(config_options(locals()), "data_oob")
 
 
@@ -202,5 +191,4 @@ def influence_command(
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Influence functions (Koh and Liang, 2017): LOO estimated from one logistic fit."""
     _run_method(config_options(locals()), "influence")

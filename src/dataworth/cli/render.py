@@ -230,7 +230,7 @@ def show_budget(ctx) -> None:
     budget = ctx.results.get("budget")
     if budget is None:
         return
-    from dataworth.report.budget_table import budget_frame, budget_sentence
+    from dataworth.report.sections.budget import budget_frame, budget_sentence
 
     frame = budget_frame(budget).rename(
         columns={

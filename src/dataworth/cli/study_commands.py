@@ -78,9 +78,7 @@ def study(
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
-    """Run the whole study (data, baseline, cost, LOO, groups, TMC-Shapley); write a run folder.
-
-    The folder holds JSON and CSV results, figures, a summary and the study.toml that repeats
+    """The folder holds JSON and CSV results, figures, a summary and the study.toml that repeats
     the run with `dataworth study --config FOLDER/study.toml`.
     """
     options = config_options(locals())

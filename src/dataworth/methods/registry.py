@@ -35,7 +35,17 @@ if TYPE_CHECKING:
     from dataworth.data.task import Task
     from dataworth.methods.result import ValuationResult
 
-__all__ = ["REGISTRY", "MethodSpec", "Option", "PlanRow", "config_names", "method", "names"]
+__all__ = [
+    "REGISTRY",
+    "MethodSpec",
+    "Option",
+    "PlanRow",
+    "by_command",
+    "config_names",
+    "labels_run_by",
+    "method",
+    "names",
+]
 
 
 @dataclass(frozen=True)
@@ -83,7 +93,7 @@ class PlanRow:
         ``ame_sized_by_rule``).
     path : str or None
         The timed path (a key of the cost study's ``paths``) that estimates the row better than
-        the generic formula when it was timed; see :mod:`dataworth.study.cost_paths`.
+        the generic formula when it was timed; see :mod:`dataworth.study.cost.paths`.
     units : callable, optional
         ``units(rows)``: the points or permutations the path estimate is for.
     needs_path : bool
@@ -112,6 +122,9 @@ class MethodSpec:
         The name ``evaluate_methods(methods=...)`` and ``--methods`` take.
     label : str
         How ``evaluate`` and the report name it.
+    summary : str
+        One line: what it computes and the paper it follows. The command line's help of its
+        command and the lists of what a study runs are built from it.
     function : callable
         The method (in :mod:`dataworth.methods`).
     options : tuple of Option
@@ -149,6 +162,7 @@ class MethodSpec:
     name: str
     label: str
     function: Callable[..., Any]
+    summary: str = ""
     options: tuple[Option, ...] = ()
     fits: Callable[[int, Mapping[str, Any]], int] = lambda n, o: n + 1
     values: str = "points"
@@ -207,6 +221,7 @@ REGISTRY: tuple[MethodSpec, ...] = (
         name="loo",
         label="LOO",
         function=loo,
+        summary="Exact leave-one-out influence of chosen or random points, with diagnostics.",
         options=(
             Option("n_random", 10, "loo_points", "points"),
             Option("points", None, "loo_ids", "ids"),
@@ -241,6 +256,7 @@ REGISTRY: tuple[MethodSpec, ...] = (
         name="leave_group_out",
         label="leave-group-out",
         function=leave_group_out,
+        summary="Exact leave-group-out influence of groups of different sizes.",
         options=(
             Option("spec", "random", "group_by", "by", to=build_groups),
             Option(
@@ -267,6 +283,9 @@ REGISTRY: tuple[MethodSpec, ...] = (
         name="tmc_shapley",
         label="TMC-Shapley",
         function=tmc_shapley,
+        summary=(
+            "Truncated Monte Carlo Shapley values (Ghorbani and Zou, 2019) of points and/or groups."
+        ),
         options=(
             Option("permutations", 10, "permutations", "permutations"),
             Option("tol", 0.01, "tmc_tol", "tol"),
@@ -300,6 +319,7 @@ REGISTRY: tuple[MethodSpec, ...] = (
         name="banzhaf",
         label="Banzhaf (MSR)",
         function=banzhaf,
+        summary="Data Banzhaf values (Wang and Jia, 2023): maximum sample reuse on random subsets.",
         options=(Option("n_subsets"),),
         fits=lambda n, o: o["n_subsets"],
         evaluate=lambda u, t, s: banzhaf(u, n_subsets=s.n_subsets, seed=s.seed),
@@ -310,6 +330,7 @@ REGISTRY: tuple[MethodSpec, ...] = (
         name="ame",
         label="AME",
         function=ame,
+        summary="AME (Lin et al., 2022): randomized-subset LASSO values with a Knockoff selection.",
         options=(
             _SUBSETS,
             _K,
@@ -336,6 +357,7 @@ REGISTRY: tuple[MethodSpec, ...] = (
         name="ame_shapley",
         label="AME-Shapley",
         function=ame_shapley,
+        summary="Shapley values estimated from AME's subsets (Lin et al., 2022).",
         options=(Option("n_subsets"),),
         fits=lambda n, o: o["n_subsets"],
         evaluate=lambda u, t, s: ame_shapley(u, n_subsets=s.n_subsets, seed=s.seed),
@@ -346,6 +368,7 @@ REGISTRY: tuple[MethodSpec, ...] = (
         name="beta_shapley",
         label="Beta Shapley (4,1)",
         function=beta_shapley,
+        summary="Beta Shapley (Kwon and Zou, 2022) from random subsets (the AME sampler).",
         options=(
             Option("alpha", 4.0, "beta_alpha", "alpha"),
             Option("beta", 1.0, "beta_beta", "beta"),
@@ -362,6 +385,7 @@ REGISTRY: tuple[MethodSpec, ...] = (
         name="knn_shapley",
         label="KNN-Shapley",
         function=knn_shapley,
+        summary="Exact KNN-Shapley (Jia et al., 2019) in closed form: no model is fitted.",
         options=(Option("k", 10, "knn_k", "neighbours"),),
         fits=lambda n, o: 0,
         needs_learner=False,
@@ -386,6 +410,7 @@ REGISTRY: tuple[MethodSpec, ...] = (
         name="data_oob",
         label="Data-OOB",
         function=data_oob,
+        summary="Data-OOB (Kwon and Zou, 2023): out-of-bag accuracy of bagged decision trees.",
         options=(Option("n_estimators", 200, "oob_estimators", "estimators"),),
         fits=lambda n, o: o["n_estimators"],
         needs_learner=False,
@@ -410,6 +435,7 @@ REGISTRY: tuple[MethodSpec, ...] = (
         name="influence",
         label="Influence",
         function=influence,
+        summary="Influence functions (Koh and Liang, 2017): LOO estimated from one logistic fit.",
         options=(Option("method", "first_order", "influence_method", "method"),),
         fits=lambda n, o: 1,
         applies=lambda learner, metric: learner == "logreg" and metric in DIFFERENTIABLE_METRICS,
@@ -452,6 +478,21 @@ def budget_label(name: str) -> str:
             if part == name:
                 return label
     raise KeyError(name)
+
+
+def by_command(command: str) -> MethodSpec | None:
+    """The method a command runs on its own (``None`` for a command that is no method's)."""
+    return next((spec for spec in REGISTRY if spec.command == command), None)
+
+
+def labels_run_by(steps: list[str] | tuple[str, ...]) -> list[str]:
+    """The labels of the methods that the given study steps run, in the steps' order."""
+    labels: list[str] = []
+    for step in steps:
+        for spec in REGISTRY:
+            if step in spec.study_steps and spec.label not in labels:
+                labels.append(spec.label)
+    return labels
 
 
 def config_names() -> dict[str, str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from dataworth.report.html import render_html
 from dataworth.report.load import RunData, load_run
 from dataworth.report.markdown import render_markdown
-from dataworth.report.sections import build_sections, builders_for
+from dataworth.report.sections.outline import build_sections, builders_for
 
 HTML_NAME = "report.html"
 MARKDOWN_NAME = "report.md"

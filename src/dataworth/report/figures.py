@@ -19,7 +19,7 @@ from matplotlib.ticker import NullFormatter
 
 if TYPE_CHECKING:  # only for type hints; report sits above the studies
     from dataworth.study.baseline import BaselineResult
-    from dataworth.study.cost import CostResult
+    from dataworth.study.cost.timing import CostResult
 
 FORMATS = ("png", "svg")
 

@@ -1,8 +1,8 @@
 """The content of a report, independent of its format.
 
-Section builders (:mod:`dataworth.report.sections`) produce :class:`Section` objects made of a
-few block types; the HTML and Markdown renderers turn the same blocks into their format. Text
-may hold ``code`` spans in backticks and nothing else, so both renderers agree on what it says.
+Section builders (:mod:`dataworth.report.sections.outline`) produce :class:`Section` objects made of
+a few block types; the HTML and Markdown renderers turn the same blocks into their format. Text may
+hold ``code`` spans in backticks and nothing else, so both renderers agree on what it says.
 
 Numbers are formatted in one place, :func:`fmt`, so a value reads the same in a table, in a
 sentence and in both formats.

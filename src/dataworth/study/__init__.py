@@ -10,11 +10,11 @@ method, and write a run folder with a summary and a report. Its modules:
   (the course's parts, then the other methods); :mod:`~dataworth.study.stable_step`:
   exact group values and TMC-Shapley until its ranks are stable;
 - :mod:`~dataworth.study.summary`: ``summary.md``;
-- :mod:`~dataworth.study.baseline`, :mod:`~dataworth.study.cost` (with
-  :mod:`~dataworth.study.cost_paths` and :mod:`~dataworth.study.cost_result`),
-  :mod:`~dataworth.study.plan` and :mod:`~dataworth.study.budget`: the baseline models, the cost
-  of a fit, what each method of the registry (:mod:`dataworth.methods.registry`) would cost, and
-  the budget shared among the methods;
+- :mod:`~dataworth.study.baseline`, :mod:`~dataworth.study.cost.timing` (with
+  :mod:`~dataworth.study.cost.paths` and :mod:`~dataworth.study.cost.result`),
+  :mod:`~dataworth.study.cost.plan` and :mod:`~dataworth.study.budget`: the baseline models, the
+  cost of a fit, what each method of the registry (:mod:`dataworth.methods.registry`) would cost,
+  and the budget shared among the methods;
 - :mod:`~dataworth.study.config`, :mod:`~dataworth.study.runfolder`, :mod:`~dataworth.study.log`
   and :mod:`~dataworth.study.progress_lines`: the configuration, the run folder written all or
   nothing, ``study.log``, and the progress lines of a long step.
@@ -37,6 +37,7 @@ from dataworth.study.runner import (
     report_step,
     run_study,
     steps_named,
+    study_outline,
     study_shape,
     summary_step,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "report_step",
     "run_study",
     "steps_named",
+    "study_outline",
     "study_shape",
     "summary_markdown",
     "summary_step",

@@ -27,7 +27,7 @@ from dataworth.data.task import Task
 from dataworth.errors import DataworthError
 from dataworth.learners.registry import BASELINE_DESCRIPTIONS, available_models, make_estimator
 from dataworth.metrics import METRICS, get_metric
-from dataworth.study.cost import time_fit
+from dataworth.study.cost.timing import time_fit
 
 ProgressFn = Callable[[str, int, int], None]
 

@@ -2,7 +2,7 @@
 
 ``dataworth study --budget 10m`` finishes within its budget plus a small margin on any input.
 After the baseline and the cost study, the time left is shared out from the cost study's
-estimates (each taken from the path the method really takes, see :mod:`dataworth.study.cost_paths`):
+estimates (each taken from the path the method really takes, see :mod:`dataworth.study.cost.paths`):
 
 - Methods whose cost grows gently with the rows (exact LOO of chosen points, leave-group-out,
   exact LOO of every point for the batched logistic regression, KNN-Shapley, Data-OOB,
@@ -26,9 +26,8 @@ from typing import Any
 from dataworth.errors import DataworthError
 from dataworth.learners.memory import available_memory
 from dataworth.methods.registry import REGISTRY, budget_label
-from dataworth.study.cost_groups import estimate_leave_group_out
-from dataworth.study.cost_result import CostResult
-from dataworth.study.plan import (
+from dataworth.study.cost.groups import estimate_leave_group_out
+from dataworth.study.cost.plan import (
     ame_level_sizes,
     estimate_ame,
     estimate_data_oob,
@@ -37,6 +36,7 @@ from dataworth.study.plan import (
     estimate_loo,
     estimate_tmc,
 )
+from dataworth.study.cost.result import CostResult
 
 RESERVE_SHARE = 0.03
 RESERVE_MIN_SECONDS = 3.0

@@ -174,7 +174,7 @@ def clean_step(ctx: StudyContext) -> None:
     ctx.write_json("clean.json", info)
     ctx.write_csv("clean_curves.csv", result.curves_frame(), index=False)
 
-    from dataworth.report.clean_section import clean_figures
+    from dataworth.report.sections.clean import clean_figures
 
     ctx.save_figures(lambda folder: clean_figures(result.curves_frame(), result.metric, folder))
 

@@ -31,13 +31,14 @@ import pandas as pd
 
 from dataworth.data.task import Task
 from dataworth.errors import DataworthError
+from dataworth.methods.registry import labels_run_by
 from dataworth.methods.registry import method as method_spec
 from dataworth.study.baseline import BaselineResult, run_baseline
 from dataworth.study.budget import StudyShape, available_memory_bytes, share_budget
 from dataworth.study.clean_step import CLEAN_SHARE, clean_step
 from dataworth.study.config import StudyConfig
 from dataworth.study.context import LogFn, ProgressFn, Step, StudyContext
-from dataworth.study.cost import plan_table, run_cost_study
+from dataworth.study.cost.timing import plan_table, run_cost_study
 from dataworth.study.log import StudyLog, stop_on_sigterm, stop_reason
 from dataworth.study.method_steps import (
     ame_shapley_step,
@@ -88,7 +89,7 @@ def data_step(ctx: StudyContext) -> None:
     ctx.task = task
     if "cost" in ctx.step_names:
         # The kernels the paths will use compile beside the baseline's fits (see the module).
-        from dataworth.study.kernel_warm_up import KernelWarmUp
+        from dataworth.study.cost.warm_up import KernelWarmUp
 
         warm_up = KernelWarmUp(task, ctx.config.model, ctx.config.knn_k)
         ctx.results["kernel_warm_up"] = warm_up
@@ -336,7 +337,7 @@ DEFAULT_STEPS: list[Step] = [
     Step("groups", groups_step, "exact leave-group-out influence"),
     # The methods that value every row at a cost known in advance run before the open-ended
     # ones, which stop at their share of what is left.
-    Step("methods", methods_step, "exact LOO of every row, KNN-Shapley, Data-OOB, influence"),
+    Step("methods", methods_step, "every row valued by " + ", ".join(labels_run_by(["methods"]))),
     Step("tmc", tmc_step, "TMC-Shapley values of points and groups"),
     Step("stable_tmc", stable_tmc_step, "exact group values; TMC until its ranks are stable"),
     Step("ame", ame_step, "AME with Knockoffs for the metric and single predictions"),
@@ -357,6 +358,22 @@ EXTRA_STEPS: list[Step] = [
     Step("data_oob", data_oob_step, "Data-OOB"),
     Step("influence", influence_step, "influence functions"),
 ]
+
+
+def study_outline(steps: Sequence[Step] | None = None) -> str:
+    """What a study runs, in order, for the command line's help and the docs.
+
+    The study's own steps (data, baseline, cost, budget; the comparison, cleaning, summary and
+    report) are named by their step; the valuation methods between them by their labels in the
+    method registry, so a method added to the registry and to a step appears here too.
+    """
+    steps = list(DEFAULT_STEPS if steps is None else steps)
+    names = [s.name for s in steps]
+    own = {"data": "data", "baseline": "baseline models", "cost": "cost study", "budget": "budget"}
+    closing = {"compare": "comparison", "clean": "cleaning", "report": "report"}
+    before = [label for name, label in own.items() if name in names]
+    after = [label for name, label in closing.items() if name in names]
+    return ", ".join([*before, *labels_run_by(names), *after])
 
 
 def steps_named(*names: str) -> list[Step]:

@@ -9,10 +9,10 @@ import pandas as pd
 
 from dataworth.methods.ame.scale import ame_plan_lines
 from dataworth.methods.result import ValuationResult
-from dataworth.report.budget_table import budget_frame, budget_sentence
+from dataworth.report.sections.budget import budget_frame, budget_sentence
 from dataworth.study.baseline import BaselineResult
 from dataworth.study.context import StudyContext
-from dataworth.study.cost import CostResult
+from dataworth.study.cost.timing import CostResult
 from dataworth.study.steps import LOO_SHOWN, _ame_title, ame_table
 
 

@@ -1,9 +1,9 @@
 """Chains of nested subsets for the batched logistic regression: the Python side.
 
-Checks a batch's chains, starts each from its warm start and hands it to the compiled chain
-solver of :mod:`dataworth.learners.logreg.chains` (binary) or
-:mod:`dataworth.learners.logreg.chains_softmax` (multiclass). :class:`_ChainFits` is a base class
-of :class:`dataworth.learners.logreg.learner.BatchedLogisticRegression`.
+Checks a batch's chains, starts each from its warm start and hands it to the one compiled chain
+solver (:func:`dataworth.learners.logreg.chains.chain_kernel`), binary and multiclass alike.
+:class:`_ChainFits` is a base class of
+:class:`dataworth.learners.logreg.learner.BatchedLogisticRegression`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from dataworth.learners.logreg.chains import (
     chain_kernel,
     class_runs,
     join_order,
-    softmax_chain_kernel,
 )
 from dataworth.learners.logreg.problem import (
     LogisticConvergenceWarning,
@@ -28,6 +27,11 @@ from dataworth.learners.logreg.problem import (
     _require_two_classes,
     _structure,
 )
+
+# The solver takes the binary model's 0/1 targets and the softmax model's labels; each model
+# passes an empty array for the other's.
+_NO_LABELS = np.zeros(0, dtype=np.int64)
+_NO_TARGETS = np.zeros(0, dtype=np.float64)
 
 
 class _ChainFits:
@@ -95,11 +99,15 @@ class _ChainFits:
         penalty = np.full(problem.n_params, 1.0 / self.C)
         penalty[-1] = 0.0
         order, sizes = join_order(members)
+        one_row = np.ones(1, dtype=bool)  # one parameter row, present and free
         chain_kernel()(
             np.ascontiguousarray(problem.Xa[order]),
             np.ascontiguousarray(problem.targets[order, 0]),
+            _NO_LABELS,
             sizes,
             np.ascontiguousarray(start),
+            one_row,
+            one_row,
             penalty,
             self.tol,
             self.max_iter,
@@ -126,12 +134,13 @@ class _ChainFits:
         struct = _structure(problem, members)
         X = np.ascontiguousarray(problem.Xa[order])
         y = np.ascontiguousarray(problem.y[order])
-        kernel = softmax_chain_kernel()
+        kernel = chain_kernel()
         theta = np.array(start, dtype=np.float64)
         for a, b in class_runs(struct.present):
             theta = _project(problem, theta[None].copy(), struct.take(np.array([a])))[0]
             kernel(
                 X,
+                _NO_TARGETS,
                 y,
                 sizes[a:b],
                 np.ascontiguousarray(theta),

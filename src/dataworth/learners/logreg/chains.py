@@ -17,10 +17,11 @@ would be a dozen array calls on 31-number vectors. Numba is an optional dependen
 (``pip install "dataworth[fast]"``); without it, :func:`chain_kernel` returns ``None`` and the
 learner fits chain members independently, as any other subsets.
 
-Binary tasks use :func:`chain_kernel`; multiclass (softmax) tasks use :func:`softmax_chain_kernel`
-(:mod:`dataworth.learners.logreg.chains_softmax`), called once per run of members with the same
-classes present. The arithmetic of one chain never depends on other chains or on how chains are
-batched.
+One compiled solver serves binary and multiclass (softmax) chains, which differ only in the
+shape of their parameters (:mod:`dataworth.learners.logreg.chains_kernels`, with the softmax
+model's pieces in :mod:`~dataworth.learners.logreg.chains_softmax`); a multiclass chain is passed
+to it once per run of members with the same classes present. The arithmetic of one chain never
+depends on other chains or on how chains are batched.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import itertools
 
 import numpy as np
 
-__all__ = ["chain_kernel", "class_runs", "join_order", "softmax_chain_kernel"]
+__all__ = ["chain_kernel", "class_runs", "join_order"]
 
 
 def join_order(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +75,7 @@ def class_runs(present: np.ndarray) -> list[tuple[int, int]]:
 
 @functools.cache
 def chain_kernel():
-    """The compiled chain solver, or ``None`` when Numba is not installed.
+    """The compiled chain solver of binary and multiclass chains, or ``None`` without Numba.
 
     Compiled on first use and cached on disk by Numba (``cache=True``), so later processes load it
     instead of compiling again.
@@ -95,12 +96,3 @@ def proba_kernel():
     except ImportError:  # Numba is not installed
         return None
     return softmax_proba
-
-
-def softmax_chain_kernel():
-    """The compiled multiclass chain solver, or ``None`` when Numba is not installed."""
-    try:
-        from dataworth.learners.logreg.chains_softmax import fit_chain_softmax
-    except ImportError:  # Numba is not installed
-        return None
-    return fit_chain_softmax

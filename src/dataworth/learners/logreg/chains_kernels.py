@@ -1,26 +1,34 @@
-"""Compiled kernels of :mod:`dataworth.learners.logreg.chains` (imported only when Numba is).
+"""The compiled chain solver of :mod:`dataworth.learners.logreg.chains`, and the binary model's
+pieces (imported only when Numba is).
 
-Module-level functions, so that Numba's on-disk cache (``cache=True``) serves every later process
-instead of compiling again.
+:func:`fit_chain` is the one solver of binary and multiclass chains; the binary model's
+objective, its extension by new rows, its inverse Hessian and its Sherman-Morrison updates are
+here, the softmax model's in :mod:`~dataworth.learners.logreg.chains_softmax`, and what both
+use in :mod:`~dataworth.learners.logreg.chains_math`. Module-level functions, so that Numba's
+on-disk cache (``cache=True``) serves every later process instead of compiling again.
 """
 
 from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
-# Line search constants, as in the batched solver.
-_ARMIJO = 1e-4
-_MIN_STEP = 2.0**-40
-_OBJECTIVE_NOISE = 1e-12
-# BFGS steps on one member before every further step recomputes the inverse Hessian (Newton's
-# method with a line search): on an ill-conditioned problem (weak regularisation, nearly separable
-# classes) BFGS alone can crawl, and Newton converges quadratically near the optimum.
-_BFGS_PATIENCE = 20
-
-njit = numba.njit(cache=True, nogil=True)
+from dataworth.learners.logreg.chains_math import (
+    _ARMIJO,
+    _BFGS_PATIENCE,
+    _MIN_STEP,
+    _OBJECTIVE_NOISE,
+    combine_rows,
+    njit,
+    spd_inverse,
+    with_penalty,
+)
+from dataworth.learners.logreg.chains_softmax import add_rows as softmax_add_rows
+from dataworth.learners.logreg.chains_softmax import centre_step
+from dataworth.learners.logreg.chains_softmax import extend as softmax_extend
+from dataworth.learners.logreg.chains_softmax import inverse_hessian as softmax_inverse_hessian
+from dataworth.learners.logreg.chains_softmax import objective as softmax_objective
 
 
 @njit
@@ -38,21 +46,6 @@ def curvature(x, theta):
         z += x[j] * theta[j]
     p, _ = sigmoid(z)
     return p * (1.0 - p)
-
-
-@njit
-def combine_rows(A, v, out, m):
-    """``out[:m] = sum_b v[b] A[b, :m]``, i.e. ``A[:, :m]^T v``.
-
-    Accumulating whole rows runs along contiguous memory with no reduction, which the compiler
-    vectorises (a dot product is a serial chain of additions that it may not reorder).
-    """
-    for a in range(m):
-        out[a] = 0.0
-    for b in range(v.shape[0]):
-        vb = v[b]
-        for a in range(m):
-            out[a] += A[b, a] * vb
 
 
 @njit
@@ -79,14 +72,6 @@ def objective(X, XT, t, s, theta, pen, grad, z):
 
 
 @njit
-def with_penalty(data, theta, pen):
-    """The objective from its data part: the penalty added last, term by term."""
-    for j in range(theta.shape[0]):
-        data += 0.5 * pen[j] * theta[j] * theta[j]
-    return data
-
-
-@njit
 def extend(X, t, start, stop, theta, grad, data):
     """Add rows ``start..stop-1`` to an objective evaluated at ``theta``; returns its data part.
 
@@ -106,45 +91,6 @@ def extend(X, t, start, stop, theta, grad, data):
         for j in range(P):
             grad[j] += r * X[i, j]
     return data
-
-
-@njit
-def spd_inverse(H, out):
-    """Inverse of a symmetric positive definite matrix by Cholesky, into ``out``.
-
-    Returns False (``out`` untouched) when a pivot is not positive, i.e. the Hessian is not
-    numerically positive definite.
-    """
-    P = H.shape[0]
-    L = np.zeros((P, P))
-    for j in range(P):
-        d = H[j, j]
-        for k in range(j):
-            d -= L[j, k] * L[j, k]
-        if not d > 0.0:
-            return False
-        L[j, j] = math.sqrt(d)
-        for i in range(j + 1, P):
-            acc = H[i, j]
-            for k in range(j):
-                acc -= L[i, k] * L[j, k]
-            L[i, j] = acc / L[j, j]
-    M = np.zeros((P, P))  # L^{-1}, lower triangular
-    for i in range(P):
-        M[i, i] = 1.0 / L[i, i]
-        for j in range(i):
-            acc = 0.0
-            for k in range(j, i):
-                acc += L[i, k] * M[k, j]
-            M[i, j] = -acc / L[i, i]
-    for a in range(P):  # H^{-1} = M^T M
-        for b in range(a, P):
-            acc = 0.0
-            for k in range(b, P):
-                acc += M[k, a] * M[k, b]
-            out[a, b] = acc
-            out[b, a] = acc
-    return np.all(np.isfinite(out))
 
 
 @njit
@@ -194,16 +140,34 @@ def add_rows(X, start, stop, theta, hinv, u):
 
 
 @njit
-def fit_chain(X, t, sizes, theta0, pen, tol, max_iter, params, n_iter, converged):
+def fit_chain(X, t, y, sizes, theta0, present, free, pen, tol, max_iter, params, n_iter, converged):
     """Solve every member of one chain in order; see :mod:`dataworth.learners.logreg.chains`.
 
-    ``X`` holds the chain's rows in the order they join it (member ``r`` is ``X[:sizes[r]]``),
-    ``t`` their 0/1 targets; results go to ``params``, ``n_iter`` and ``converged``.
+    One solver for both models, which differ only in shape: a binary chain has one parameter row
+    (``present`` of length 1; targets ``t`` in 0/1, ``y`` unused), a multiclass chain ``R =
+    n_classes`` rows, all its members with the class structure ``present``/``free`` (labels
+    ``y``, ``t`` unused; ``theta0`` already in the structure's parametrisation). The model's
+    objective, its extension by new rows, its inverse Hessian and the Sherman-Morrison updates
+    come from this module (binary) or :mod:`~dataworth.learners.logreg.chains_softmax`; the
+    BFGS iteration, the line search and the refresh rules are the same code for both.
+
+    ``X`` holds the chain's rows in the order they join it (member ``r`` is ``X[:sizes[r]]``);
+    results go to ``params``, ``n_iter`` and ``converged``.
     """
     L = sizes.shape[0]
-    P = X.shape[1]
+    R = present.shape[0]
+    softmax = R > 1
+    W = X.shape[1]
+    P = R * W
+    n = X.shape[0]
     XT = np.ascontiguousarray(X.T)
-    z = np.empty(X.shape[0])
+    # Scratch of the binary model (the logits) and of the softmax one (logits and residuals per
+    # class, row-wise work, one row's probabilities, a rank-one update's vector).
+    z = np.empty(0 if softmax else n)
+    Z = np.zeros((R if softmax else 0, n))
+    work = np.empty((3, n if softmax else 0))
+    p = np.empty(R)
+    v = np.empty(P)
     theta = theta0.copy()
     grad = np.empty(P)
     trial_grad = np.empty(P)
@@ -212,21 +176,42 @@ def fit_chain(X, t, sizes, theta0, pen, tol, max_iter, params, n_iter, converged
     dgrad = np.empty(P)
     hy = np.empty(P)
     hinv = np.empty((P, P))
+    n_present = 0
+    for c in range(R):
+        if present[c]:
+            n_present += 1
+    if not softmax:
+        n_present = 2
     s = sizes[0]
-    F, data = objective(X, XT, t, s, theta, pen, grad, z)
-    # A start worse than the all-zero model (objective s log 2) is discarded, as in the
-    # batched solver: far from the optimum the loss saturates and progress is slow.
-    if F > s * math.log(2.0):
-        theta[:] = 0.0
+    if softmax:
+        F, data = softmax_objective(X, XT, y, s, theta, present, free, pen, grad, Z, work)
+    else:
         F, data = objective(X, XT, t, s, theta, pen, grad, z)
-    inverse_hessian(X, s, theta, pen, hinv)
+    # A start worse than the all-zero model (objective s log #classes) is discarded, as in the
+    # batched solver: far from the optimum the loss saturates and progress is slow.
+    if F > s * math.log(n_present):
+        theta[:] = 0.0
+        if softmax:
+            F, data = softmax_objective(X, XT, y, s, theta, present, free, pen, grad, Z, work)
+        else:
+            F, data = objective(X, XT, t, s, theta, pen, grad, z)
+    if softmax:
+        softmax_inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, work, hinv)
+    else:
+        inverse_hessian(X, s, theta, pen, hinv)
     fresh = True
     have = s  # rows already accounted for in F, grad and hinv
     for r in range(L):
         s = sizes[r]
         if s > have:
-            add_rows(X, have, s, theta, hinv, hy)
-            data = extend(X, t, have, s, theta, grad, data)
+            if softmax:
+                if not softmax_add_rows(X, have, s, theta, present, free, hinv, v, hy):
+                    fresh = True
+                    softmax_inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, work, hinv)
+                data = softmax_extend(X, y, have, s, theta, present, free, grad, data, p)
+            else:
+                add_rows(X, have, s, theta, hinv, hy)
+                data = extend(X, t, have, s, theta, grad, data)
             F = with_penalty(data, theta, pen)
             have = s
         step = 1.0
@@ -240,23 +225,41 @@ def fit_chain(X, t, sizes, theta0, pen, tol, max_iter, params, n_iter, converged
                 break
             if steps >= max_iter or step < _MIN_STEP:
                 break
-            combine_rows(hinv, grad, direction, P)
-            slope = 0.0
+            combine_rows(hinv, grad, direction, P)  # hinv is symmetric: this is hinv @ grad
             for a in range(P):
                 direction[a] *= -step
+            if softmax:
+                centre_step(direction, present, W)
+            slope = 0.0
+            for a in range(P):
                 slope += direction[a] * grad[a]
             if not slope < 0.0:
                 if not fresh:
                     fresh = True
-                    inverse_hessian(X, s, theta, pen, hinv)
+                    if softmax:
+                        softmax_inverse_hessian(
+                            X, XT, y, s, theta, present, free, pen, Z, work, hinv
+                        )
+                    else:
+                        inverse_hessian(X, s, theta, pen, hinv)
                     continue
-                slope = 0.0
+                # Steepest descent. (The binary solver once wrote ``slope -= step g g``: the same
+                # bits, since -(step g) g is exactly the negated product.)
                 for a in range(P):
                     direction[a] = -step * grad[a]
-                    slope -= step * grad[a] * grad[a]
+                if softmax:
+                    centre_step(direction, present, W)
+                slope = 0.0
+                for a in range(P):
+                    slope += direction[a] * grad[a]
             for j in range(P):
                 trial[j] = theta[j] + direction[j]
-            Ft, data_t = objective(X, XT, t, s, trial, pen, trial_grad, z)
+            if softmax:
+                Ft, data_t = softmax_objective(
+                    X, XT, y, s, trial, present, free, pen, trial_grad, Z, work
+                )
+            else:
+                Ft, data_t = objective(X, XT, t, s, trial, pen, trial_grad, z)
             gnew = 0.0
             for j in range(P):
                 gnew = max(gnew, abs(trial_grad[j]))
@@ -264,6 +267,7 @@ def fit_chain(X, t, sizes, theta0, pen, tol, max_iter, params, n_iter, converged
             accept = math.isfinite(Ft) and (
                 Ft <= F + _ARMIJO * slope or (Ft - F <= noise and gnew < gmax)
             )
+            refresh = False
             if accept:
                 sy = 0.0
                 for j in range(P):
@@ -276,30 +280,37 @@ def fit_chain(X, t, sizes, theta0, pen, tol, max_iter, params, n_iter, converged
                 step = 1.0
                 fresh = False
                 if steps >= _BFGS_PATIENCE:
-                    fresh = True
-                    inverse_hessian(X, s, theta, pen, hinv)
+                    refresh = True
                 elif sy > 0.0:
-                    # BFGS update of the inverse Hessian with the step s and the change in
-                    # gradient y: H <- H - rho (s hy^T + hy s^T) + (rho^2 y.hy + rho) s s^T.
-                    rho = 1.0 / sy
-                    combine_rows(hinv, dgrad, hy, P)
-                    yhy = 0.0
-                    for a in range(P):
-                        yhy += dgrad[a] * hy[a]
-                    both = rho * rho * yhy + rho
-                    for a in range(P):
-                        da = direction[a]
-                        ha = hy[a]
-                        for b in range(P):
-                            hinv[a, b] += both * da * direction[b] - rho * (
-                                da * hy[b] + ha * direction[b]
-                            )
+                    bfgs_update(hinv, direction, dgrad, hy, sy, P)
             elif not fresh:
                 # A failed step with an updated inverse: recompute it before backtracking.
-                fresh = True
-                inverse_hessian(X, s, theta, pen, hinv)
+                refresh = True
             else:
                 step *= 0.5
+            if refresh:
+                fresh = True
+                if softmax:
+                    softmax_inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, work, hinv)
+                else:
+                    inverse_hessian(X, s, theta, pen, hinv)
         for j in range(P):
             params[r, j] = theta[j]
         n_iter[r] = steps
+
+
+@njit
+def bfgs_update(hinv, direction, dgrad, hy, sy, P):
+    """BFGS update of the inverse Hessian with the step s and the change in gradient y:
+    ``H <- H - rho (s hy^T + hy s^T) + (rho^2 y.hy + rho) s s^T``, ``rho = 1 / s.y``."""
+    rho = 1.0 / sy
+    combine_rows(hinv, dgrad, hy, P)
+    yhy = 0.0
+    for a in range(P):
+        yhy += dgrad[a] * hy[a]
+    both = rho * rho * yhy + rho
+    for a in range(P):
+        da = direction[a]
+        ha = hy[a]
+        for b in range(P):
+            hinv[a, b] += both * da * direction[b] - rho * (da * hy[b] + ha * direction[b])

@@ -1,8 +1,10 @@
-"""Compiled chains of multinomial (softmax) logistic regression fits (imported only with Numba).
+"""The multinomial (softmax) model's pieces of the one compiled chain solver (imported only with
+Numba).
 
-The multiclass counterpart of :mod:`dataworth.learners.logreg.chains_kernels`: one chain's members
-solved in order, each warm-started from its predecessor's solution and inverse Hessian, by BFGS
-steps to the batched solver's gradient tolerance. The parametrisation is the batched solver's
+:func:`dataworth.learners.logreg.chains_kernels.fit_chain` solves a multiclass chain's members in
+order, each warm-started from its predecessor's solution and inverse Hessian, by BFGS steps to
+the batched solver's gradient tolerance, with the objective, extension, inverse Hessian and
+rank-one updates of this module. The parametrisation is the batched solver's
 (:mod:`dataworth.learners.logreg.learner`): ``R = n_classes`` parameter rows
 ``[w_1 .. w_d, b]``; rows of classes absent from a member are zero, and a member with exactly two
 classes keeps its first class's row frozen at zero (scikit-learn's binary model). A kernel call
@@ -25,17 +27,7 @@ import math
 
 import numpy as np
 
-from dataworth.learners.logreg.chains_kernels import (
-    _ARMIJO,
-    _BFGS_PATIENCE,
-    _MIN_STEP,
-    _OBJECTIVE_NOISE,
-    combine_rows,
-    njit,
-    spd_inverse,
-    with_penalty,
-)
-from dataworth.learners.logreg.chains_math import fexp
+from dataworth.learners.logreg.chains_math import fexp, njit, spd_inverse, with_penalty
 
 
 @njit
@@ -314,131 +306,3 @@ def centre_step(direction, present, W):
     for c in range(R):
         if present[c]:
             direction[c * W + W - 1] -= mean
-
-
-@njit
-def fit_chain_softmax(
-    X, y, sizes, theta0, present, free, pen, tol, max_iter, params, n_iter, converged
-):
-    """Solve members ``sizes`` of one chain in order, all with the class structure given.
-
-    ``X`` holds the chain's rows in the order they join it (member ``r`` is ``X[:sizes[r]]``),
-    ``y`` their labels; ``theta0`` is already in the structure's parametrisation. Results go to
-    ``params``, ``n_iter`` and ``converged``.
-    """
-    L = sizes.shape[0]
-    R = present.shape[0]
-    W = X.shape[1]
-    P = R * W
-    XT = np.ascontiguousarray(X.T)
-    Z = np.zeros((R, X.shape[0]))
-    work = np.empty((3, X.shape[0]))
-    theta = theta0.copy()
-    grad = np.empty(P)
-    trial_grad = np.empty(P)
-    direction = np.empty(P)
-    trial = np.empty(P)
-    dgrad = np.empty(P)
-    hy = np.empty(P)
-    v = np.empty(P)
-    hinv = np.empty((P, P))
-    p = np.empty(R)
-    n_present = 0
-    for c in range(R):
-        if present[c]:
-            n_present += 1
-    s = sizes[0]
-    F, data = objective(X, XT, y, s, theta, present, free, pen, grad, Z, work)
-    # A start worse than the all-zero model (objective s log #classes) is discarded, as in the
-    # batched solver.
-    if F > s * math.log(n_present):
-        theta[:] = 0.0
-        F, data = objective(X, XT, y, s, theta, present, free, pen, grad, Z, work)
-    inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, work, hinv)
-    fresh = True
-    have = s
-    for r in range(L):
-        s = sizes[r]
-        if s > have:
-            if not add_rows(X, have, s, theta, present, free, hinv, v, hy):
-                fresh = True
-                inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, work, hinv)
-            data = extend(X, y, have, s, theta, present, free, grad, data, p)
-            F = with_penalty(data, theta, pen)
-            have = s
-        step = 1.0
-        steps = 0
-        while True:
-            gmax = 0.0
-            for j in range(P):
-                gmax = max(gmax, abs(grad[j]))
-            if gmax <= tol * s:
-                converged[r] = True
-                break
-            if steps >= max_iter or step < _MIN_STEP:
-                break
-            combine_rows(hinv, grad, direction, P)  # hinv is symmetric: this is hinv @ grad
-            for a in range(P):
-                direction[a] *= -step
-            centre_step(direction, present, W)
-            slope = 0.0
-            for a in range(P):
-                slope += direction[a] * grad[a]
-            if not slope < 0.0:
-                if not fresh:
-                    fresh = True
-                    inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, work, hinv)
-                    continue
-                slope = 0.0
-                for a in range(P):
-                    direction[a] = -step * grad[a]
-                centre_step(direction, present, W)
-                for a in range(P):
-                    slope += direction[a] * grad[a]
-            for j in range(P):
-                trial[j] = theta[j] + direction[j]
-            Ft, data_t = objective(X, XT, y, s, trial, present, free, pen, trial_grad, Z, work)
-            gnew = 0.0
-            for j in range(P):
-                gnew = max(gnew, abs(trial_grad[j]))
-            noise = _OBJECTIVE_NOISE * (abs(F) + 1.0)
-            accept = math.isfinite(Ft) and (
-                Ft <= F + _ARMIJO * slope or (Ft - F <= noise and gnew < gmax)
-            )
-            if accept:
-                sy = 0.0
-                for j in range(P):
-                    dgrad[j] = trial_grad[j] - grad[j]
-                    sy += direction[j] * dgrad[j]
-                    theta[j] = trial[j]
-                    grad[j] = trial_grad[j]
-                F, data = Ft, data_t
-                steps += 1
-                step = 1.0
-                fresh = False
-                if steps >= _BFGS_PATIENCE:
-                    fresh = True
-                    inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, work, hinv)
-                elif sy > 0.0:
-                    # BFGS update of the inverse Hessian, as in the binary chain solver.
-                    rho = 1.0 / sy
-                    combine_rows(hinv, dgrad, hy, P)
-                    yhy = 0.0
-                    for a in range(P):
-                        yhy += dgrad[a] * hy[a]
-                    both = rho * rho * yhy + rho
-                    for a in range(P):
-                        da = direction[a]
-                        ha = hy[a]
-                        for b in range(P):
-                            hinv[a, b] += both * da * direction[b] - rho * (
-                                da * hy[b] + ha * direction[b]
-                            )
-            elif not fresh:
-                fresh = True
-                inverse_hessian(X, XT, y, s, theta, present, free, pen, Z, work, hinv)
-            else:
-                step *= 0.5
-        for j in range(P):
-            params[r, j] = theta[j]
-        n_iter[r] = steps

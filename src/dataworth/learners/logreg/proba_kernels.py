@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dataworth.learners.logreg.chains_kernels import njit
-from dataworth.learners.logreg.chains_math import fexp
+from dataworth.learners.logreg.chains_math import fexp, njit
 
 
 @njit

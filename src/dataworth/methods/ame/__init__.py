@@ -33,14 +33,16 @@ from __future__ import annotations
 
 # The methods live in modules with one job each; this module is their public face and keeps every
 # name it has always exported (the private ones for the tests and benchmarks that reach in):
-#   ame_players    the players: points, or groups in or out as a whole
-#   ame_subsets    the targets, and drawing, evaluating and journaling the subsets
-#   ame_encoding   the encoded design and its per-p centring
-#   ame_regression the LASSO, OLS and moment regressions
-#   ame_estimate   the estimator the methods share (regression, Knockoffs, intervals)
-#   ame_explain    ame()
-#   ame_semivalues ame_shapley() and banzhaf()
-#   ame_hierarchy  ame_hierarchical()
+#   players        the players: points, or groups in or out as a whole
+#   subsets        the targets, and drawing, evaluating and journaling the subsets
+#   encoding       the encoded design and its per-p centring
+#   regression     the LASSO, OLS and moment regressions
+#   estimate       the estimator the methods share (regression, Knockoffs, intervals)
+#   explain        ame()
+#   semivalues     ame_shapley() and banzhaf()
+#   hierarchy      ame_hierarchical()
+# and beside them: flat (the flat estimator), design_ahead, intervals (the bootstrap), knockoffs,
+# plan (the memory plan), scale (which path), and lasso/ (the cross-validated LASSO).
 from dataworth.methods.ame.encoding import _centre, _design, _p_strata, encode
 from dataworth.methods.ame.estimate import (
     _Bounds,

@@ -17,7 +17,7 @@ from dataworth.report.model import (
     Table,
     fmt,
 )
-from dataworth.report.section_parts import (
+from dataworth.report.sections.parts import (
     _figure,
     _metric,
     _not_run,

@@ -1,8 +1,8 @@
 """What the cost study measured (:class:`CostResult`): fit times, and the seconds per refit they
 imply at any training size.
 
-Kept apart from the timing (:mod:`dataworth.study.cost`) and the plan
-(:mod:`dataworth.study.plan`), which both read it.
+Kept apart from the timing (:mod:`dataworth.study.cost.timing`) and the plan
+(:mod:`dataworth.study.cost.plan`), which both read it.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class CostResult:
     utility_note: str = ""
     notes: list[str] = field(default_factory=list)
     paths: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Seconds of each method's own path (see :func:`dataworth.study.cost_paths.time_paths`)."""
+    """Seconds of each method's own path (see :func:`dataworth.study.cost.paths.time_paths`)."""
 
     def seconds_per_fit(self, rows: int | None = None) -> float:
         """Estimated seconds per valuation refit on ``rows`` training rows (default: all).

@@ -5,9 +5,9 @@ RunData`): counts, scores, settings and the diagnostics' flags. Nothing is judge
 part the study did not run says so. Derived numbers (a sum, a rank correlation, a quantile) are
 computed from the stored values, never from a new fit.
 
-The sections live in their own modules (:mod:`~dataworth.report.data_sections`,
-:mod:`~dataworth.report.influence_sections`, :mod:`~dataworth.report.shapley_section`,
-:mod:`~dataworth.report.ame_section`, :mod:`~dataworth.report.appendix_section`); this module
+The sections live in their own modules (:mod:`~dataworth.report.sections.data`,
+:mod:`~dataworth.report.sections.influence`, :mod:`~dataworth.report.sections.shapley`,
+:mod:`~dataworth.report.sections.ame`, :mod:`~dataworth.report.sections.appendix`); this module
 puts them in order and builds the report. Their names still import from here.
 """
 
@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from dataworth.report.ame_section import ame_results, ame_section
-from dataworth.report.appendix_section import appendix_section, reproduce_command
-from dataworth.report.clean_section import clean_section
-from dataworth.report.data_sections import (
+from dataworth.report.load import RunData
+from dataworth.report.model import Report, Section, fmt
+from dataworth.report.sections.ame import ame_results, ame_section
+from dataworth.report.sections.appendix import appendix_section, reproduce_command
+from dataworth.report.sections.clean import clean_section
+from dataworth.report.sections.data import (
     baseline_section,
     checks_section,
     dataset_section,
@@ -26,11 +28,9 @@ from dataworth.report.data_sections import (
     metric_section,
     split_section,
 )
-from dataworth.report.influence_sections import groups_section, loo_section, loo_table
-from dataworth.report.load import RunData
-from dataworth.report.model import Report, Section, fmt
-from dataworth.report.section_parts import _metric
-from dataworth.report.shapley_section import efficiency_numbers, shapley_section
+from dataworth.report.sections.influence import groups_section, loo_section, loo_table
+from dataworth.report.sections.parts import _metric
+from dataworth.report.sections.shapley import efficiency_numbers, shapley_section
 
 __all__ = [
     "CLEAN_BUILDERS",

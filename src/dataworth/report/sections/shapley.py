@@ -16,8 +16,8 @@ from dataworth.report.model import (
     fmt,
     pct,
 )
-from dataworth.report.section_parts import _figure, _not_run, _sign_sentence, _thumbnails
-from dataworth.report.stability_section import loo_noise_sentence, stability_blocks
+from dataworth.report.sections.parts import _figure, _not_run, _sign_sentence, _thumbnails
+from dataworth.report.sections.stability import loo_noise_sentence, stability_blocks
 
 # How many of the highest and lowest Shapley values the report lists.
 _EXTREMES = 5

@@ -26,7 +26,7 @@ from dataworth.report.model import (
     fmt,
     pct,
 )
-from dataworth.report.section_parts import (
+from dataworth.report.sections.parts import (
     _figure,
     _metric,
     _not_run,

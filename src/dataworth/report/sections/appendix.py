@@ -15,7 +15,7 @@ from dataworth.report.model import (
     Table,
     fmt,
 )
-from dataworth.report.section_parts import _params_text
+from dataworth.report.sections.parts import _params_text
 
 
 def reproduce_command(run: RunData) -> str:

@@ -5,8 +5,8 @@ model on the full training set and on stratified 10% and 1% subsamples, time the
 learner through the engine (:class:`~dataworth.engine.utility.Utility`, which may batch fits),
 and turn the number of refits each method needs into an estimate of its running time.
 
-What was measured is a :class:`~dataworth.study.cost_result.CostResult`; the estimates and the
-plan built from it are in :mod:`dataworth.study.plan` (both re-exported here).
+What was measured is a :class:`~dataworth.study.cost.result.CostResult`; the estimates and the
+plan built from it are in :mod:`dataworth.study.cost.plan` (both re-exported here).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from threadpoolctl import threadpool_limits
 from dataworth.data.task import Task
 from dataworth.learners.registry import available_models, make_estimator
 from dataworth.metrics import get_metric
-from dataworth.study.cost_result import MIN_ROWS_PER_CLASS, CostResult
-from dataworth.study.kernel_warm_up import KernelWarmUp
+from dataworth.study.cost.result import MIN_ROWS_PER_CLASS, CostResult
+from dataworth.study.cost.warm_up import KernelWarmUp
 
 ProgressFn = Callable[[str, int, int], None]
 """``progress(description, done, total)``: called as work advances (the CLI draws a bar)."""
@@ -135,7 +135,7 @@ def run_cost_study(
     utility_subsets : int, default=20
         Random 90% subsets evaluated through :class:`~dataworth.engine.utility.Utility`.
         ``0`` skips the engine and estimates from scikit-learn fit times; it also skips
-        timing each method's own path (:func:`dataworth.study.cost_paths.time_paths`).
+        timing each method's own path (:func:`dataworth.study.cost.paths.time_paths`).
     seed : int, default=0
     knn_k : int, default=10
         KNN-Shapley's number of neighbours, for timing its path.
@@ -230,7 +230,7 @@ def run_cost_study(
         utility, utility_note = None, "engine timing skipped; estimates use scikit-learn fits."
     paths: dict[str, dict[str, Any]] = {}
     if utility is not None:
-        from dataworth.study.cost_paths import time_paths
+        from dataworth.study.cost.paths import time_paths
 
         if progress:
             progress("timing each method's own path", done, total)
@@ -299,7 +299,7 @@ def _time_utility(
 
 
 # The plan and the estimates lived here first; their names still import from this module.
-from dataworth.study.plan import (  # noqa: E402
+from dataworth.study.cost.plan import (  # noqa: E402
     default_ame_subsets,
     estimate_ame,
     estimate_data_oob,

@@ -2,8 +2,8 @@
 
 The methods and the refits each needs come from the method registry
 (:mod:`dataworth.methods.registry`); the seconds of a refit from the cost study
-(:class:`~dataworth.study.cost_result.CostResult`). A method whose own path the cost study timed
-(see :mod:`dataworth.study.cost_paths`) is estimated from that path instead of its refit count.
+(:class:`~dataworth.study.cost.result.CostResult`). A method whose own path the cost study timed
+(see :mod:`dataworth.study.cost.paths`) is estimated from that path instead of its refit count.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pandas as pd
 
 from dataworth.errors import DataworthError
 from dataworth.methods.registry import REGISTRY, PlanRow
-from dataworth.study.cost_result import MIN_ROWS_PER_CLASS, CostResult
+from dataworth.study.cost.result import MIN_ROWS_PER_CLASS, CostResult
 
 
 def default_ame_subsets(n: int, k: int = 10, c: int = 8) -> int:
@@ -41,7 +41,7 @@ def estimate_tmc(cost: CostResult, permutations: int, rows: int | None = None) -
 
     From the timed chain of nested prefixes when the learner has chains (each prefix is
     warm-started from the one before) times the prefixes a permutation fits before truncation
-    (found on all rows, see :func:`dataworth.study.cost_paths.time_paths`); else an upper
+    (found on all rows, see :func:`dataworth.study.cost.paths.time_paths`); else an upper
     bound, one generic refit per prefix of every permutation.
     """
     rows = cost.n_train if rows is None else rows
@@ -128,11 +128,11 @@ def estimate_ame(
 
     * Flat: ``per_subset`` is one fit (subsets hold half the rows on average; timed on a batch
       of AME's own subsets when the cost study did, see
-      :func:`dataworth.study.cost_paths._time_ame_fits`) plus the estimation's growth with the
+      :func:`dataworth.study.cost.paths._time_ame_fits`) plus the estimation's growth with the
       subsets; ``fixed`` is the estimation, a cross-validated LASSO per target, at its smallest
       useful number of subsets. Both come from the cost study's timings at two small sizes and
       the exponent measured between them
-      (:func:`dataworth.study.cost_paths.ame_estimation_model`); each target after the first
+      (:func:`dataworth.study.cost.paths.ame_estimation_model`); each target after the first
       adds :data:`AME_TARGET_SHARE` of one.
     * Hierarchical: each level fits its own subsets (level 2's also hold about half the rows,
       and cost :data:`LEVEL2_FIT_FACTOR` times as much, as dear) and has its own regression, on the
@@ -141,7 +141,7 @@ def estimate_ame(
 
     ``fixed`` is zero when the estimation was not timed.
     """
-    from dataworth.study.cost_paths import ame_estimation_model
+    from dataworth.study.cost.paths import ame_estimation_model
 
     n = cost.n_train if rows is None else rows
     players = n if players is None else players
@@ -228,7 +228,7 @@ def _path_note(cost: CostResult, row: PlanRow, note: str) -> str:
     if row.path == "loo_one_out":
         return note + "; timed on a batch of one-out subsets (the learner's one-out path)"
     if row.path == "ame_estimation":
-        from dataworth.study.cost_paths import ame_estimation_model
+        from dataworth.study.cost.paths import ame_estimation_model
 
         model = ame_estimation_model(cost.paths["ame_estimation"])
         levels = ame_level_sizes(cost.n_train, cost.paths["ame_estimation"].get("knockoffs", True))
@@ -289,7 +289,7 @@ def plan_table(
     """Refits and estimated time of each valuation method, against a budget.
 
     Each estimate follows the path the method takes where that path was timed (see
-    :mod:`dataworth.study.cost_paths`), else its number of refits times the seconds of one refit.
+    :mod:`dataworth.study.cost.paths`), else its number of refits times the seconds of one refit.
 
     Parameters
     ----------

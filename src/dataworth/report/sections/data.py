@@ -16,7 +16,7 @@ from dataworth.report.model import (
     fmt,
     pct,
 )
-from dataworth.report.section_parts import _figure, _not_run
+from dataworth.report.sections.parts import _figure, _not_run
 
 # Metric columns of the baseline table, in the order they are shown.
 _METRICS = ("accuracy", "balanced_accuracy", "roc_auc", "f1", "neg_log_loss", "neg_brier")
@@ -265,7 +265,7 @@ def _budget_blocks(run: RunData) -> list:
     """The study's budget: each method's estimate against its actual seconds."""
     if not run.budget:
         return []
-    from dataworth.report.budget_table import budget_frame, budget_sentence
+    from dataworth.report.sections.budget import budget_frame, budget_sentence
 
     return [
         Heading("Budget: estimate against actual"),

@@ -95,7 +95,7 @@ def time_paths(
         TMC's truncation tolerance, for the share of prefixes a permutation fits.
     groups : dict of str to ndarray, optional
         The groups the study values: leave-group-out and TMC of groups are timed on them
-        (:func:`dataworth.study.cost_groups.time_group_paths`).
+        (:func:`dataworth.study.cost.groups.time_group_paths`).
     device : {"auto", "cpu", "cuda"}, optional
         Where a network learner trains.
 
@@ -113,7 +113,7 @@ def time_paths(
     from dataworth.methods.knn.shapley import knn_shapley
     from dataworth.methods.trees.bagged import warm_up as warm_up_trees
     from dataworth.methods.trees.oob import TREES_MIN_ROWS
-    from dataworth.study.cost_groups import time_group_paths
+    from dataworth.study.cost.groups import time_group_paths
 
     n = task.n_train
     rng = np.random.default_rng([seed, 91])

@@ -14,7 +14,7 @@ import pandas as pd
 from dataworth.report.figures import new_figure, save_figure
 from dataworth.report.load import RunData
 from dataworth.report.model import Heading, Paragraph, Section, Table, fmt
-from dataworth.report.section_parts import _figure, _not_run
+from dataworth.report.sections.parts import _figure, _not_run
 
 #: How many of the most suspect rows the report lists.
 _FLAG_ROWS = 20
