@@ -168,3 +168,36 @@ def test_log_odds_score_keeps_precision_near_one():
     np.testing.assert_allclose(scores[0], [np.log(1.0 / 1e-20), 0.0], rtol=1e-12, atol=1e-12)
     with pytest.raises(DataworthError, match="log_odds"):
         per_prediction_scores(proba, np.array([1, 1]), "logit")
+
+
+def test_fisher_influence_equals_the_explicit_inverse():
+    """The Woodbury form equals -g_t^T (G^T G / n + lambda I)^{-1} g_i with the P x P inverse."""
+    from dataworth.methods.network_influence import fisher_influence_matrix
+
+    rng = np.random.default_rng(0)
+    n, P, T = 12, 30, 4  # more parameters than points, as in a network
+    G, targets = rng.normal(size=(n, P)), rng.normal(size=(T, P))
+    damping = 0.05
+    lam = damping * np.trace(G @ G.T) / n**2
+    F = G.T @ G / n + lam * np.eye(P)
+    expected = -targets @ np.linalg.solve(F, G.T)
+    np.testing.assert_allclose(fisher_influence_matrix(targets, G, damping), expected, rtol=1e-9)
+    with pytest.raises(DataworthError, match="damping"):
+        fisher_influence_matrix(targets, G, 0.0)
+
+
+def test_network_influence_uses_the_networks_own_gradients():
+    pytest.importorskip("torch")
+    from dataworth.learners.torch_learner import TorchLearner, mlp
+    from dataworth.methods.gradient_similarity import gradient_matrices
+    from dataworth.methods.network_influence import fisher_influence_matrix, network_influence
+
+    task = dw.load_dataset("digits", rows=100, train_size=60, seed=0)
+    learner = TorchLearner(mlp((8,)), steps=20, seed=1, device="cpu", dtype="float64")
+    u = dw.Utility(task, learner=learner, per_prediction="log_odds")
+    results = network_influence(u, target=[0, 1])
+    t_grads, l_grads = gradient_matrices(u, [0, 1], np.arange(task.n_train), "log_odds")
+    expected = fisher_influence_matrix(t_grads, l_grads)
+    np.testing.assert_allclose(results[1].values, expected[1], rtol=1e-10)
+    with pytest.raises(DataworthError, match="network learner"):
+        network_influence(dw.Utility(task, learner="logreg"), target=0)

@@ -61,7 +61,9 @@ class Checkpoint:
 
 def is_network(learner) -> bool:
     """Whether ``learner`` is the PyTorch learner (without importing torch)."""
-    return type(learner).__name__ == "TorchLearner" and hasattr(learner, "fit_params")
+    return any(c.__name__ == "TorchLearner" for c in type(learner).__mro__) and hasattr(
+        learner, "fit_params"
+    )
 
 
 def checkpoint(learner, task: Task, mask: np.ndarray | None = None) -> Checkpoint:
