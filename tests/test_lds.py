@@ -187,3 +187,13 @@ def test_cli_bad_input_is_one_line_and_exit_2(args, fragment):
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2, result.output
     assert len(lines) == 1 and fragment in lines[0]
+
+
+def test_ame_can_draw_its_subsets_as_the_lds_does():
+    """AME under p = 1/2 (the LDS's own law) is a different design from the paper's grid."""
+    task = _small_binary_task()
+    grid = lds(task, ["ame"], n_models=40, test_rows=10).results[0]
+    half = lds(task, ["ame"], n_models=40, test_rows=10, ame_law="banzhaf").results[0]
+    assert half.models == grid.models == 40
+    assert np.isfinite([half.lds, half.ci_low, half.ci_high]).all()
+    assert half.lds != grid.lds

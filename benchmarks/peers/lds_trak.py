@@ -43,7 +43,7 @@ OUT = HERE / "out"
 TRAK_PYTHON = HERE / ".venv-trak" / "bin" / "python"
 
 
-def keeping_learner(name: str, seed: int):
+def keeping_learner(name: str, seed: int, shared_init: bool = False):
     """The network's learner, which also keeps the parameters of every model it trains."""
     import torch
 
@@ -73,6 +73,7 @@ def keeping_learner(name: str, seed: int):
     keeper = Keeper.__new__(Keeper)
     keeper.__dict__.update(base.__dict__)
     keeper.keep, keeper.kept = False, []
+    keeper.shared_init = shared_init
     return keeper
 
 
@@ -128,18 +129,28 @@ def run_trak(task, rows, learner, kept, ks, folder: Path):
     return {k: np.load(folder / f"trak_k{k}.npy") for k in ks}, record
 
 
-def one_network(name: str, ks: list[int], n_targets: int, gt_models: int, seed: int) -> dict:
+def one_network(
+    name: str,
+    ks: list[int],
+    n_targets: int,
+    gt_models: int,
+    seed: int,
+    law: str = "grid",
+    shared_init: bool = False,
+) -> dict:
     import dataworth as dw
     from dataworth.evaluate.attributions import attribution_matrix
     from dataworth.evaluate.lds import ground_truth, lds_subsets, score_attributions
 
     task = dw.load_dataset("digits", seed=seed)
     rows = list(range(min(n_targets, task.n_test)))
-    learner = keeping_learner(name, seed)
+    learner = keeping_learner(name, seed, shared_init)
     u = dw.Utility(task, learner=learner, per_prediction="log_odds", seed=seed)
+    # The ground truth is always the network as `--model` trains it (each model its own init).
+    truth = dw.Utility(task, learner=name, per_prediction="log_odds", seed=seed, device="cpu")
     t0 = time.perf_counter()
     masks = lds_subsets(task.n_train, gt_models, seed=seed)
-    outputs = ground_truth(u, masks, rows)
+    outputs = ground_truth(truth, masks, rows)
     gt_s = time.perf_counter() - t0
     print(f"[{name}] ground truth: {gt_models} models in {gt_s:.0f} s", flush=True)
 
@@ -159,7 +170,7 @@ def one_network(name: str, ks: list[int], n_targets: int, gt_models: int, seed: 
     for k in ks:
         t0 = time.perf_counter()
         before = len(learner.kept)
-        matrix = attribution_matrix(u, "ame", rows, n_models=k, seed=seed)
+        matrix = attribution_matrix(u, "ame", rows, n_models=k, seed=seed, ame_law=law)
         seconds = time.perf_counter() - t0
         fit_s += seconds
         print(f"[{name}] AME k={k}: {len(learner.kept) - before} new models", flush=True)
@@ -171,7 +182,9 @@ def one_network(name: str, ks: list[int], n_targets: int, gt_models: int, seed: 
     ifs, if_times = ensemble_influence(learner, task, rows, kept, ks)
     for k in ks:
         add("influence", k, ifs[k], if_times[k])
-    trak, trak_record = run_trak(task, rows, learner, kept, ks, OUT / f"trak-{name}")
+    trak, trak_record = run_trak(
+        task, rows, learner, kept, ks, OUT / f"trak-{name}-{law}-{int(shared_init)}"
+    )
     for k in ks:
         add("trak", k, trak[k], trak_record["featurize_s"] + trak_record["score_s"])
     for method in ("influence", "gradient_similarity", "knn_shapley"):
@@ -185,6 +198,8 @@ def one_network(name: str, ks: list[int], n_targets: int, gt_models: int, seed: 
         )
     return {
         "network": name,
+        "ame_law": law,
+        "shared_init": shared_init,
         "n_train": task.n_train,
         "targets": len(rows),
         "ground_truth_models": gt_models,
@@ -201,6 +216,12 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=100)
     parser.add_argument("--gt-models", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--law", default="grid", help="AME's law of p: grid (the paper's), banzhaf")
+    parser.add_argument(
+        "--shared-init",
+        action="store_true",
+        help="the methods' k models start from one initialisation (common random numbers)",
+    )
     args = parser.parse_args()
     if not TRAK_PYTHON.exists():
         sys.exit("TRAK's environment is missing: run `bash benchmarks/peers/setup.sh` first.")
@@ -209,7 +230,7 @@ def main() -> None:
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, cpus {os.cpu_count()}")
     runs = [
-        one_network(n, ks, args.targets, args.gt_models, args.seed)
+        one_network(n, ks, args.targets, args.gt_models, args.seed, args.law, args.shared_init)
         for n in args.networks.split(",")
     ]
     summary = {
@@ -219,7 +240,8 @@ def main() -> None:
         "runs": runs,
         "date": time.strftime("%Y-%m-%d"),
     }
-    (OUT / "lds_trak.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    stem = f"lds_trak-{args.law}{'-shared' if args.shared_init else ''}"
+    (OUT / f"{stem}.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
     print("\n| network | method | models | LDS | 95% interval | seconds |")
     print("|---|---|---:|---:|---|---:|")
     for run in runs:

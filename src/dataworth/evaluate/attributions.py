@@ -58,6 +58,7 @@ def attribution_matrix(
     n_models: int = 100,
     knn_k: int = 10,
     seed: int = 0,
+    ame_law: str = "grid",
 ) -> np.ndarray:
     """The ``(len(rows), n_train)`` attributions of ``method`` for the test rows ``rows``.
 
@@ -75,6 +76,9 @@ def attribution_matrix(
         Neighbours of KNN-Shapley.
     seed : int, default=0
         AME's design and the random floor.
+    ame_law : str, default="grid"
+        AME's law of ``p`` (see :func:`~dataworth.methods.ame.ame`); ``"banzhaf"`` (``p = 1/2``)
+        draws its subsets as the LDS does.
 
     Returns
     -------
@@ -85,7 +89,8 @@ def attribution_matrix(
     if method == "ame":
         from dataworth.methods.ame import ame
 
-        return _stack(ame(utility, n_subsets=n_models, target=rows, seed=seed), rows)
+        results = ame(utility, n_subsets=n_models, target=rows, seed=seed, law=ame_law)
+        return _stack(results, rows)
     if method == "influence":
         if ng.is_network(utility.learner):
             from dataworth.methods.network_influence import network_influence

@@ -262,6 +262,7 @@ def lds(
     device: str | None = None,
     store=None,
     progress=None,
+    ame_law: str = "grid",
 ) -> LDSReport:
     """The linear datamodeling score of each attribution method (TRAK's definition).
 
@@ -291,6 +292,9 @@ def lds(
         The engine's store (with a task).
     progress : callable, optional
         ``progress(done, total)`` as methods finish.
+    ame_law : str, default="grid"
+        AME's law of ``p``: the paper's grid, or ``"banzhaf"`` (``p = 1/2``, the LDS's own
+        subsets' law).
 
     Returns
     -------
@@ -320,7 +324,9 @@ def lds(
     results = []
     for done, name in enumerate(names, start=1):
         start = perf_counter()
-        matrix = attribution_matrix(utility, name, rows, n_models=budget, seed=seed)
+        matrix = attribution_matrix(
+            utility, name, rows, n_models=budget, seed=seed, ame_law=ame_law
+        )
         seconds = perf_counter() - start
         results.append(
             score_attributions(
