@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Create the peers' own virtual environments (never the project's): pyDVL and OpenDataVal.
+# Create the peers' own virtual environments (never the project's): pyDVL, OpenDataVal and TRAK.
 #
 #   bash benchmarks/peers/setup.sh        # idempotent; run.sh calls it
 #
-# Writes benchmarks/peers/.venv-pydvl and benchmarks/peers/.venv-opendataval (git-ignored) and
+# Writes benchmarks/peers/.venv-pydvl, .venv-opendataval and .venv-trak (git-ignored) and
 # benchmarks/peers/out/install.log, which records what was installed and every deviation from the
 # peers' own pins, so the benchmark's output can say why.
 set -euo pipefail
@@ -16,6 +16,7 @@ LOG="$OUT/install.log"
 
 PYDVL_VERSION="0.10.0"
 ODV_VERSION="1.3.0"
+TRAK_VERSION="0.3.2"
 # The only PyTorch this machine may install: a local CPU build is served for exactly this pin.
 # An unpinned torch would download several GB of CUDA wheels, so it is installed FIRST and every
 # later install is constrained to it.
@@ -67,4 +68,17 @@ if ! "$V/bin/python" -c "$ODV_IMPORT" 2>/dev/null; then
   log "opendataval: torchvision not installed (no CPU build on PyPI); a stand-in replaces it"
 fi
 log "opendataval: $("$V/bin/python" -c 'import sys, warnings; warnings.filterwarnings("ignore"); sys.path.insert(0, "'$HERE'"); import torch, transformers, _tv_stub; _tv_stub.install(); import opendataval.dataval, opendataval, sklearn, numpy; from importlib.metadata import version; print("opendataval", version("opendataval"), "torch", torch.__version__, "sklearn", sklearn.__version__, "numpy", numpy.__version__)')"
+# --- TRAK (MadryLab's traker): torch first (the CPU pin), then traker constrained to it ---------
+# traker's optional CUDA projector (fast_jl) is not installed: it needs a CUDA toolkit. On the CPU
+# TRAKer falls back to its BasicProjector (a Gaussian projection), which run_trak.py uses.
+V="$HERE/.venv-trak"
+make_venv "$V"
+if ! "$V/bin/python" -c "import trak, torch" 2>/dev/null; then
+  CONSTRAINTS="$OUT/constraints-trak.txt"
+  echo "$TORCH_PIN" >"$CONSTRAINTS"
+  log "trak: installing $TORCH_PIN (CPU build) first, then traker==$TRAK_VERSION (without fast_jl)"
+  "$V/bin/pip" install -q "$TORCH_PIN" >>"$LOG" 2>&1
+  "$V/bin/pip" install -q -c "$CONSTRAINTS" "traker==$TRAK_VERSION" >>"$LOG" 2>&1
+fi
+log "trak: $("$V/bin/python" -c 'import torch, numpy; from importlib.metadata import version; print("traker", version("traker"), "torch", torch.__version__, "numpy", numpy.__version__)')"
 log "setup done"

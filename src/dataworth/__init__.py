@@ -16,10 +16,12 @@ from dataworth.engine.store import EvaluationStore
 from dataworth.engine.utility import Utility
 from dataworth.errors import DataworthError
 from dataworth.evaluate import evaluate_methods
+from dataworth.evaluate.lds import lds
 from dataworth.methods.ame import ame, ame_hierarchical, ame_shapley, banzhaf
 from dataworth.methods.ame.plan import ame_memory_bytes, plan_ame
 from dataworth.methods.compare import compare_values
 from dataworth.methods.diagnostics import point_diagnostics
+from dataworth.methods.gradients.similarity import gradient_similarity
 from dataworth.methods.groups import build_groups, random_groups
 from dataworth.methods.influence import influence
 from dataworth.methods.knn.shapley import knn_shapley
@@ -59,8 +61,10 @@ __all__ = [
     "evaluate_methods",
     "exact_beta_shapley",
     "exact_shapley",
+    "gradient_similarity",
     "influence",
     "knn_shapley",
+    "lds",
     "leave_group_out",
     "list_datasets",
     "load_dataset",

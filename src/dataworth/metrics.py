@@ -139,16 +139,31 @@ def get_metric(metric: str | Metric) -> Metric:
         raise DataworthError(f"Unknown metric {metric!r}; choose one of: {known}.") from None
 
 
+PER_PREDICTION_KINDS = ("proba", "margin", "log_odds")
+"""The per-test-row scores a utility can record (see :func:`per_prediction_scores`)."""
+# Log-odds are bounded by the smallest positive double, so a probability rounded to 0 or 1 gives
+# a large finite score instead of an infinite one.
+_TINY = np.finfo(np.float64).tiny
+
+
 def per_prediction_scores(proba: np.ndarray, y_true: np.ndarray, kind: str = "proba") -> np.ndarray:
-    """Per-test-row scores ``(K, T)``: the probability of the true class, or its margin.
+    """Per-test-row scores ``(K, T)``: the probability of the true class, its margin or log-odds.
 
     The margin is the true class's probability minus the largest other class's probability.
+    The log-odds ``log(p / (1 - p))`` of the true class is the model output TRAK and dattri
+    correlate in the linear datamodeling score (Park et al., ICML 2023); ``1 - p`` is summed
+    from the other classes' probabilities, which keeps its precision when ``p`` is near 1.
     """
     p_true = np.take_along_axis(proba, y_true[None, :, None], axis=2)[:, :, 0]
     if kind == "proba":
         return p_true
+    if kind not in PER_PREDICTION_KINDS:
+        known = ", ".join(repr(k) for k in PER_PREDICTION_KINDS)
+        raise DataworthError(f"Unknown per-prediction score {kind!r}; use one of {known}.")
+    others = proba.copy()
     if kind == "margin":
-        others = proba.copy()
         np.put_along_axis(others, y_true[None, :, None], -np.inf, axis=2)
         return p_true - others.max(axis=2)
-    raise DataworthError(f"Unknown per-prediction score {kind!r}; use 'proba' or 'margin'.")
+    np.put_along_axis(others, y_true[None, :, None], 0.0, axis=2)
+    rest = np.maximum(others.sum(axis=2), _TINY)
+    return np.log(np.maximum(p_true, _TINY)) - np.log(rest)

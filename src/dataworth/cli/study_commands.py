@@ -3,6 +3,7 @@ the methods on flipped labels) and ``report`` (rebuild the report of a run folde
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from dataworth.cli.options import (
     DATA_PANEL,
     MODEL_PANEL,
     OUTPUT_PANEL,
+    VALUATION_PANEL,
     BaselinesOpt,
     BudgetOpt,
     ByOpt,
@@ -98,11 +100,32 @@ def study(
 
 # evaluate's own --flip (on by default: the methods need flipped labels to find) and --metric.
 _EVALUATE_FLIP = Annotated[
-    float,
+    float | None,
     typer.Option(
         "--flip",
-        help="Share of training labels flipped on purpose, for the methods to find.",
+        help="Share of training labels flipped on purpose, for the methods to find. "
+        "[default: 0.1; 0 with --lds]",
         rich_help_panel=DATA_PANEL,
+        show_default=False,
+    ),
+]
+_LDS = Annotated[
+    bool,
+    typer.Option(
+        "--lds",
+        help="Score attributions of single predictions instead (linear datamodeling score): "
+        "ame, influence, gradient_similarity, knn_shapley (or --methods; random too).",
+        rich_help_panel=VALUATION_PANEL,
+    ),
+]
+_LDS_MODELS = Annotated[
+    int | None,
+    typer.Option(
+        "--lds-models",
+        help="--lds: models trained on random halves of the training rows. [default: 100]; "
+        "AME's own subsets: --subsets [default: the same number].",
+        rich_help_panel=VALUATION_PANEL,
+        show_default=False,
     ),
 ]
 _EVALUATE_METRIC = Annotated[
@@ -117,7 +140,7 @@ _EVALUATE_METRIC = Annotated[
 
 
 @reports_errors
-@shares_options(flip=(_EVALUATE_FLIP, 0.1), metric=(_EVALUATE_METRIC, None))
+@shares_options(flip=(_EVALUATE_FLIP, None), metric=(_EVALUATE_METRIC, None))
 def evaluate(
     data: DataOptions = DATA,
     primary: ModelOptions = MODEL,
@@ -136,13 +159,31 @@ def evaluate(
         ),
     ] = None,
     overwrite: OverwriteOpt = False,
+    lds: _LDS = False,
+    lds_models: _LDS_MODELS = None,
 ) -> None:
     """Is the valuation any good? Run the methods on one task and rank them.
 
     Each method values every training row; the table ranks them by how well low values flag the
     flipped labels (ROC AUC, AP, F1 of a two-means split, recall at the bottom 10%), with
     removal-curve areas, wall time and fits. Writes files only when --out is given.
+    With --lds: the linear datamodeling score of each method's attributions of single
+    predictions (lds.json with --out).
     """
+    data = replace(data, flip=(0.0 if lds else 0.1) if data.flip is None else data.flip)
+    if lds:
+        from dataworth.cli.lds_command import run_lds
+
+        config = build_config(**config_options({"data": data, "primary": primary}))
+        run_lds(
+            config,
+            methods=methods,
+            models=lds_models,
+            subsets=subsets,
+            out=out,
+            overwrite=overwrite,
+        )
+        return
     from dataworth.evaluate import evaluate_methods
     from dataworth.evaluate.runner import resolve_methods
     from dataworth.study import load_task

@@ -36,7 +36,7 @@ from dataworth.learners import Learner, make_learner
 from dataworth.learners.degenerate import is_degenerate, prior_predictions
 from dataworth.learners.memory import available_memory
 from dataworth.machine import one_blas_thread, thread_share, usable_cpus, usable_threads
-from dataworth.metrics import Metric, get_metric, per_prediction_scores
+from dataworth.metrics import PER_PREDICTION_KINDS, Metric, get_metric, per_prediction_scores
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -131,8 +131,9 @@ class Utility:
         See :func:`dataworth.learners.make_learner`.
     metric : str or Metric, default="neg_log_loss"
         A metric where higher is better (see :data:`dataworth.metrics.METRICS`).
-    per_prediction : {"proba", "margin"}, default="proba"
-        The per-test-row score: the probability of the true class, or its margin.
+    per_prediction : {"proba", "margin", "log_odds"}, default="proba"
+        The per-test-row score: the probability of the true class, its margin, or its log-odds
+        ``log(p / (1 - p))`` (the output the linear datamodeling score correlates).
     backend : {"serial", "processes", "dask"}, default="serial"
         Where chunks of subsets are fitted.
     n_jobs : int, optional
@@ -174,9 +175,10 @@ class Utility:
         seed: int = 0,
         device: str | None = None,
     ) -> None:
-        if per_prediction not in ("proba", "margin"):
+        if per_prediction not in PER_PREDICTION_KINDS:
             raise DataworthError(
-                f"Unknown per-prediction score {per_prediction!r}; use 'proba' or 'margin'."
+                f"Unknown per-prediction score {per_prediction!r}; use one of "
+                f"{', '.join(PER_PREDICTION_KINDS)}."
             )
         if chunk_size is not None and chunk_size < 1:
             raise DataworthError("chunk_size must be a positive number of subsets.")

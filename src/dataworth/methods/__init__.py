@@ -9,6 +9,8 @@ Families, each a package that reads on its own:
   AME-based Shapley and Banzhaf.
 * :mod:`~dataworth.methods.trees`: Data-OOB and its compiled trees.
 * :mod:`~dataworth.methods.knn`: KNN-Shapley in closed form.
+* :mod:`~dataworth.methods.gradients`: attributions of single predictions from gradients
+  (TracIn-style gradient similarity, influence functions of networks).
 
 Beside them: exact leave-one-out and leave-group-out (``loo``), influence functions
 (``influence``), group builders (``groups``), diagnostics of the valued points

@@ -152,11 +152,17 @@ def _metric_proba_gradient(name: str, proba: np.ndarray, y: np.ndarray) -> np.nd
 
 
 def _prediction_proba_gradient(kind: str, proba: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``dU/dp`` of each row's per-prediction score (probability of its true class, or margin)."""
+    """``dU/dp`` of each row's per-prediction score (probability of its true class, margin or
+    log-odds)."""
     T = len(proba)
     out = np.zeros_like(proba)
     out[np.arange(T), y] = 1.0
-    if kind == "margin":
+    if kind == "log_odds":
+        # log p_y - log sum_{c != y} p_c
+        p_true = np.maximum(proba[np.arange(T), y], _EPS)
+        out[:] = -1.0 / np.maximum(1.0 - p_true, _EPS)[:, None]
+        out[np.arange(T), y] = 1.0 / p_true
+    elif kind == "margin":
         # p_true - max over other classes: differentiable wherever that maximum is unique.
         others = proba.copy()
         others[np.arange(T), y] = -np.inf
