@@ -118,6 +118,55 @@ _EVALUATE_METRIC = Annotated[
 ]
 
 
+# evaluate --task backdoor and its options (dataworth.cli.backdoor_command runs it).
+_BACKDOOR_PANEL = "Backdoor experiment (--task backdoor)"
+_EVALUATE_TASK = Annotated[
+    str,
+    typer.Option(
+        "--task",
+        help="flip: rank the methods on flipped labels; backdoor: the AME paper's backdoor "
+        "experiment on the digits (needs the torch extra).",
+        rich_help_panel=_BACKDOOR_PANEL,
+    ),
+]
+_PATCH_SIZE = Annotated[
+    int | None,
+    typer.Option(
+        "--patch-size",
+        help="Side of the trigger square in the top-left corner. [default: 3]",
+        rich_help_panel=_BACKDOOR_PANEL,
+        show_default=False,
+    ),
+]
+_POISONS = Annotated[
+    int | None,
+    typer.Option(
+        "--poisons",
+        help="Training images patched and relabelled (k). [default: 20]",
+        rich_help_panel=_BACKDOOR_PANEL,
+        show_default=False,
+    ),
+]
+_QUERIES = Annotated[
+    int | None,
+    typer.Option(
+        "--queries",
+        help="Patched test images explained, one LASSO each. [default: 20]",
+        rich_help_panel=_BACKDOOR_PANEL,
+        show_default=False,
+    ),
+]
+_GRID = Annotated[
+    str | None,
+    typer.Option(
+        "--grid",
+        help="Factors c of m = c k log2(N) subsets. [default: 1,2,4,8]",
+        rich_help_panel=_BACKDOOR_PANEL,
+        show_default=False,
+    ),
+]
+
+
 @reports_errors
 @shares_options(flip=(_EVALUATE_FLIP, 0.1), metric=(_EVALUATE_METRIC, None))
 def evaluate(
@@ -138,13 +187,36 @@ def evaluate(
         ),
     ] = None,
     overwrite: OverwriteOpt = False,
+    task: _EVALUATE_TASK = "flip",
+    patch_size: _PATCH_SIZE = None,
+    poisons: _POISONS = None,
+    queries: _QUERIES = None,
+    grid: _GRID = None,
 ) -> None:
     """Is the valuation any good? Run the methods on one task and rank them.
 
     Each method values every training row; the table ranks them by how well low values flag the
     flipped labels (ROC AUC, AP, F1 of a two-means split, recall at the bottom 10%), with
     removal-curve areas, wall time and fits. Writes files only when --out is given.
+    With --task backdoor: the AME paper's backdoor experiment on the digits (attack check,
+    then each method's precision and recall against the poisons per c; backdoor.json).
     """
+    if task == "backdoor":
+        from dataworth.cli.backdoor_command import run_backdoor_command
+
+        run_backdoor_command(
+            data,
+            primary,
+            patch_size=patch_size,
+            poisons=poisons,
+            queries=queries,
+            grid=grid,
+            out=out,
+            overwrite=overwrite,
+        )
+        return
+    if task != "flip":
+        raise DataworthError(f"Unknown --task {task!r}; use flip or backdoor.")
     from dataworth.evaluate import evaluate_methods
     from dataworth.evaluate.runner import resolve_methods
     from dataworth.study import load_task
