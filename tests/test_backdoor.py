@@ -171,7 +171,7 @@ def test_cli_writes_backdoor_json_with_the_documented_keys(tmp_path):
     written = json.loads((out / "backdoor.json").read_text())
     assert {"success", "clean_accuracy", "clean_accuracy_unpoisoned"} <= set(written["attack"])
     methods = {r["method"] for r in written["results"]}
-    assert methods == {"ame", "loo", "tmc", "influence", "tracin", "knn_shapley"}
+    assert methods == {"ame", "ame_top_k", "loo", "tmc", "influence", "tracin", "knn_shapley"}
     for r in written["results"]:
         assert {"c", "subsets", "method", "precision", "recall"} <= set(r)
         assert r["c"] == 1 and r["subsets"] == n_subsets(1, 3, 80)
