@@ -139,6 +139,55 @@ _EVALUATE_METRIC = Annotated[
 ]
 
 
+# evaluate --task backdoor and its options (dataworth.cli.backdoor_command runs it).
+_BACKDOOR_PANEL = "Backdoor experiment (--task backdoor)"
+_EVALUATE_TASK = Annotated[
+    str,
+    typer.Option(
+        "--task",
+        help="flip: rank the methods on flipped labels; backdoor: the AME paper's backdoor "
+        "experiment on the digits (needs the torch extra).",
+        rich_help_panel=_BACKDOOR_PANEL,
+    ),
+]
+_PATCH_SIZE = Annotated[
+    int | None,
+    typer.Option(
+        "--patch-size",
+        help="Side of the trigger square in the top-left corner. [default: 3]",
+        rich_help_panel=_BACKDOOR_PANEL,
+        show_default=False,
+    ),
+]
+_POISONS = Annotated[
+    int | None,
+    typer.Option(
+        "--poisons",
+        help="Training images patched and relabelled (k). [default: 20]",
+        rich_help_panel=_BACKDOOR_PANEL,
+        show_default=False,
+    ),
+]
+_QUERIES = Annotated[
+    int | None,
+    typer.Option(
+        "--queries",
+        help="Patched test images explained, one LASSO each. [default: 20]",
+        rich_help_panel=_BACKDOOR_PANEL,
+        show_default=False,
+    ),
+]
+_GRID = Annotated[
+    str | None,
+    typer.Option(
+        "--grid",
+        help="Factors c of m = c k log2(N) subsets. [default: 1,2,4,8]",
+        rich_help_panel=_BACKDOOR_PANEL,
+        show_default=False,
+    ),
+]
+
+
 @reports_errors
 @shares_options(flip=(_EVALUATE_FLIP, None), metric=(_EVALUATE_METRIC, None))
 def evaluate(
@@ -161,6 +210,11 @@ def evaluate(
     overwrite: OverwriteOpt = False,
     lds: _LDS = False,
     lds_models: _LDS_MODELS = None,
+    task: _EVALUATE_TASK = "flip",
+    patch_size: _PATCH_SIZE = None,
+    poisons: _POISONS = None,
+    queries: _QUERIES = None,
+    grid: _GRID = None,
 ) -> None:
     """Is the valuation any good? Run the methods on one task and rank them.
 
@@ -168,8 +222,26 @@ def evaluate(
     flipped labels (ROC AUC, AP, F1 of a two-means split, recall at the bottom 10%), with
     removal-curve areas, wall time and fits. Writes files only when --out is given.
     With --lds: the linear datamodeling score of each method's attributions of single
-    predictions (lds.json with --out).
+    predictions (lds.json with --out). With --task backdoor: the AME paper's backdoor experiment
+    on the digits (attack check, then each method's precision and recall against the poisons per
+    c; backdoor.json).
     """
+    if task not in ("flip", "backdoor"):
+        raise DataworthError(f"Unknown --task {task!r}; use flip or backdoor.")
+    if task == "backdoor":
+        from dataworth.cli.backdoor_command import run_backdoor_command
+
+        run_backdoor_command(
+            data,
+            primary,
+            patch_size=patch_size,
+            poisons=poisons,
+            queries=queries,
+            grid=grid,
+            out=out,
+            overwrite=overwrite,
+        )
+        return
     data = replace(data, flip=(0.0 if lds else 0.1) if data.flip is None else data.flip)
     if lds:
         from dataworth.cli.lds_command import run_lds
