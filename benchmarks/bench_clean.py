@@ -34,6 +34,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -56,8 +57,12 @@ def _table(name: str) -> tuple[np.ndarray, np.ndarray]:
     if name == "digits":
         data = load_digits()
         return data.data, data.target
-    frame = make_frame(name, 1500, 0)  # a synthetic table of benchmarks/tables.py, numeric only
+    frame = make_frame(name, 1500, 0)  # a synthetic table of benchmarks/tables.py
     y = np.unique(frame.pop("label").to_numpy(), return_inverse=True)[1]
+    # Mixed tables: categories one-hot, missing numbers at the column's median (both tools
+    # see the same encoded rows).
+    frame = frame.fillna(frame.median(numeric_only=True))
+    frame = pd.get_dummies(frame, dtype=float)
     return frame.to_numpy(dtype=float), y
 
 

@@ -36,7 +36,7 @@ CLEAN_SHARE = 0.15
 DEFAULTS: dict[str, Any] = {
     "action": "remove",
     "max_fraction": 0.3,
-    "repeats": 5,
+    "repeats": 10,
     "rows": "train",
 }
 
