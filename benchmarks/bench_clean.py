@@ -2,6 +2,11 @@
 
 For every case (a table and a kind of label noise) and every split seed:
 
+Tables: scikit-learn's breast cancer and digits, and 1,500 rows of ``benchmarks/tables.py``'s
+``numeric2`` (20 numeric columns, 5% random labels built in), ``mixed2`` (numeric and
+categorical columns, 70/30 classes, missing values) and ``mixed5`` (5 unequal, overlapping
+classes); categories one-hot, missing numbers at the median.
+
 1. a stratified split into training rows (70%) and a holdout (30%) whose labels stay clean;
 2. noise on the training labels only: a share flipped symmetrically (each to another class at
    random), or class-conditional (rows of the first half of the classes moved to the next class
@@ -161,7 +166,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--cases",
-        default="breast_cancer:all,numeric2:all,digits:0+0.1+cc",
+        default="breast_cancer:all,numeric2:all,mixed2:0+0.2+cc,mixed5:0,digits:0+0.1+cc",
         help="TABLE:NOISES, comma-separated; NOISES is 'all' or values joined by '+'",
     )
     parser.add_argument("--splits", type=int, default=5)
