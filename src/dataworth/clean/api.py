@@ -130,7 +130,8 @@ def clean(
     n_random : int, default=3
         Random draws of the random-removal baseline.
     budget : float, optional
-        Seconds: repeats stop early (never below 2) when the next would pass it.
+        Seconds: repeats stop early (never below 2) when the next would pass it, judged by the
+        slowest repeat so far.
     seed : int, default=0
         Every split, fold, bag and random draw comes from it.
     progress : callable, optional
@@ -213,7 +214,9 @@ def clean(
     outcomes: list[RepeatOutcome] = []
     for j, (train, held) in enumerate(splitter.split(np.zeros(len(codes)), codes)):
         spent = perf_counter() - started
-        if budget is not None and j >= 2 and spent + outcomes[-1].seconds > budget:
+        # The slowest repeat so far predicts the next (repeats differ with the share chosen).
+        slowest = max((o.seconds for o in outcomes), default=0.0)
+        if budget is not None and j >= 2 and spent + slowest > budget:
             say(f"clean: budget reached after {j} of {repeats} repeats")
             break
         tick(f"clean: held-out repeat {j + 1}/{repeats}", j + 1, total)
