@@ -2,6 +2,11 @@
 
 For every case (a table and a kind of label noise) and every split seed:
 
+Tables: scikit-learn's breast cancer and digits, and 1,500 rows of ``benchmarks/tables.py``'s
+``numeric2`` (20 numeric columns, 5% random labels built in), ``mixed2`` (numeric and
+categorical columns, 70/30 classes, missing values) and ``mixed5`` (5 unequal, overlapping
+classes); categories one-hot, missing numbers at the median.
+
 1. a stratified split into training rows (70%) and a holdout (30%) whose labels stay clean;
 2. noise on the training labels only: a share flipped symmetrically (each to another class at
    random), or class-conditional (rows of the first half of the classes moved to the next class
@@ -34,6 +39,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -56,8 +62,12 @@ def _table(name: str) -> tuple[np.ndarray, np.ndarray]:
     if name == "digits":
         data = load_digits()
         return data.data, data.target
-    frame = make_frame(name, 1500, 0)  # a synthetic table of benchmarks/tables.py, numeric only
+    frame = make_frame(name, 1500, 0)  # a synthetic table of benchmarks/tables.py
     y = np.unique(frame.pop("label").to_numpy(), return_inverse=True)[1]
+    # Mixed tables: categories one-hot, missing numbers at the column's median (both tools
+    # see the same encoded rows).
+    frame = frame.fillna(frame.median(numeric_only=True))
+    frame = pd.get_dummies(frame, dtype=float)
     return frame.to_numpy(dtype=float), y
 
 
@@ -156,7 +166,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--cases",
-        default="breast_cancer:all,numeric2:all,digits:0+0.1+cc",
+        default="breast_cancer:all,numeric2:all,mixed2:0+0.2+cc,mixed5:0,digits:0+0.1+cc",
         help="TABLE:NOISES, comma-separated; NOISES is 'all' or values joined by '+'",
     )
     parser.add_argument("--splits", type=int, default=5)

@@ -145,7 +145,7 @@ def test_planted_flips_are_found_removed_and_the_gain_verified() -> None:
     y = np.where(flipped, (truth + rng.integers(1, C, n)) % C, truth)
     result = dw.clean(X, y, n_estimators=30, seed=0)
     assert result.recommended, result.decision
-    assert result.gain.above_zero and result.gain_over_random.above_zero
+    assert result.check_gain.above_zero and result.check_over_random.above_zero
     assert 0 < result.n_flagged <= 0.3 * n
     hits = (result.flagged & flipped).sum()
     assert hits / result.n_flagged > 0.7 and hits / flipped.sum() > 0.9

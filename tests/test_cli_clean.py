@@ -61,7 +61,16 @@ def test_clean_writes_one_flag_per_input_row_and_the_kept_rows(tmp_path):
     assert (flags["customer"] == frame["customer"]).all()
     assert (flags["label"] == frame["label"]).all()
     info = json.loads((folder / "clean.json").read_text())
-    for key in ("before", "after", "gain", "random_gain", "methods", "seeds", "timings"):
+    for key in (
+        "before",
+        "after",
+        "gain",
+        "random_gain",
+        "decided_by",
+        "methods",
+        "seeds",
+        "timings",
+    ):
         assert key in info
     assert info["n_flagged"] == int(flags["flagged"].sum()) <= 0.25 * len(frame)
     assert info["flagged_rows"] == flags.index[flags["flagged"]].tolist()

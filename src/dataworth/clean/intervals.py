@@ -10,6 +10,9 @@ mean, ``s^2 / J``, is too small. Nadeau and Bengio's corrected resampled t-test 
     var(mean d) = s^2 * (1/J + n_test/n_train)
 
 with ``s^2`` the sample variance of the ``d_j`` and Student's t with ``J - 1`` degrees of freedom.
+A one-sided interval ``[low, +inf)`` answers a one-sided question ("does acting help?"): at the
+same 95% coverage its lower end is the two-sided 90% interval's, ``t(0.95)`` in place of
+``t(0.975)``.
 """
 
 from __future__ import annotations
@@ -29,11 +32,14 @@ class Interval:
     Attributes
     ----------
     mean, low, high : float
-        The mean over repeats and the interval's ends (NaN with fewer than two repeats).
+        The mean over repeats and the interval's ends (NaN with fewer than two repeats;
+        ``high`` is ``+inf`` for a one-sided interval).
     level : float
         The interval's coverage, e.g. 0.95.
     n_repeats : int
         How many repeats it averages.
+    one_sided : bool
+        Whether the interval is ``[low, +inf)``.
     """
 
     mean: float
@@ -41,6 +47,7 @@ class Interval:
     high: float
     level: float
     n_repeats: int
+    one_sided: bool = False
 
     @property
     def above_zero(self) -> bool:
@@ -54,10 +61,13 @@ class Interval:
             "high": self.high,
             "level": self.level,
             "n_repeats": self.n_repeats,
+            "one_sided": self.one_sided,
         }
 
 
-def corrected_interval(differences, n_train: int, n_test: int, level: float = 0.95) -> Interval:
+def corrected_interval(
+    differences, n_train: int, n_test: int, level: float = 0.95, one_sided: bool = False
+) -> Interval:
     """The mean of per-repeat values with the Nadeau-Bengio corrected t interval.
 
     Parameters
@@ -67,7 +77,9 @@ def corrected_interval(differences, n_train: int, n_test: int, level: float = 0.
     n_train, n_test : int
         Rows each repeat trained on and measured on.
     level : float, default=0.95
-        Coverage of the two-sided interval.
+        Coverage of the interval.
+    one_sided : bool, default=False
+        Give ``[low, +inf)`` (Student's ``t(level)``) instead of the two-sided interval.
 
     Returns
     -------
@@ -87,7 +99,9 @@ def corrected_interval(differences, n_train: int, n_test: int, level: float = 0.
     J = len(d)
     mean = float(d.mean()) if J else float("nan")
     if J < 2:
-        return Interval(mean, float("nan"), float("nan"), level, J)
+        return Interval(mean, float("nan"), float("nan"), level, J, one_sided)
     variance = d.var(ddof=1) * (1.0 / J + n_test / n_train)
-    half = float(stats.t.ppf(0.5 + level / 2, df=J - 1) * np.sqrt(variance))
-    return Interval(mean, mean - half, mean + half, level, J)
+    quantile = level if one_sided else 0.5 + level / 2
+    half = float(stats.t.ppf(quantile, df=J - 1) * np.sqrt(variance))
+    high = float("inf") if one_sided else mean + half
+    return Interval(mean, mean - half, high, level, J, one_sided)

@@ -73,6 +73,30 @@ def score_masks(
         return np.asarray(utility.evaluate(masks).scores, dtype=float)
 
 
+def predict_masks(
+    X: np.ndarray,
+    y: np.ndarray,
+    suggested: np.ndarray,
+    X_test: np.ndarray,
+    class_names: tuple[str, ...],
+    masks: np.ndarray,
+    *,
+    learner,
+    action: str,
+) -> np.ndarray:
+    """The predicted class on ``X_test`` of the model refitted on each subset of ``masks``.
+
+    Returns
+    -------
+    ndarray of int, shape (len(masks), len(X_test))
+    """
+    if action == "relabel":
+        X, y = np.vstack([X, X]), np.concatenate([y, suggested])
+    y_test = np.zeros(len(X_test), dtype=y.dtype)  # unused: only the predictions are read
+    task = sub_task(X, y, X_test, y_test, class_names, "clean verification")
+    return learner.predict_proba_batch(task, masks).argmax(axis=2)
+
+
 def counts_of(fractions, n: int) -> np.ndarray:
     """Rows acted on for each share of ``n`` rows."""
     return np.array([round(f * n) for f in fractions])

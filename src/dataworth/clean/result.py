@@ -45,6 +45,8 @@ class CleanResult:
         Each signal per row.
     params, timings, seeds : dict
         The settings, the seconds of each phase and the seeds used.
+    class_names : tuple of str
+        The classes, in the order of :attr:`noise_matrix`'s rows and columns.
     """
 
     ids: np.ndarray
@@ -64,12 +66,13 @@ class CleanResult:
     params: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     seeds: dict[str, Any] = field(default_factory=dict)
+    class_names: tuple[str, ...] = ()
 
     # -- the held-out evidence ---------------------------------------------------------------
-    def _interval(self, values) -> Interval:
+    def _interval(self, values, one_sided: bool = False) -> Interval:
         n_train = int(np.mean([r.n_train for r in self.repeats]))
         n_test = int(np.mean([r.n_test for r in self.repeats]))
-        return corrected_interval(values, n_train, n_test)
+        return corrected_interval(values, n_train, n_test, one_sided=one_sided)
 
     @property
     def before(self) -> Interval:
@@ -95,6 +98,29 @@ class CleanResult:
     def gain_over_random(self) -> Interval:
         """The gain minus the random rows' gain, paired per repeat."""
         return self._interval([r.after - r.random for r in self.repeats])
+
+    # -- what decides (docs/design.md, section 9) ----------------------------------------------
+    @property
+    def check_metric(self) -> str:
+        """The metric that decides: accuracy on the noise-corrected labels, or the metric."""
+        if self.metric == "accuracy":
+            return "accuracy on the true labels (corrected for the estimated label noise)"
+        return self.metric
+
+    @property
+    def check_gain(self) -> Interval:
+        """The deciding gain, paired per repeat, with its one-sided 95% interval."""
+        return self._interval([r.check_after - r.check_before for r in self.repeats], True)
+
+    @property
+    def check_over_random(self) -> Interval:
+        """The deciding gain over as many random rows, with its one-sided 95% interval."""
+        return self._interval([r.check_after - r.check_random for r in self.repeats], True)
+
+    @property
+    def noise_matrix(self) -> np.ndarray:
+        """The mean over repeats of the estimated ``P(given label | true class)``."""
+        return np.mean([r.transition for r in self.repeats], axis=0)
 
     @property
     def n_flagged(self) -> int:
@@ -148,6 +174,18 @@ class CleanResult:
             "gain": self.gain.to_dict(),
             "random_gain": self.random_gain.to_dict(),
             "gain_over_random": self.gain_over_random.to_dict(),
+            "decided_by": {
+                "metric": self.check_metric,
+                "rule": (
+                    "act only when the one-sided 95% intervals of the deciding gain and of its "
+                    "gain over as many random rows both lie above zero, and the mean gain in "
+                    f"held-out {self.metric} on the given labels is not negative"
+                ),
+                "gain": self.check_gain.to_dict(),
+                "gain_over_random": self.check_over_random.to_dict(),
+                "noise_matrix": self.noise_matrix.tolist(),
+                "classes": list(self.class_names),
+            },
             "repeats": [
                 {
                     "seed": r.seed,
@@ -158,6 +196,9 @@ class CleanResult:
                     "before": r.before,
                     "after": r.after,
                     "random": r.random,
+                    "check_before": r.check_before,
+                    "check_after": r.check_after,
+                    "check_random": r.check_random,
                     "seconds": r.seconds,
                 }
                 for r in self.repeats
@@ -170,11 +211,13 @@ class CleanResult:
         }
 
     def summary(self) -> str:
-        """Two lines: the verdict, and the held-out figures behind it."""
-        g, rg = self.gain, self.random_gain
+        """Three lines: the verdict, the held-out figures and the deciding figures."""
+        g, rg, c, cr = self.gain, self.random_gain, self.check_gain, self.check_over_random
         return (
             f"{self.decision}\n"
             f"held-out {self.metric}: {self.before.mean:.4f} -> {self.after.mean:.4f}, gain "
             f"{g.mean:+.4f} (95% {g.low:+.4f} to {g.high:+.4f}); as many random rows "
-            f"{rg.mean:+.4f}; {len(self.repeats)} repeats"
+            f"{rg.mean:+.4f}; {len(self.repeats)} repeats\n"
+            f"decided by {self.check_metric}: gain {c.mean:+.4f} (one-sided 95% lower bound "
+            f"{c.low:+.4f}), over random rows {cr.mean:+.4f} (lower bound {cr.low:+.4f})"
         )

@@ -48,6 +48,7 @@ class Signals:
     duplicate: np.ndarray
     outlier: np.ndarray
     score: np.ndarray
+    proba: np.ndarray  # (n, C) out-of-fold probabilities (the noise matrix's anchors)
 
     def reasons(self, class_names: tuple[str, ...], labels: np.ndarray) -> list[str]:
         """For each row, the signals that speak against its label, in words ("" if none)."""
@@ -235,4 +236,5 @@ def compute_signals(
         duplicate=duplicate,
         outlier=outlier,
         score=score,
+        proba=proba,
     )

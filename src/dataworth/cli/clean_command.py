@@ -73,7 +73,7 @@ def clean(
     primary: ModelOptions = MODEL,
     action: ActionOpt = "remove",
     max_fraction: MaxFractionOpt = 0.3,
-    repeats: RepeatsOpt = 5,
+    repeats: RepeatsOpt = 10,
     budget: BudgetOpt = None,
     out: OutOpt = None,
     overwrite: OverwriteOpt = False,

@@ -28,15 +28,18 @@ from dataworth.errors import DataworthError
 if TYPE_CHECKING:
     from dataworth.study.context import StudyContext
 
-#: Seconds kept back from the budget for writing the files and the report.
+#: Seconds kept back from the budget for writing the files and the report: at least 5, and 5%
+#: of the budget (writing 50,000 rows' flags and cleaned rows and the report took 30 s on
+#: loaded cores).
 _WRITE_RESERVE = 5.0
+_WRITE_SHARE = 0.05
 #: The share of a study's budget kept for this step (the valuation methods share the rest).
 CLEAN_SHARE = 0.15
 #: The options ``config.extra["clean"]`` may hold, with their defaults.
 DEFAULTS: dict[str, Any] = {
     "action": "remove",
     "max_fraction": 0.3,
-    "repeats": 5,
+    "repeats": 10,
     "rows": "train",
 }
 
@@ -129,7 +132,9 @@ def cleaned_frame(ctx: StudyContext, result: CleanResult, ids: np.ndarray) -> pd
 
 
 def _budget_left(ctx: StudyContext) -> float:
-    return ctx.config.budget_seconds - (perf_counter() - ctx.started) - _WRITE_RESERVE
+    total = ctx.config.budget_seconds
+    reserve = max(_WRITE_RESERVE, _WRITE_SHARE * total)
+    return total - (perf_counter() - ctx.started) - reserve
 
 
 def clean_step(ctx: StudyContext) -> None:

@@ -41,7 +41,23 @@ def clean_figures(curves: pd.DataFrame, metric: str, folder: str | Path) -> dict
 
 
 def _interval(d: dict) -> str:
+    if d.get("one_sided"):
+        return f"{fmt(d.get('mean'))} (one-sided 95%: at least {fmt(d.get('low'))})"
     return f"{fmt(d.get('mean'))} (95% {fmt(d.get('low'))} to {fmt(d.get('high'))})"
+
+
+def _deciding_rows(decided: dict | None) -> list[dict[str, str]]:
+    """The table's rows of the intervals that decide (absent from older run folders)."""
+    if not decided:
+        return []
+    name = decided["metric"]
+    return [
+        {"measure": f"deciding gain ({name})", "value": _interval(decided["gain"])},
+        {
+            "measure": "deciding gain over random rows",
+            "value": _interval(decided["gain_over_random"]),
+        },
+    ]
 
 
 def clean_section(run: RunData) -> Section:
@@ -62,8 +78,12 @@ def clean_section(run: RunData) -> Section:
             "part and the refitted model is scored on the other part, which took part in "
             "nothing, against acting on as many random rows. The interval is Student's t with "
             "the Nadeau-Bengio variance `s^2 (1/J + n_test/n_train)` for overlapping splits. "
-            "Action is recommended only when the gain and the gain over random rows are both "
-            "above zero."
+            "Action is recommended only when the one-sided 95% intervals of the deciding gain "
+            "and of its gain over random rows both lie above zero and the gain on the given "
+            "labels is not negative on average. With accuracy, the deciding score is the "
+            "accuracy on the true labels of the held-out rows, estimated from their given labels "
+            "through the label-noise matrix estimated on the cleaned part (it differs from the "
+            "given labels' accuracy only where the noise favours some classes)."
         ),
         Paragraph(info["decision"]),
         Table(
@@ -81,6 +101,7 @@ def clean_section(run: RunData) -> Section:
                         "measure": "gain over random rows",
                         "value": _interval(info["gain_over_random"]),
                     },
+                    *_deciding_rows(info.get("decided_by")),
                 ]
             ),
             f"Action `{info['action']}`; rows flagged: {fmt(info['n_flagged'])} of "
