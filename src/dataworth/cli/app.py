@@ -20,7 +20,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from dataworth.cli.console import err_console
+from dataworth.cli.console import console, err_console
 from dataworth.errors import DataworthError
 from dataworth.study.config import StudyConfig
 
@@ -128,6 +128,27 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
             message, highlight=False, markup=False
         )
         yield update
+
+
+@contextmanager
+def filling(run: Any) -> Iterator[None]:
+    """Fill a run folder all or nothing: the folder is discarded when the block fails.
+
+    The block computes its report and, when ``run`` is a folder (``--out`` given), saves the
+    report into ``run.path`` and calls ``run.commit()``; ``run`` may be ``None`` (nothing written).
+    """
+    try:
+        yield
+    except BaseException:
+        if run is not None:
+            run.discard()
+        raise
+
+
+def say_written(run: Any) -> None:
+    """The closing line of a command that wrote a run folder (nothing when it wrote none)."""
+    if run is not None:
+        console.print(f"[bold green]Wrote[/bold green] {run.target}", highlight=False)
 
 
 def run_steps(config: StudyConfig, step_names: tuple[str, ...] | None, write: bool):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from dataworth.cli.app import filling, say_written
 from dataworth.cli.console import console
 from dataworth.cli.shared import DataOptions, ModelOptions
 from dataworth.errors import DataworthError
@@ -75,7 +76,7 @@ def run_backdoor_command(
     )
     learner = backdoor_learner(model, seed=seed, device=primary.device)
     run = RunFolder(out, overwrite=overwrite) if out is not None else None  # refuse early
-    try:
+    with filling(run):
         with console.status("backdoor experiment") as status:
             report = run_backdoor(
                 backdoor, learner, grid=factors, seed=seed, progress=status.update
@@ -83,13 +84,8 @@ def run_backdoor_command(
         if run is not None:
             report.save(run.path)
             run.commit()
-    except BaseException:
-        if run is not None:
-            run.discard()
-        raise
     show_backdoor(report)
-    if run is not None:
-        console.print(f"[bold green]Wrote[/bold green] {run.target}", highlight=False)
+    say_written(run)
 
 
 def show_backdoor(report) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from dataworth.cli.app import progress_bar
+from dataworth.cli.app import filling, progress_bar, say_written
 from dataworth.cli.console import console
 from dataworth.errors import DataworthError
 
@@ -38,7 +38,7 @@ def run_lds(
     if n_models < 2:
         raise DataworthError(f"--lds-models must be at least 2; got {n_models}.")
     run = RunFolder(out, overwrite=overwrite) if out is not None else None
-    try:
+    with filling(run):
         task = load_task(config)
         with progress_bar() as progress:
             report = lds(
@@ -54,13 +54,8 @@ def run_lds(
         if run is not None:
             report.save(run.path)
             run.commit()
-    except BaseException:
-        if run is not None:
-            run.discard()
-        raise
     show_lds(report)
-    if run is not None:
-        console.print(f"[bold green]Wrote[/bold green] {run.target}", highlight=False)
+    say_written(run)
 
 
 def show_lds(report) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from dataworth.cli.app import progress_bar, reports_errors, run_steps
+from dataworth.cli.app import filling, progress_bar, reports_errors, run_steps, say_written
 from dataworth.cli.console import console
 from dataworth.cli.options import (
     DATA_PANEL,
@@ -276,7 +276,7 @@ def evaluate(
         )
     config = build_config(**config_options({"data": data, "primary": primary}))
     run = RunFolder(out, overwrite=overwrite) if out is not None else None  # refuse early
-    try:
+    with filling(run):
         task = load_task(config)
         options = {
             "permutations": permutations,
@@ -299,13 +299,8 @@ def evaluate(
         if run is not None:
             report.save(run.path)
             run.commit()
-    except BaseException:
-        if run is not None:
-            run.discard()
-        raise
     show_evaluation(report)
-    if run is not None:
-        console.print(f"[bold green]Wrote[/bold green] {run.target}", highlight=False)
+    say_written(run)
 
 
 @reports_errors
