@@ -86,3 +86,33 @@ def test_a_sigterm_whose_exception_was_lost_still_stops_at_the_next_check():
             pass
         with pytest.raises(StudyStopped, match="SIGTERM"):
             stop.check()
+
+
+def test_a_lost_stop_is_not_printed_and_other_lost_exceptions_still_are(monkeypatch):
+    # Python hands an exception raised in a finaliser to sys.unraisablehook, which prints it
+    # with a traceback; a stop raised there (SIGTERM landing in a weakref callback) is handled
+    # by the check between steps, so the study keeps it quiet, and only it.
+    import gc
+    import sys
+
+    from dataworth.study.log import SigtermStop, StudyStopped, stop_on_sigterm
+
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: seen.append(unraisable))
+
+    class Raises:
+        def __init__(self, error):
+            self.error = error
+
+        def __del__(self):
+            raise self.error
+
+    with stop_on_sigterm():
+        Raises(StudyStopped(SigtermStop.REASON))
+        Raises(ValueError("a real bug"))
+        gc.collect()
+    assert [type(u.exc_value) for u in seen] == [ValueError]
+    # Outside the block the previous hook is back and sees every exception again.
+    Raises(StudyStopped(SigtermStop.REASON))
+    gc.collect()
+    assert [type(u.exc_value) for u in seen] == [ValueError, StudyStopped]

@@ -12,6 +12,7 @@ nothing that was stored.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -84,7 +85,9 @@ def stop_on_sigterm() -> Iterator[SigtermStop]:
     run folder; raising an exception instead lets the study write its log and keep what it has.
     The handler's exception is lost when the signal lands inside a callback whose exceptions
     Python ignores (a weak reference's finaliser, for one), so the handler also records the
-    signal, and the block calls :meth:`SigtermStop.check` between steps.
+    signal, and the block calls :meth:`SigtermStop.check` between steps. Python would also print
+    such a lost exception with its traceback ("Exception ignored in ..."); the stop is handled,
+    so the block's unraisable hook keeps it quiet and passes every other exception on.
     """
     stop = SigtermStop()
     if threading.current_thread() is not threading.main_thread():
@@ -95,8 +98,16 @@ def stop_on_sigterm() -> Iterator[SigtermStop]:
         stop.received = True
         raise StudyStopped(SigtermStop.REASON)
 
+    hook = sys.unraisablehook
+
+    def quiet_stop(unraisable) -> None:
+        if not isinstance(unraisable.exc_value, StudyStopped):
+            hook(unraisable)
+
     previous = signal.signal(signal.SIGTERM, handler)
+    sys.unraisablehook = quiet_stop
     try:
         yield stop
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = hook
